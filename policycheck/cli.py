@@ -1,0 +1,267 @@
+"""The ``policycheck`` command line.
+
+Thin on purpose: each command reads its input through a source, evaluates through
+the engine and renders through a report; this module only parses options, maps
+errors to exit codes and writes output atomically.
+
+Exit codes: 0 no finding at or above ``--fail-on``; 1 findings; 2 usage or input
+error (one line on stderr, no traceback); 3 input incomplete (a region, account,
+subscription or project could not be read; findings for the rest are written).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from policycheck import __version__
+from policycheck.errors import InputError, one_line
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+FORMATS = ("text", "json", "sarif", "markdown")
+
+
+class _Group(click.Group):
+    """Turns every InputError (and stray exception) into one line and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"policycheck: error: {one_line(str(exc))}", err=True)
+            ctx.exit(EXIT_INPUT)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("policycheck: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if os.environ.get("POLICYCHECK_DEBUG"):
+                raise
+            click.echo(
+                f"policycheck: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                "(set POLICYCHECK_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_INPUT)
+
+
+def _profile_option(f: F) -> F:
+    return click.option(
+        "--profile",
+        "profile_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Deployment profile (YAML). Without it, sensible defaults apply.",
+    )(f)
+
+
+def _report_options(f: F) -> F:
+    """Options shared by every command that produces findings."""
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format. Default: text on a terminal, json otherwise.",
+    )(f)
+    f = click.option(
+        "--output",
+        "-o",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write the report to FILE atomically instead of stdout.",
+    )(f)
+    f = click.option(
+        "--fail-on",
+        type=click.Choice(["error", "warning", "note", "never"]),
+        default="error",
+        show_default=True,
+        help="Exit 1 when an unsuppressed finding is at or above this level.",
+    )(f)
+    f = click.option(
+        "--category",
+        default=None,
+        help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
+    )(f)
+    f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+    return _profile_option(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="policycheck")
+def cli() -> None:
+    """Check that the cloud firewall rules in front of SwyxWare VMs permit exactly
+    the flows the Swyx port matrix documents, and nothing more.
+
+    \b
+    Typical runs:
+      policycheck demo                                  # emulated AWS estate, no account
+      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
+      policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
+      policycheck expected --roles swyxware-server,cds,remote-connector
+      policycheck catalog --role remote-connector
+
+    Exit codes: 0 clean, 1 findings at/above --fail-on, 2 bad usage or input,
+    3 input incomplete (part of the estate could not be read).
+    """
+
+
+# --------------------------------------------------------------------- catalog
+
+
+@cli.command()
+@click.option("--role", "roles", multiple=True, help="Only rows of this role (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def catalog(roles: tuple[str, ...], fmt: str) -> None:
+    """List the Swyx port matrix (every documented row) as a table or JSON."""
+    from policycheck import views
+    from policycheck.catalog import default_catalog
+
+    cat = default_catalog()
+    unknown = sorted(set(roles) - cat.role_slugs)
+    if unknown:
+        raise InputError(f"--role: unknown role slug {unknown[0]!r} (see 'policycheck roles')")
+    rows = cat.rows_for(roles) if roles else cat.rows
+    click.echo(views.catalog_json(rows) if fmt == "json" else views.catalog_table(rows), nl=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def roles(fmt: str) -> None:
+    """List the role slugs a VM can hold, one per Swyx component."""
+    from policycheck import views
+    from policycheck.catalog import default_catalog
+
+    click.echo(views.roles_view(default_catalog(), fmt), nl=False)
+
+
+@cli.command()
+@click.option(
+    "--roles",
+    "roles_csv",
+    required=True,
+    help="Comma/space separated role slugs, e.g. swyxware-server,cds,remote-connector.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@_profile_option
+def expected(roles_csv: str, fmt: str, profile_path: Path | None) -> None:
+    """Show the exact flows a VM with these roles must be reachable by / may reach."""
+    from policycheck import views
+    from policycheck.catalog import default_catalog
+    from policycheck.expected import expected_flows
+    from policycheck.profile import load_profile, parse_roles
+
+    prof = load_profile(profile_path)
+    cat = default_catalog()
+    role_set = parse_roles(roles_csv, cat)
+    flows = expected_flows(cat, prof, role_set)
+    click.echo(views.expected_view(flows, fmt), nl=False)
+
+
+# --------------------------------------------------------------------- profile
+
+
+@cli.group()
+def profile() -> None:
+    """Deployment profile helpers."""
+
+
+@profile.command("schema")
+def profile_schema() -> None:
+    """Print the deployment profile's JSON Schema."""
+    import json
+
+    from policycheck.profile import Profile
+
+    click.echo(json.dumps(Profile.model_json_schema(), indent=2))
+
+
+@profile.command("check")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def profile_check(path: Path) -> None:
+    """Validate a deployment profile and exit 0 if it is valid."""
+    from policycheck.profile import load_profile
+
+    load_profile(path)
+    click.echo(f"{path}: valid")
+
+
+# ------------------------------------------------------------------------ scan
+
+
+@cli.group()
+def scan() -> None:
+    """Evaluate firewall rules and report findings."""
+
+
+@scan.command("terraform")
+@click.argument("plan", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--tf-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of the .tf sources, for file/line locations (default: the plan's).",
+)
+@_report_options
+def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
+    """Scan a Terraform plan (`terraform show -json tfplan > plan.json`)."""
+    from policycheck.sources import terraform
+
+    inventory = terraform.load_plan(plan, tf_dir=tf_dir)
+    _finish(inventory, **opts)
+
+
+@scan.command("snapshot")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@_report_options
+def scan_snapshot(path: Path, **opts: Any) -> None:
+    """Re-evaluate an inventory snapshot written by `policycheck collect`."""
+    from policycheck.sources import snapshot
+
+    _finish(snapshot.load(path), **opts)
+
+
+def _finish(inventory: Any, **opts: Any) -> None:
+    from policycheck.app import run_report
+
+    code = run_report(inventory, **opts)
+    sys.exit(code)
+
+
+# Live collectors register their scan/collect subcommands here so that each
+# cloud's options stay next to its collector.
+def _register_live_commands() -> None:
+    from policycheck.sources import live_cli
+
+    live_cli.register(scan, collect, _report_options, _finish)
+
+
+@cli.group()
+def collect() -> None:
+    """Read a live cloud estate into an inventory snapshot (no evaluation)."""
+
+
+@cli.command()
+@_report_options
+def demo(**opts: Any) -> None:
+    """Audit an emulated hosted-SwyxWare AWS estate (moto, in-process, no account)."""
+    from policycheck.demo import run_demo
+
+    _finish(run_demo(quiet=bool(opts.get("quiet"))), **opts)
+
+
+def main() -> None:
+    try:
+        _register_live_commands()
+    except ImportError:  # pragma: no cover - only while a collector is absent
+        pass
+    cli(prog_name="policycheck")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""The normalized inventory: what every source produces and the engine consumes.
+
+Sources (Terraform plans, live AWS/Azure/GCP, snapshots) translate their own shapes
+into these types and nothing else; the engine never sees a provider SDK object or a
+file. The types are deliberately provider-neutral: a provider's *semantics* (union of
+security groups, Azure first-match with subnet+NIC layering, GCP priorities and
+implied rules) live in ``policycheck.engine.providers``, not here.
+
+Everything is a frozen pydantic model so inventories can be hashed, compared,
+serialized into snapshots and validated when read back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Provider = Literal["aws", "azure", "gcp"]
+Direction = Literal["inbound", "outbound"]
+Action = Literal["allow", "deny"]
+
+#: Named protocols; anything else is a decimal IP protocol number such as ``"47"``.
+NAMED_PROTOCOLS = ("all", "tcp", "udp", "icmp", "icmpv6")
+#: IANA numbers of the named protocols, so ``"6"`` and ``"tcp"`` mean the same rule.
+PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+_NUMBER_TO_NAME = {str(v): k for k, v in PROTOCOL_NUMBERS.items()}
+
+MAX_PORT = 65535
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def normalize_protocol(value: str | int) -> str:
+    """Canonical protocol text: ``all``, a named protocol, or a protocol number.
+
+    Providers spell "all protocols" as ``-1`` (AWS), ``*``/``Any`` (Azure) and
+    ``all`` (GCP); numbers of named protocols collapse to their names.
+    """
+    text = str(value).strip().lower()
+    if text in ("-1", "*", "any", "all"):
+        return "all"
+    if text in _NUMBER_TO_NAME:
+        return _NUMBER_TO_NAME[text]
+    if text in ("icmp6", "ipv6-icmp", "icmpv6"):
+        return "icmpv6"
+    if text in NAMED_PROTOCOLS:
+        return text
+    if text.isdigit() and 0 <= int(text) <= 255:
+        return str(int(text))
+    raise ValueError(f"unknown protocol {value!r}")
+
+
+class PortRange(_Frozen):
+    """An inclusive port range; ``PortRange(lo=0, hi=65535)`` is every port."""
+
+    lo: Annotated[int, Field(ge=0, le=MAX_PORT)]
+    hi: Annotated[int, Field(ge=0, le=MAX_PORT)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortRange:
+        if self.lo > self.hi:
+            raise ValueError(f"port range {self.lo}-{self.hi} is reversed")
+        return self
+
+    @classmethod
+    def parse(cls, text: str | int) -> PortRange:
+        """Parse ``"80"``, ``"1000-2000"``, ``"*"`` or an int."""
+        raw = str(text).strip()
+        if raw in ("*", "any", "Any", "all"):
+            return ALL_PORTS
+        if "-" in raw:
+            lo, hi = raw.split("-", 1)
+            return cls(lo=int(lo), hi=int(hi))
+        return cls(lo=int(raw), hi=int(raw))
+
+    def __str__(self) -> str:
+        return f"{self.lo}-{self.hi}"
+
+
+ALL_PORTS = PortRange(lo=0, hi=MAX_PORT)
+
+PeerKind = Literal[
+    "cidr",  # an IPv4/IPv6 prefix, already resolved
+    "security_group",  # AWS: members of a security group (resolved by the engine)
+    "prefix_list",  # AWS managed prefix list
+    "service_tag",  # Azure: Internet, VirtualNetwork, AzureLoadBalancer, Storage, ...
+    "app_security_group",  # Azure ASG: the NICs that are members
+    "network_tag",  # GCP: instances with this network tag
+    "service_account",  # GCP: instances running as this service account
+    "address_group",  # GCP/other: a named address group
+    "unknown",  # not knowable here (e.g. a Terraform value known only after apply)
+]
+
+
+class Peer(_Frozen):
+    """One end of a rule: a prefix, or a symbol the engine must resolve."""
+
+    kind: PeerKind
+    value: str
+
+    @model_validator(mode="after")
+    def _valid_cidr(self) -> Peer:
+        if self.kind == "cidr":
+            try:
+                ipaddress.ip_network(self.value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid CIDR {self.value!r}") from exc
+        return self
+
+    @classmethod
+    def cidr(cls, value: str) -> Peer:
+        """A prefix peer; a bare address becomes a /32 or /128, host bits are cleared."""
+        net = ipaddress.ip_network(value.strip(), strict=False)
+        return cls(kind="cidr", value=str(net))
+
+    def __str__(self) -> str:
+        return self.value if self.kind == "cidr" else f"{self.kind}:{self.value}"
+
+
+class Provenance(_Frozen):
+    """Where a rule, firewall object or VM came from, for attribution and SARIF."""
+
+    source: Literal["terraform", "aws", "azure", "gcp", "snapshot"]
+    #: Terraform resource address, e.g. ``module.net.aws_security_group.pbx``.
+    address: str | None = None
+    #: Cloud resource ID / ARN / self link.
+    cloud_id: str | None = None
+    #: Account, subscription or project, and region where applicable.
+    scope: str | None = None
+    region: str | None = None
+    #: Source file and lines (``.tf`` declaration, or the plan file) where known.
+    file: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+
+
+class Rule(_Frozen):
+    """One normalized firewall rule.
+
+    ``peers`` is the *remote* side: the sources of an inbound rule, the
+    destinations of an outbound rule. ``targets`` narrows the VM side (Azure
+    destination prefixes/ASGs on inbound rules, GCP target tags/service accounts,
+    GCP destination ranges); an empty ``targets`` means every VM the firewall object
+    applies to. Empty ``ports`` is not allowed: "all ports" is stated explicitly as
+    ``[ALL_PORTS]`` so no source can lose a range by accident.
+    """
+
+    id: str
+    name: str | None = None
+    direction: Direction
+    action: Action = "allow"
+    #: Lower is evaluated first (Azure, GCP). ``None`` where order does not exist (AWS SG).
+    priority: int | None = None
+    protocol: str = "all"
+    ports: tuple[PortRange, ...] = (ALL_PORTS,)
+    source_ports: tuple[PortRange, ...] = (ALL_PORTS,)
+    peers: tuple[Peer, ...]
+    targets: tuple[Peer, ...] = ()
+    disabled: bool = False
+    #: Names of fields whose values are unknown (e.g. Terraform ``after_unknown``).
+    unknown: tuple[str, ...] = ()
+    description: str | None = None
+    provenance: Provenance
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: str | int) -> str:
+        return normalize_protocol(value)
+
+    @field_validator("ports", "source_ports")
+    @classmethod
+    def _non_empty(cls, value: tuple[PortRange, ...]) -> tuple[PortRange, ...]:
+        if not value:
+            raise ValueError("port list is empty; use [0-65535] for all ports")
+        return value
+
+
+FirewallKind = Literal[
+    "security_group",  # AWS
+    "network_acl",  # AWS (stateless, inventory only for now)
+    "nsg",  # Azure network security group
+    "vpc_firewall",  # GCP VPC firewall rule (one resource, one priority)
+    "firewall_policy",  # GCP network firewall policy
+]
+
+
+class FirewallObject(_Frozen):
+    """A security group, NSG, GCP firewall rule or policy, with its rules."""
+
+    provider: Provider
+    kind: FirewallKind
+    id: str
+    name: str
+    #: VPC id, VNet id or GCP network (self link or name) the object belongs to.
+    network: str | None = None
+    rules: tuple[Rule, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    provenance: Provenance
+
+    def __hash__(self) -> int:  # dict field makes the default hash fail
+        return hash((self.provider, self.kind, self.id))
+
+
+AttachmentLevel = Literal["interface", "subnet", "network"]
+
+
+class Attachment(_Frozen):
+    """A firewall object that applies to a VM, and at which level.
+
+    Azure evaluates inbound traffic at the subnet NSG first, then the NIC NSG;
+    AWS groups attach to interfaces; GCP rules apply network-wide (filtered by
+    target tags).
+    """
+
+    firewall_id: str
+    level: AttachmentLevel = "interface"
+    #: The NIC or subnet through which it applies, for messages.
+    via: str | None = None
+
+
+class VM(_Frozen):
+    """A virtual machine and everything the engine needs to know about it."""
+
+    provider: Provider
+    id: str
+    name: str
+    #: Private and public addresses (no prefix length).
+    addresses: tuple[str, ...] = ()
+    #: AWS tags, Azure tags, GCP labels.
+    tags: dict[str, str] = Field(default_factory=dict)
+    #: GCP network tags.
+    network_tags: tuple[str, ...] = ()
+    #: GCP service accounts.
+    service_accounts: tuple[str, ...] = ()
+    #: Azure application security groups of the VM's NICs.
+    app_security_groups: tuple[str, ...] = ()
+    #: VPC / VNet / GCP network identifiers the VM's interfaces are in.
+    networks: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    #: Fields that are unknown until apply (Terraform), e.g. ``vpc_security_group_ids``.
+    unknown: tuple[str, ...] = ()
+    provenance: Provenance
+
+    def __hash__(self) -> int:
+        return hash((self.provider, self.id))
+
+
+class Network(_Frozen):
+    """A VPC, VNet or GCP network with its address space, where known."""
+
+    provider: Provider
+    id: str
+    name: str | None = None
+    address_spaces: tuple[str, ...] = ()
+
+
+class AddressGroup(_Frozen):
+    """A named set of prefixes: AWS managed prefix list, expanded Azure service tag."""
+
+    provider: Provider
+    kind: Literal["prefix_list", "service_tag", "address_group"]
+    id: str
+    name: str | None = None
+    cidrs: tuple[str, ...] = ()
+
+
+class CollectionError(_Frozen):
+    """A part of the estate that could not be read; makes the run incomplete (exit 3)."""
+
+    provider: Provider | Literal["terraform", "snapshot"]
+    scope: str
+    message: str
+
+
+SNAPSHOT_SCHEMA_VERSION = 1
+
+
+class Inventory(BaseModel):
+    """Everything a source read: the unit the engine evaluates and snapshots store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SNAPSHOT_SCHEMA_VERSION
+    #: What was read, e.g. ``terraform:plan.json`` or ``aws:123456789012``.
+    sources: list[str] = Field(default_factory=list)
+    vms: list[VM] = Field(default_factory=list)
+    firewalls: list[FirewallObject] = Field(default_factory=list)
+    networks: list[Network] = Field(default_factory=list)
+    address_groups: list[AddressGroup] = Field(default_factory=list)
+    errors: list[CollectionError] = Field(default_factory=list)
+
+    def merge(self, other: Inventory) -> Inventory:
+        """Combine inventories read from several regions/accounts/plans."""
+        return Inventory(
+            sources=[*self.sources, *other.sources],
+            vms=[*self.vms, *other.vms],
+            firewalls=[*self.firewalls, *other.firewalls],
+            networks=[*self.networks, *other.networks],
+            address_groups=[*self.address_groups, *other.address_groups],
+            errors=[*self.errors, *other.errors],
+        )

@@ -233,14 +233,6 @@ def _finish(inventory: Any, **opts: Any) -> None:
     sys.exit(code)
 
 
-# Live collectors register their scan/collect subcommands here so that each
-# cloud's options stay next to its collector.
-def _register_live_commands() -> None:
-    from policycheck.sources import live_cli
-
-    live_cli.register(scan, collect, _report_options, _finish)
-
-
 @cli.group()
 def collect() -> None:
     """Read a live cloud estate into an inventory snapshot (no evaluation)."""
@@ -255,11 +247,20 @@ def demo(**opts: Any) -> None:
     _finish(run_demo(quiet=bool(opts.get("quiet"))), **opts)
 
 
+def _register_cloud_commands() -> None:
+    """Each cloud's `scan X` and `collect X` live in policycheck/commands/X.py, so a
+    cloud's options stay next to each other; they share the report options."""
+    from policycheck.commands import CommandContext, aws, azure, gcp
+
+    ctx = CommandContext(scan=scan, collect=collect, report_options=_report_options, finish=_finish)
+    for module in (aws, azure, gcp):
+        module.register(ctx)
+
+
+_register_cloud_commands()
+
+
 def main() -> None:
-    try:
-        _register_live_commands()
-    except ImportError:  # pragma: no cover - only while a collector is absent
-        pass
     cli(prog_name="policycheck")
 
 

@@ -1,0 +1,39 @@
+"""Per-cloud CLI commands (`scan aws`, `collect aws`, ...), registered by cli.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from policycheck.model import Inventory
+from policycheck.sources import snapshot
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a cloud's command module needs from the CLI to register itself.
+
+    - ``scan``/``collect``: the click groups to add ``scan X``/``collect X`` to.
+    - ``report_options``: decorator adding --profile/--format/--output/--fail-on/
+      --category/--quiet to a scan command (its kwargs go to ``finish``).
+    - ``finish(inventory, **report_opts)``: evaluates, renders, writes, exits.
+    """
+
+    scan: click.Group
+    collect: click.Group
+    report_options: Callable[[Any], Any]
+    finish: Callable[..., None]
+
+
+def write_snapshot(inventory: Inventory, output: Path) -> int:
+    """Write a collected inventory; exit 3 if part of the estate was unreadable."""
+    from policycheck.report.output import write_atomic
+
+    write_atomic(output, snapshot.dumps(inventory))
+    for err in inventory.errors:
+        click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
+    return 3 if inventory.errors else 0

@@ -1,0 +1,5 @@
+"""``python -m policycheck``: the same CLI as the ``policycheck`` script."""
+
+from policycheck.cli import main
+
+main()

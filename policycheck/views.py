@@ -1,0 +1,109 @@
+"""Read-only views of the catalog for the ``catalog`` and ``roles`` commands.
+
+Views return strings so the CLI decides where they go; JSON views dump the
+pydantic models as they are, so scripts see exactly the catalog's fields.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from policycheck.catalog import Catalog, CatalogPeer, CatalogRow, PortSpec, default_catalog
+
+#: Wide enough that no column of the catalog table wraps mid-port-list.
+TABLE_WIDTH = 200
+
+
+def catalog_json(rows: Sequence[CatalogRow]) -> str:
+    """Every field of every row, so the JSON is a faithful export of the catalog."""
+    payload = {
+        "document": default_catalog().document,
+        "count": len(rows),
+        "rows": [row.model_dump(mode="json") for row in rows],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def catalog_table(rows: Sequence[CatalogRow]) -> str:
+    """A human-readable table; the JSON view carries the full detail."""
+    table = Table(title=f"Swyx port matrix ({len(rows)} rows)", show_lines=False)
+    for header in ("id", "role", "dir", "proto/transport", "source ports", "target ports"):
+        table.add_column(header, no_wrap=header in ("id", "dir"))
+    for header in ("peer", "WAN", "configurable via", "flags"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.role,
+            row.direction + (f" ({row.mode})" if row.mode else ""),
+            f"{row.protocol or '-'}/{'+'.join(row.transports)}{'+tls' if row.tls else ''}",
+            format_ports(row.source_ports),
+            format_ports(row.target_ports),
+            format_peer(row.peer),
+            "WAN" if row.wan else "",
+            row.configurable_via or "",
+            _flags(row),
+        )
+    return _render(table)
+
+
+def roles_view(catalog: Catalog, fmt: str) -> str:
+    """Role slugs a VM can hold, with the section and component they come from."""
+    if fmt == "json":
+        roles = [role.model_dump(mode="json") for role in catalog.roles]
+        return json.dumps({"roles": roles}, indent=2, ensure_ascii=False) + "\n"
+    table = Table(title=f"Swyx roles ({len(catalog.roles)})")
+    for header in ("slug", "section", "component", "kind"):
+        table.add_column(header)
+    for role in catalog.roles:
+        table.add_row(role.slug, role.section, role.component, role.kind)
+    return _render(table)
+
+
+def format_ports(specs: Sequence[PortSpec]) -> str:
+    """Compact port text: ``51000-51499``, ``any``, ``9094 (SDC 9095)``,
+    ``15000-16000 (=15000+2*TypicalConnections)``, ``80 (since 12.20)``."""
+    return ", ".join(_format_spec(spec) for spec in specs)
+
+
+def format_peer(peer: CatalogPeer) -> str:
+    text = peer.host if peer.kind == "host" and peer.host else peer.kind
+    return f"{text} {peer.qualifier}" if peer.qualifier else text
+
+
+def _format_spec(spec: PortSpec) -> str:
+    text = "any" if spec.is_any else str(spec.lo) if spec.lo == spec.hi else f"{spec.lo}-{spec.hi}"
+    extras: list[str] = []
+    if spec.sdc is not None:
+        extras.append(f"SDC {spec.sdc}")
+    if spec.formula:
+        f = spec.formula
+        extras.append(f"={f.base}+{f.per}*{f.param}")
+    if spec.version:
+        extras.append(spec.version.text)
+    return f"{text} ({'; '.join(extras)})" if extras else text
+
+
+def _flags(row: CatalogRow) -> str:
+    flags: list[str] = []
+    if row.uncertain:
+        flags.append("?")
+    if row.version:
+        flags.append(row.version.text)
+    if row.notes:
+        flags.append(f"{len(row.notes)} note{'s' if len(row.notes) > 1 else ''}")
+    return " ".join(flags)
+
+
+def _render(table: Table) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=TABLE_WIDTH, no_color=True, highlight=False).print(table)
+    return buffer.getvalue()
+
+
+# expected_view(flows, fmt) is added here by the lead (views of policycheck.expected).

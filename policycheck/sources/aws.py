@@ -1,0 +1,594 @@
+"""Live AWS collector: reads security groups, NACLs, prefix lists, VPCs and instances.
+
+Read-only by construction: the only operations issued are ``sts:GetCallerIdentity``,
+``sts:AssumeRole`` and EC2 ``Describe*``/``Get*``. The IAM permissions needed are::
+
+    ec2:DescribeRegions, ec2:DescribeVpcs, ec2:DescribeInstances,
+    ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
+    ec2:DescribeManagedPrefixLists, ec2:GetManagedPrefixListEntries,
+    ec2:DescribeNetworkAcls   (+ sts:AssumeRole on each --role-arn)
+
+Every list is read through a botocore paginator and *all* rules of a region come
+from one paginated ``DescribeSecurityGroupRules`` listing, so the number of calls
+grows with pages, never with the number of groups. The one per-object call is
+``GetManagedPrefixListEntries``, issued only for prefix lists that a rule references.
+
+Each (account, region) is read by its own task on a bounded thread pool; a task
+that fails becomes a :class:`~policycheck.model.CollectionError` and the others
+carry on. Only when *every* task failed for lack of valid credentials is the run
+a usage error (:class:`~policycheck.errors.InputError`, exit 2).
+
+Scope of the model: only EC2 instances become VMs. Interfaces that belong to no
+instance (load balancers, endpoints, Lambda ENIs) are not read, so a rule whose
+peer is a security group resolves to the addresses of the *instances* carrying it.
+Subnets are not read either: the model has no place for them and NACLs are kept as
+inventory only (not attached to VMs), so reading them would only cost permissions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+
+from policycheck.errors import InputError, one_line
+from policycheck.model import (
+    VM,
+    AddressGroup,
+    Attachment,
+    CollectionError,
+    FirewallObject,
+    Inventory,
+    Network,
+    Peer,
+    Provenance,
+    Rule,
+    normalize_protocol,
+)
+from policycheck.sources.normalize import aws_ports, cidr_peers
+
+RetryMode = Literal["adaptive", "standard"]
+
+#: Largest page each operation accepts; fewer, larger pages mean fewer calls.
+PAGE_SIZES: dict[str, int] = {
+    "describe_vpcs": 1000,
+    "describe_instances": 1000,
+    "describe_security_groups": 1000,
+    "describe_security_group_rules": 1000,
+    "describe_network_acls": 1000,
+    "describe_managed_prefix_lists": 100,
+    "get_managed_prefix_list_entries": 100,
+}
+
+#: Operation-name prefixes a read-only collector may issue (tests assert this).
+READ_ONLY_PREFIXES = ("Describe", "Get", "List", "AssumeRole")
+
+#: Error codes meaning "these credentials are not valid", as opposed to "not allowed".
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "RequestExpired",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+
+_REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/.+$")
+# Access key ids and SigV4 fragments that some error messages echo back.
+_KEY_LIKE = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
+_SIGV4_FRAGMENT = re.compile(r"(Credential|Signature|X-Amz-Security-Token)=[^\s,&]+")
+_MAX_MESSAGE = 240
+
+
+@dataclass
+class AwsOptions:
+    """What to read and how. ``session`` lets tests and the demo pass a prepared
+    :class:`boto3.Session` (fake credentials, event hooks); otherwise one is made
+    from ``profile`` and the usual AWS credential chain."""
+
+    regions: list[str] | None = None
+    profile: str | None = None
+    role_arns: list[str] = field(default_factory=list)
+    endpoint_url: str | None = None
+    max_workers: int = 8
+    progress: Callable[[str], None] | None = None
+    session: boto3.Session | None = None
+    retry_mode: RetryMode = "adaptive"
+
+
+@dataclass(frozen=True)
+class _Account:
+    """An account to read, with the credentials to read it (None: the session's)."""
+
+    account_id: str
+    partition: str
+    credentials: dict[str, str] | None = None
+
+
+@dataclass
+class _Failure:
+    scope: str
+    exc: BaseException
+
+
+def client_config(retry_mode: RetryMode = "adaptive") -> Config:
+    """Client settings: generous retries because large estates hit EC2 rate limits."""
+    return Config(retries={"mode": retry_mode, "max_attempts": 10}, user_agent_extra="policycheck")
+
+
+def collect(opts: AwsOptions) -> Inventory:
+    """Read every (account, region) of ``opts`` into one inventory."""
+    _validate(opts)
+    session = opts.session if opts.session is not None else _make_session(opts.profile)
+    collector = _Collector(session, opts)
+    return collector.run()
+
+
+# --------------------------------------------------------------------- plumbing
+
+
+def _validate(opts: AwsOptions) -> None:
+    for region in opts.regions or []:
+        if not _REGION_NAME.match(region):
+            raise InputError(f"--region: {region!r} is not an AWS region name (e.g. eu-central-1)")
+    for arn in opts.role_arns:
+        if not _ROLE_ARN.match(arn):
+            raise InputError(
+                f"--role-arn: {arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+            )
+    if opts.max_workers < 1:
+        raise InputError(f"--max-workers: must be at least 1, got {opts.max_workers}")
+
+
+def _make_session(profile: str | None) -> boto3.Session:
+    try:
+        return boto3.Session(profile_name=profile)
+    except ProfileNotFound as exc:
+        raise InputError(f"aws: AWS profile {profile!r} not found in the AWS config") from exc
+
+
+class _Collector:
+    """One run: resolves accounts and regions, then reads them on a thread pool."""
+
+    def __init__(self, session: boto3.Session, opts: AwsOptions) -> None:
+        self._session = session
+        self._opts = opts
+        # boto3 sessions are not thread-safe; clients are. Create clients under a lock.
+        self._client_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._failures: list[_Failure] = []
+        self._successes = 0
+        self._remember_session_secrets()
+
+    # -- public entry
+
+    def run(self) -> Inventory:
+        accounts = self._accounts()
+        tasks = [(acct, region) for acct in accounts for region in self._regions(acct)]
+        inventory = Inventory()
+        if tasks:
+            workers = min(self._opts.max_workers, len(tasks))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aws") as pool:
+                results = list(pool.map(lambda t: self._read_task(*t), tasks))
+            for result in results:
+                if result is not None:
+                    inventory = inventory.merge(result)
+        self._raise_if_no_credentials()
+        errors = [
+            CollectionError(provider="aws", scope=f.scope, message=self._describe(f.exc))
+            for f in self._failures
+        ]
+        return inventory.merge(Inventory(errors=errors))
+
+    # -- accounts and regions
+
+    def _accounts(self) -> list[_Account]:
+        if not self._opts.role_arns:
+            try:
+                ident = self._client("sts", self._home_region(None), None).get_caller_identity()
+            except (ClientError, BotoCoreError) as exc:
+                self._failures.append(_Failure("caller/*", exc))
+                return []
+            return [_Account(account_id=ident["Account"], partition=_partition(ident["Arn"]))]
+        accounts = []
+        for arn in self._opts.role_arns:
+            match = _ROLE_ARN.match(arn)
+            assert match is not None  # checked by _validate
+            partition, account_id = match.group(1), match.group(2)
+            try:
+                sts = self._client("sts", self._home_region(None), None)
+                creds = sts.assume_role(RoleArn=arn, RoleSessionName="policycheck")["Credentials"]
+            except (ClientError, BotoCoreError) as exc:
+                self._failures.append(_Failure(f"{account_id}/*", exc))
+                continue
+            client_creds = {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+            self._secrets.update(client_creds.values())
+            accounts.append(_Account(account_id, partition, client_creds))
+        return accounts
+
+    def _regions(self, acct: _Account) -> list[str]:
+        if self._opts.regions:
+            return list(dict.fromkeys(self._opts.regions))
+        try:
+            ec2 = self._client("ec2", self._home_region(acct), acct.credentials)
+            regions = ec2.describe_regions(AllRegions=False)["Regions"]
+        except (ClientError, BotoCoreError) as exc:
+            self._failures.append(_Failure(f"{acct.account_id}/*", exc))
+            return []
+        return sorted(r["RegionName"] for r in regions)
+
+    def _home_region(self, acct: _Account | None) -> str:
+        """Where to call STS and DescribeRegions: a region the caller named, else the
+        profile's, else the partition's usual first region."""
+        if self._opts.regions:
+            return self._opts.regions[0]
+        if self._session.region_name:
+            return str(self._session.region_name)
+        partition = acct.partition if acct else "aws"
+        return {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}.get(partition, "us-east-1")
+
+    # -- tasks
+
+    def _read_task(self, acct: _Account, region: str) -> Inventory | None:
+        scope = f"{acct.account_id}/{region}"
+        try:
+            ec2 = self._client("ec2", region, acct.credentials)
+            inventory = read_region(ec2, acct.account_id, region, acct.partition)
+        except (ClientError, BotoCoreError) as exc:
+            with self._state_lock:
+                self._failures.append(_Failure(scope, exc))
+            self._progress(f"{scope}: failed ({_error_code(exc)})")
+            return None
+        with self._state_lock:
+            self._successes += 1
+        self._progress(
+            f"{scope}: {len(inventory.vms)} VMs, "
+            f"{sum(f.kind == 'security_group' for f in inventory.firewalls)} security groups"
+        )
+        return inventory
+
+    def _client(self, service: str, region: str, credentials: dict[str, str] | None) -> Any:
+        with self._client_lock:
+            return self._session.client(
+                service,
+                region_name=region,
+                endpoint_url=self._opts.endpoint_url,
+                config=client_config(self._opts.retry_mode),
+                **(credentials or {}),
+            )
+
+    def _progress(self, message: str) -> None:
+        if self._opts.progress is not None:
+            self._opts.progress(message)
+
+    # -- errors
+
+    def _remember_session_secrets(self) -> None:
+        try:
+            creds = self._session.get_credentials()
+        except (BotoCoreError, ValueError):
+            return  # no or broken credentials: nothing to scrub, the calls will say so
+        if creds is None:
+            return
+        frozen = creds.get_frozen_credentials()
+        self._secrets.update(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
+
+    def _raise_if_no_credentials(self) -> None:
+        if self._successes or not self._failures:
+            return
+        if all(_is_credential_error(f.exc) for f in self._failures):
+            raise InputError(_credential_sentence(self._failures[0].exc))
+
+    def _describe(self, exc: BaseException) -> str:
+        """A short, secret-free message for a CollectionError."""
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return scrub(text, self._secrets)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove credentials from a message and keep it to one short line."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    text = _SIGV4_FRAGMENT.sub(r"\1=[redacted]", text)
+    text = one_line(text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def _is_credential_error(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        NoCredentialsError
+        | PartialCredentialsError
+        | CredentialRetrievalError
+        | TokenRetrievalError
+        | SSOError,
+    ):
+        return True
+    return isinstance(exc, ClientError) and _error_code(exc) in CREDENTIAL_ERROR_CODES
+
+
+def _credential_sentence(exc: BaseException) -> str:
+    code = _error_code(exc)
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "aws: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, pass --aws-profile, or run 'aws sso login')"
+        )
+    if isinstance(exc, PartialCredentialsError):
+        return (
+            "aws: incomplete AWS credentials (an access key id without its secret, or vice versa)"
+        )
+    if isinstance(exc, TokenRetrievalError | SSOError):
+        return "aws: the AWS SSO login has expired or is missing (run 'aws sso login')"
+    if code in _EXPIRED_CODES:
+        return "aws: the AWS credentials have expired (refresh them, e.g. 'aws sso login')"
+    return f"aws: the AWS credentials were rejected ({code}); check the access key or profile"
+
+
+def _partition(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 1 and parts[1] else "aws"
+
+
+# ------------------------------------------------------------------ one region
+
+
+def read_region(ec2: Any, account_id: str, region: str, partition: str = "aws") -> Inventory:
+    """Read one region of one account with an EC2 client. Raises botocore errors."""
+    arn = _ArnMaker(partition, region, account_id)
+
+    def prov(cloud_id: str) -> Provenance:
+        return Provenance(source="aws", cloud_id=cloud_id, scope=account_id, region=region)
+
+    networks = [_network(vpc) for vpc in _pages(ec2, "describe_vpcs", "Vpcs")]
+    groups = list(_pages(ec2, "describe_security_groups", "SecurityGroups"))
+    rules_by_group: dict[str, list[Rule]] = defaultdict(list)
+    referenced_lists: set[str] = set()
+    for raw in _pages(ec2, "describe_security_group_rules", "SecurityGroupRules"):
+        rule = _sg_rule(raw, prov(raw.get("SecurityGroupRuleArn") or arn.sg_rule(raw)))
+        rules_by_group[raw["GroupId"]].append(rule)
+        if raw.get("PrefixListId"):
+            referenced_lists.add(raw["PrefixListId"])
+    firewalls = [
+        FirewallObject(
+            provider="aws",
+            kind="security_group",
+            id=group["GroupId"],
+            name=group.get("GroupName") or group["GroupId"],
+            network=group.get("VpcId"),
+            rules=tuple(sorted(rules_by_group.get(group["GroupId"], []), key=lambda r: r.id)),
+            tags=_tags(group),
+            provenance=prov(
+                group.get("SecurityGroupArn") or arn.of("security-group", group["GroupId"])
+            ),
+        )
+        for group in groups
+    ]
+    firewalls += [
+        _network_acl(acl, prov(arn.of("network-acl", acl["NetworkAclId"])))
+        for acl in _pages(ec2, "describe_network_acls", "NetworkAcls")
+    ]
+    address_groups = [
+        AddressGroup(
+            provider="aws",
+            kind="prefix_list",
+            id=pl["PrefixListId"],
+            name=pl.get("PrefixListName"),
+            cidrs=tuple(
+                entry["Cidr"]
+                for entry in _pages(
+                    ec2,
+                    "get_managed_prefix_list_entries",
+                    "Entries",
+                    PrefixListId=pl["PrefixListId"],
+                )
+            ),
+        )
+        for pl in _pages(ec2, "describe_managed_prefix_lists", "PrefixLists")
+        if pl["PrefixListId"] in referenced_lists
+    ]
+    vms = [
+        _vm(instance, prov(arn.of("instance", instance["InstanceId"])))
+        for reservation in _pages(ec2, "describe_instances", "Reservations")
+        for instance in reservation.get("Instances", [])
+        if instance.get("State", {}).get("Name") != "terminated"
+    ]
+    return Inventory(
+        sources=[f"aws:{account_id}/{region}"],
+        vms=sorted(vms, key=lambda v: v.id),
+        firewalls=sorted(firewalls, key=lambda f: (f.kind, f.id)),
+        networks=sorted(networks, key=lambda n: n.id),
+        address_groups=sorted(address_groups, key=lambda g: g.id),
+    )
+
+
+def _pages(ec2: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    paginator = ec2.get_paginator(operation)
+    config = {"PageSize": PAGE_SIZES[operation]}
+    for page in paginator.paginate(PaginationConfig=config, **params):
+        yield from page.get(key, [])
+
+
+@dataclass(frozen=True)
+class _ArnMaker:
+    partition: str
+    region: str
+    account_id: str
+
+    def of(self, resource_type: str, resource_id: str) -> str:
+        return (
+            f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:"
+            f"{resource_type}/{resource_id}"
+        )
+
+    def sg_rule(self, raw: dict[str, Any]) -> str:
+        return self.of("security-group-rule", raw["SecurityGroupRuleId"])
+
+
+def _tags(obj: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in obj.get("Tags", []) or []}
+
+
+def _protocol(raw: str | int) -> tuple[str, tuple[str, ...]]:
+    """A protocol the model cannot name becomes "all" marked unknown, not dropped."""
+    try:
+        return normalize_protocol(raw), ()
+    except ValueError:
+        return "all", ("protocol",)
+
+
+def _sg_rule(raw: dict[str, Any], provenance: Provenance) -> Rule:
+    protocol, unknown = _protocol(raw.get("IpProtocol", "-1"))
+    peers = cidr_peers([raw.get("CidrIpv4"), raw.get("CidrIpv6")])
+    referenced = raw.get("ReferencedGroupInfo") or {}
+    if referenced.get("GroupId"):
+        # A group in another account or a peered VPC keeps its id; the engine
+        # reports it unresolved when no VM it knows carries it.
+        peers.append(Peer(kind="security_group", value=referenced["GroupId"]))
+    if raw.get("PrefixListId"):
+        peers.append(Peer(kind="prefix_list", value=raw["PrefixListId"]))
+    if not peers:
+        peers = [Peer(kind="unknown", value="rule without a peer")]
+        unknown = (*unknown, "peers")
+    return Rule(
+        id=raw["SecurityGroupRuleId"],
+        direction="outbound" if raw.get("IsEgress") else "inbound",
+        action="allow",
+        protocol=protocol,
+        ports=aws_ports(protocol, raw.get("FromPort"), raw.get("ToPort")),
+        peers=tuple(peers),
+        unknown=unknown,
+        description=raw.get("Description") or None,
+        provenance=provenance,
+    )
+
+
+def _network_acl(acl: dict[str, Any], provenance: Provenance) -> FirewallObject:
+    """NACLs are ordered allow/deny lists; kept as inventory (not attached to VMs)."""
+    rules = []
+    for entry in acl.get("Entries", []):
+        direction = "outbound" if entry.get("Egress") else "inbound"
+        protocol, unknown = _protocol(entry.get("Protocol", "-1"))
+        port_range = entry.get("PortRange") or {}
+        peers = cidr_peers([entry.get("CidrBlock"), entry.get("Ipv6CidrBlock")])
+        if not peers:
+            peers = [Peer(kind="unknown", value="entry without a CIDR")]
+            unknown = (*unknown, "peers")
+        rules.append(
+            Rule(
+                id=f"{acl['NetworkAclId']}:{direction}:{entry['RuleNumber']}",
+                direction=direction,
+                action="deny" if entry.get("RuleAction") == "deny" else "allow",
+                priority=int(entry["RuleNumber"]),
+                protocol=protocol,
+                ports=aws_ports(protocol, port_range.get("From"), port_range.get("To")),
+                peers=tuple(peers),
+                unknown=unknown,
+                provenance=provenance,
+            )
+        )
+    tags = _tags(acl)
+    return FirewallObject(
+        provider="aws",
+        kind="network_acl",
+        id=acl["NetworkAclId"],
+        name=tags.get("Name") or acl["NetworkAclId"],
+        network=acl.get("VpcId"),
+        rules=tuple(sorted(rules, key=lambda r: (r.direction, r.priority or 0))),
+        tags=tags,
+        provenance=provenance,
+    )
+
+
+def _network(vpc: dict[str, Any]) -> Network:
+    spaces = [
+        a["CidrBlock"]
+        for a in vpc.get("CidrBlockAssociationSet", [])
+        if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
+    ]
+    spaces += [
+        a["Ipv6CidrBlock"]
+        for a in vpc.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
+    ]
+    if not spaces and vpc.get("CidrBlock"):
+        spaces = [vpc["CidrBlock"]]
+    return Network(
+        provider="aws",
+        id=vpc["VpcId"],
+        name=_tags(vpc).get("Name"),
+        address_spaces=tuple(dict.fromkeys(spaces)),
+    )
+
+
+def _vm(instance: dict[str, Any], provenance: Provenance) -> VM:
+    addresses: list[str] = []
+    networks: list[str] = []
+    attachments: dict[str, Attachment] = {}
+    for eni in instance.get("NetworkInterfaces", []):
+        for private in eni.get("PrivateIpAddresses", []):
+            addresses.append(private.get("PrivateIpAddress", ""))
+            addresses.append((private.get("Association") or {}).get("PublicIp", ""))
+        addresses.append((eni.get("Association") or {}).get("PublicIp", ""))
+        addresses += [a.get("Ipv6Address", "") for a in eni.get("Ipv6Addresses", [])]
+        networks.append(eni.get("VpcId", ""))
+        for group in eni.get("Groups", []):
+            # Union over interfaces: one attachment per group, named by its first ENI.
+            attachments.setdefault(
+                group["GroupId"],
+                Attachment(
+                    firewall_id=group["GroupId"], level="interface", via=eni["NetworkInterfaceId"]
+                ),
+            )
+    addresses += [instance.get("PrivateIpAddress", ""), instance.get("PublicIpAddress", "")]
+    networks.append(instance.get("VpcId", ""))
+    tags = _tags(instance)
+    return VM(
+        provider="aws",
+        id=instance["InstanceId"],
+        name=tags.get("Name") or instance["InstanceId"],
+        addresses=tuple(dict.fromkeys(a for a in addresses if a)),
+        tags=tags,
+        networks=tuple(dict.fromkeys(n for n in networks if n)),
+        attachments=tuple(attachments.values()),
+        provenance=provenance,
+    )

@@ -1,0 +1,51 @@
+"""``--format json``: the documented machine-readable report (docs/report-json.md).
+
+The ``schema`` value changes only when a field is removed or changes meaning, so
+scripts can check it; new fields may be added within ``policycheck/report/v1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from policycheck.findings import ScanResult
+from policycheck.report.common import TOOL_NAME, information_uri, sorted_findings, summarize
+
+JSON_SCHEMA_ID = "policycheck/report/v1"
+
+
+def render_json(result: ScanResult) -> str:
+    return orjson.dumps(build_json(result), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def build_json(result: ScanResult) -> dict[str, Any]:
+    summary = summarize(result)
+    return {
+        "schema": JSON_SCHEMA_ID,
+        "tool": {
+            "name": TOOL_NAME,
+            "version": result.tool_version,
+            "informationUri": information_uri(),
+        },
+        "sources": list(result.sources),
+        "summary": {
+            "vms": summary.vms,
+            "firewalls": summary.firewalls,
+            "findings": summary.active,
+            "findings_by_rule": summary.by_rule,
+            "findings_by_level": summary.by_level,
+            "suppressed": summary.suppressed,
+            "incomplete": summary.incomplete,
+        },
+        "findings": [
+            {
+                **finding.model_dump(mode="json"),
+                "fingerprint": finding.fingerprint(),
+                "resource": finding.resource,
+            }
+            for finding in sorted_findings(result.findings)
+        ],
+        "errors": [error.model_dump(mode="json") for error in result.errors],
+    }

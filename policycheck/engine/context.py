@@ -1,0 +1,100 @@
+"""Indexes over one inventory, and peer resolution common to all providers.
+
+Provider modules ask the context "what addresses does this peer mean?"; the
+answer is an exact address set plus a list of what could not be resolved, which
+the engine reports as SWYX005 instead of dropping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from policycheck.engine.intervals import IntervalSet, addr_set, address_value
+from policycheck.model import VM, AddressGroup, FirewallObject, Inventory, Network, Peer
+from policycheck.sources.normalize import last_segment
+
+
+@dataclass
+class Resolution:
+    addrs: IntervalSet = field(default_factory=IntervalSet)
+    unresolved: list[str] = field(default_factory=list)
+
+    def add(self, other: Resolution) -> None:
+        self.addrs = self.addrs | other.addrs
+        self.unresolved.extend(other.unresolved)
+
+
+def host_set(addresses: Iterable[str]) -> IntervalSet:
+    return IntervalSet((v, v) for v in (address_value(a) for a in addresses))
+
+
+class Context:
+    """Lookups the provider semantics need, built once per inventory."""
+
+    def __init__(self, inventory: Inventory, internal_networks: Iterable[str]) -> None:
+        self.inventory = inventory
+        self.internal = addr_set(internal_networks)
+        self.firewalls: dict[str, FirewallObject] = {}
+        for fw in inventory.firewalls:
+            self.firewalls[fw.id] = fw
+            self.firewalls.setdefault(fw.id.lower(), fw)
+        self.networks: dict[str, Network] = {}
+        for net in inventory.networks:
+            self.networks[net.id.lower()] = net
+            self.networks.setdefault(last_segment(net.id).lower(), net)
+        self.groups: dict[tuple[str, str], AddressGroup] = {
+            (g.kind, g.id.lower()): g for g in inventory.address_groups
+        }
+        self.members: dict[str, list[VM]] = defaultdict(list)
+        for vm in inventory.vms:
+            for att in vm.attachments:
+                self.members[att.firewall_id.lower()].append(vm)
+
+    def firewall(self, firewall_id: str) -> FirewallObject | None:
+        return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())
+
+    def group(self, kind: str, group_id: str) -> AddressGroup | None:
+        return self.groups.get((kind, group_id.lower()))
+
+    def vm_network_space(self, vm: VM) -> IntervalSet:
+        """Address space of the VM's networks; empty when unknown."""
+        out = IntervalSet()
+        for net_id in vm.networks:
+            net = self.networks.get(net_id.lower()) or self.networks.get(
+                last_segment(net_id).lower()
+            )
+            if net:
+                out = out | addr_set(net.address_spaces)
+        return out
+
+    def member_addresses(self, members: Iterable[VM], what: str) -> Resolution:
+        """Addresses of the VMs a symbolic peer stands for.
+
+        A member whose addresses are unknown (e.g. assigned at apply) makes the
+        peer partly unresolved rather than silently smaller.
+        """
+        res = Resolution()
+        for vm in members:
+            if vm.addresses:
+                res.addrs = res.addrs | host_set(vm.addresses)
+            else:
+                res.unresolved.append(f"{what} (address of {vm.name} unknown)")
+        return res
+
+    def resolve(
+        self, peers: Iterable[Peer], special: Callable[[Peer], Resolution | None]
+    ) -> Resolution:
+        """Resolve peers; ``special`` handles the provider's symbolic kinds."""
+        res = Resolution()
+        for peer in peers:
+            if peer.kind == "cidr":
+                res.addrs = res.addrs | addr_set([peer.value])
+                continue
+            handled = special(peer)
+            if handled is None:
+                res.unresolved.append(str(peer))
+            else:
+                res.add(handled)
+        return res

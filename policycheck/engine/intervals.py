@@ -1,0 +1,190 @@
+"""Exact sets of ports and addresses as sorted, merged integer intervals.
+
+Ports are 0..65535. Addresses of both families live in one integer line so a
+single set can hold ``0.0.0.0/0`` and ``::/0`` together: IPv4 occupies
+``[0, 2**32)`` and IPv6 is shifted to start at ``2**32``. Every operation is exact
+(no sampling), which is what lets the engine claim "reachable" or "not reachable"
+for every port and address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from functools import reduce
+
+V4_SIZE = 1 << 32
+V6_OFFSET = V4_SIZE
+V6_SIZE = 1 << 128
+ADDR_MAX = V6_OFFSET + V6_SIZE - 1
+
+
+class IntervalSet:
+    """An immutable union of inclusive integer intervals, kept sorted and merged."""
+
+    __slots__ = ("_iv",)
+
+    def __init__(self, intervals: Iterable[tuple[int, int]] = ()) -> None:
+        self._iv: tuple[tuple[int, int], ...] = _normalize(intervals)
+
+    @classmethod
+    def _raw(cls, intervals: tuple[tuple[int, int], ...]) -> IntervalSet:
+        obj = cls.__new__(cls)
+        obj._iv = intervals
+        return obj
+
+    @property
+    def intervals(self) -> tuple[tuple[int, int], ...]:
+        return self._iv
+
+    def __bool__(self) -> bool:
+        return bool(self._iv)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._iv)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IntervalSet) and self._iv == other._iv
+
+    def __hash__(self) -> int:
+        return hash(self._iv)
+
+    def __repr__(self) -> str:
+        return f"IntervalSet({list(self._iv)!r})"
+
+    def __or__(self, other: IntervalSet) -> IntervalSet:
+        if not other._iv:
+            return self
+        if not self._iv:
+            return other
+        return IntervalSet(self._iv + other._iv)
+
+    def __and__(self, other: IntervalSet) -> IntervalSet:
+        a, b = self._iv, other._iv
+        out: list[tuple[int, int]] = []
+        i = j = 0
+        while i < len(a) and j < len(b):
+            lo = max(a[i][0], b[j][0])
+            hi = min(a[i][1], b[j][1])
+            if lo <= hi:
+                out.append((lo, hi))
+            if a[i][1] < b[j][1]:
+                i += 1
+            else:
+                j += 1
+        return IntervalSet._raw(tuple(out))
+
+    def __sub__(self, other: IntervalSet) -> IntervalSet:
+        if not self._iv or not other._iv:
+            return self
+        out: list[tuple[int, int]] = []
+        b = other._iv
+        j = 0
+        for lo, hi in self._iv:
+            cur = lo
+            while j < len(b) and b[j][1] < cur:
+                j += 1
+            k = j
+            while k < len(b) and b[k][0] <= hi:
+                if b[k][0] > cur:
+                    out.append((cur, b[k][0] - 1))
+                cur = max(cur, b[k][1] + 1)
+                if cur > hi:
+                    break
+                k += 1
+            if cur <= hi:
+                out.append((cur, hi))
+        return IntervalSet._raw(tuple(out))
+
+    def contains(self, value: int) -> bool:
+        return any(lo <= value <= hi for lo, hi in self._iv)
+
+    def covers(self, other: IntervalSet) -> bool:
+        return not (other - self)
+
+    def size(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self._iv)
+
+
+def union_all(sets: Iterable[IntervalSet]) -> IntervalSet:
+    return reduce(lambda a, b: a | b, sets, IntervalSet())
+
+
+def _normalize(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    items = sorted((lo, hi) for lo, hi in intervals if lo <= hi)
+    out: list[tuple[int, int]] = []
+    for lo, hi in items:
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------- ports
+
+ALL_PORT_SET = IntervalSet([(0, 65535)])
+
+
+def port_set(ranges: Iterable[object]) -> IntervalSet:
+    """From PortRange-like objects (``lo``/``hi`` attributes)."""
+    return IntervalSet((int(r.lo), int(r.hi)) for r in ranges)  # type: ignore[attr-defined]
+
+
+def format_ports(ports: IntervalSet) -> list[str]:
+    """``["lo-hi", ...]``, the shape SARIF properties and JSON use."""
+    return [f"{lo}-{hi}" for lo, hi in ports]
+
+
+# ------------------------------------------------------------------ addresses
+
+ALL_V4 = IntervalSet([(0, V4_SIZE - 1)])
+ALL_V6 = IntervalSet([(V6_OFFSET, ADDR_MAX)])
+ALL_ADDRS = IntervalSet([(0, ADDR_MAX)])
+
+
+def cidr_interval(text: str) -> tuple[int, int]:
+    net = ipaddress.ip_network(text.strip(), strict=False)
+    base = int(net.network_address)
+    top = int(net.broadcast_address)
+    if net.version == 6:
+        return base + V6_OFFSET, top + V6_OFFSET
+    return base, top
+
+
+def addr_set(cidrs: Iterable[str]) -> IntervalSet:
+    return IntervalSet(cidr_interval(c) for c in cidrs)
+
+
+def address_value(text: str) -> int:
+    ip = ipaddress.ip_address(text.strip())
+    return int(ip) + (V6_OFFSET if ip.version == 6 else 0)
+
+
+def to_cidrs(addrs: IntervalSet) -> list[str]:
+    """Exact CIDR summary of an address set (v4 first, then v6)."""
+    out: list[str] = []
+    for lo, hi in addrs:
+        if lo < V4_SIZE:
+            v4_hi = min(hi, V4_SIZE - 1)
+            out.extend(
+                str(n)
+                for n in ipaddress.summarize_address_range(
+                    ipaddress.IPv4Address(lo), ipaddress.IPv4Address(v4_hi)
+                )
+            )
+        if hi >= V6_OFFSET:
+            v6_lo = max(lo, V6_OFFSET) - V6_OFFSET
+            out.extend(
+                str(n)
+                for n in ipaddress.summarize_address_range(
+                    ipaddress.IPv6Address(v6_lo), ipaddress.IPv6Address(hi - V6_OFFSET)
+                )
+            )
+    return out
+
+
+def families(addrs: IntervalSet) -> tuple[IntervalSet, IntervalSet]:
+    """Split into the IPv4 part and the IPv6 part."""
+    return addrs & ALL_V4, addrs & ALL_V6

@@ -1,0 +1,378 @@
+"""Each cloud's semantics, in one place per provider.
+
+A provider turns "this VM, this direction" into the :class:`Layer` list that
+:func:`policycheck.engine.access.effective_access` evaluates, resolving symbolic
+peers on the way. Nothing here knows about Swyx.
+
+- AWS: the security groups of all the VM's interfaces form one allow-only union
+  layer; ``-1`` is all protocols and ports; a referenced group means the addresses
+  of the interfaces carrying it. Network ACLs stay in the inventory only.
+- Azure: inbound traffic passes the subnet NSG, then the NIC NSG (outbound the
+  reverse); each NSG is first-match by ascending priority with Deny honoured and
+  the platform default rules appended; ``VirtualNetwork`` is the VNet address
+  space (else the internal networks), ``Internet`` is everything outside it,
+  ``AzureLoadBalancer`` is 168.63.129.16.
+- GCP: hierarchical policy rules, then VPC firewall rules, then network firewall
+  policy rules, then the implied rules (deny all ingress, allow all egress) form
+  one ordered layer; lower priority numbers first, deny wins ties; disabled rules
+  and rules whose targets do not select the VM are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from policycheck.engine.access import Layer, ResolvedRule
+from policycheck.engine.context import Context, Resolution, host_set
+from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, addr_set, port_set
+from policycheck.model import (
+    ALL_PORTS,
+    VM,
+    Direction,
+    FirewallObject,
+    Peer,
+    Provenance,
+    Rule,
+)
+from policycheck.sources.normalize import AZURE_ANY, last_segment
+
+AZURE_LB_PROBE = "168.63.129.16/32"
+
+
+@dataclass
+class VMLayers:
+    """What a provider says about one VM and direction."""
+
+    layers: list[Layer] = field(default_factory=list)
+    #: Rules evaluated conservatively because something was unresolved.
+    unresolved: list[ResolvedRule] = field(default_factory=list)
+    #: VM-level problems (e.g. its security groups are unknown).
+    problems: list[str] = field(default_factory=list)
+
+
+Semantics = Callable[[VM, Direction, Context], VMLayers]
+PROVIDERS: dict[str, Semantics] = {}
+
+
+def provider(name: str) -> Callable[[Semantics], Semantics]:
+    def register(fn: Semantics) -> Semantics:
+        PROVIDERS[name] = fn
+        return fn
+
+    return register
+
+
+def _resolved(
+    rule: Rule,
+    fw: FirewallObject,
+    res: Resolution,
+    *,
+    synthetic: bool = False,
+) -> ResolvedRule:
+    unresolved = list(res.unresolved)
+    unresolved.extend(f"{name} (known after apply)" for name in rule.unknown)
+    return ResolvedRule(
+        rule=rule,
+        firewall=fw,
+        protocol=rule.protocol,
+        ports=port_set(rule.ports),
+        source_ports=port_set(rule.source_ports),
+        addrs=res.addrs,
+        unresolved=tuple(dict.fromkeys(unresolved)),
+        synthetic=synthetic,
+    )
+
+
+def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
+    if rr.unresolved:
+        out.unresolved.append(rr)
+    return rr
+
+
+# ------------------------------------------------------------------------ AWS
+
+
+@provider("aws")
+def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
+    out = VMLayers()
+
+    def special(peer: Peer) -> Resolution | None:
+        if peer.kind == "security_group":
+            if ctx.firewall(peer.value) is None:
+                return None  # another account or not collected
+            return ctx.member_addresses(ctx.members.get(peer.value.lower(), []), str(peer))
+        if peer.kind == "prefix_list":
+            group = ctx.group("prefix_list", peer.value)
+            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+        return None
+
+    rules: list[ResolvedRule] = []
+    groups = [a for a in vm.attachments if a.level == "interface"]
+    if not groups:
+        out.problems.append(
+            "no security group is known for this VM"
+            + (" (known after apply)" if vm.unknown else "")
+        )
+    for att in groups:
+        fw = ctx.firewall(att.firewall_id)
+        if fw is None:
+            out.problems.append(f"security group {att.firewall_id} is not in the inventory")
+            continue
+        if fw.kind != "security_group":
+            continue
+        for rule in fw.rules:
+            if rule.direction == direction and not rule.disabled:
+                rules.append(_collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special))))
+    out.layers.append(Layer(label="security groups", ordered=False, rules=rules))
+    return out
+
+
+# ---------------------------------------------------------------------- Azure
+
+_AZURE_DEFAULTS: dict[Direction, list[tuple[str, int, str, str, str]]] = {
+    # name, priority, action, remote side, local side
+    "inbound": [
+        ("AllowVnetInBound", 65000, "allow", "VirtualNetwork", "VirtualNetwork"),
+        ("AllowAzureLoadBalancerInBound", 65001, "allow", "AzureLoadBalancer", AZURE_ANY),
+        ("DenyAllInBound", 65500, "deny", AZURE_ANY, AZURE_ANY),
+    ],
+    "outbound": [
+        ("AllowVnetOutBound", 65000, "allow", "VirtualNetwork", "VirtualNetwork"),
+        ("AllowInternetOutBound", 65001, "allow", "Internet", AZURE_ANY),
+        ("DenyAllOutBound", 65500, "deny", AZURE_ANY, AZURE_ANY),
+    ],
+}
+AZURE_DEFAULT_FLOOR = 65000
+
+
+def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """The platform rules every NSG has, unless the source already listed them."""
+    if any(r.direction == direction and (r.priority or 0) >= AZURE_DEFAULT_FLOOR for r in fw.rules):
+        return []
+    prov = fw.provenance.model_copy(update={"address": fw.provenance.address})
+    return [
+        Rule(
+            id=f"{fw.id}/defaultSecurityRules/{name}",
+            name=name,
+            direction=direction,
+            action=action,
+            priority=priority,
+            protocol="all",
+            ports=(ALL_PORTS,),
+            peers=(Peer(kind="service_tag", value=remote),),
+            targets=() if local == AZURE_ANY else (Peer(kind="service_tag", value=local),),
+            description="Azure default security rule",
+            provenance=prov,
+        )
+        for name, priority, action, remote, local in _AZURE_DEFAULTS[direction]
+    ]
+
+
+@provider("azure")
+def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
+    out = VMLayers()
+    vnet = ctx.vm_network_space(vm) or ctx.internal
+    vm_addrs = host_set(vm.addresses)
+    asgs = {a.lower() for a in vm.app_security_groups}
+
+    def special(peer: Peer) -> Resolution | None:
+        if peer.kind == "service_tag":
+            tag = peer.value
+            if tag == AZURE_ANY:
+                return Resolution(addrs=ALL_ADDRS)
+            if tag.lower() == "internet":
+                return Resolution(addrs=ALL_ADDRS - vnet)
+            if tag.lower() == "virtualnetwork":
+                return Resolution(addrs=vnet)
+            if tag.lower() == "azureloadbalancer":
+                return Resolution(addrs=addr_set([AZURE_LB_PROBE]))
+            group = ctx.group("service_tag", tag)
+            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+        if peer.kind == "app_security_group":
+            members = [
+                m
+                for m in ctx.inventory.vms
+                if peer.value.lower() in {a.lower() for a in m.app_security_groups}
+            ]
+            return ctx.member_addresses(members, str(peer)) if members else None
+        return None
+
+    def applies(rule: Rule) -> bool:
+        """Does the rule's VM-side prefix/ASG select this VM?"""
+        if not rule.targets:
+            return True
+        for target in rule.targets:
+            if target.kind == "app_security_group" and target.value.lower() in asgs:
+                return True
+            if target.kind == "service_tag" and target.value in (AZURE_ANY, "VirtualNetwork"):
+                return True
+            if target.kind == "cidr" and (addr_set([target.value]) & vm_addrs):
+                return True
+        return False
+
+    levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
+    for level in levels:
+        for att in (a for a in vm.attachments if a.level == level):
+            fw = ctx.firewall(att.firewall_id)
+            if fw is None:
+                out.problems.append(f"NSG {att.firewall_id} is not in the inventory")
+                continue
+            candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+            ordered = sorted(
+                [*candidates, *azure_default_rules(fw, direction)],
+                key=lambda r: r.priority if r.priority is not None else 0,
+            )
+            rules = [
+                _collect(
+                    out,
+                    _resolved(
+                        r,
+                        fw,
+                        ctx.resolve(r.peers, special),
+                        synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
+                    ),
+                )
+                for r in ordered
+                if applies(r)
+            ]
+            out.layers.append(Layer(label=f"{level} NSG {fw.name}", ordered=True, rules=rules))
+    if not out.layers:
+        out.problems.append("no NSG on its NIC or subnet: Azure allows all traffic")
+        out.layers.append(_allow_all_layer(vm, direction))
+    return out
+
+
+def _allow_all_layer(vm: VM, direction: Direction) -> Layer:
+    """Stands for 'no firewall at all' so findings still have something to blame."""
+    fw = FirewallObject(
+        provider=vm.provider,
+        kind="nsg",
+        id=f"{vm.id}/no-nsg",
+        name="(no network security group)",
+        provenance=vm.provenance,
+    )
+    rule = Rule(
+        id=f"{vm.id}/no-nsg/{direction}",
+        name="(no NSG: all traffic allowed)",
+        direction=direction,
+        peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+        provenance=vm.provenance,
+    )
+    rr = ResolvedRule(
+        rule=rule,
+        firewall=fw,
+        protocol="all",
+        ports=ALL_PORT_SET,
+        source_ports=ALL_PORT_SET,
+        addrs=ALL_ADDRS,
+        synthetic=True,
+    )
+    return Layer(label="no NSG", ordered=True, rules=[rr])
+
+
+# ------------------------------------------------------------------------ GCP
+
+_GCP_TIERS = {"hierarchical": 0, "vpc_firewall": 1, "firewall_policy": 2, "implied": 3}
+
+
+def _gcp_tier(fw: FirewallObject) -> int:
+    if fw.kind == "firewall_policy":
+        # Organization/folder policies are evaluated before VPC rules; network
+        # firewall policies after them (GCP's default enforcement order).
+        return 0 if "/firewallPolicies/" in fw.id and "networkFirewallPolicies" not in fw.id else 2
+    return _GCP_TIERS["vpc_firewall"]
+
+
+def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> FirewallObject:
+    action = "deny" if direction == "inbound" else "allow"
+    name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
+    rule = Rule(
+        id=f"{network}/{name}",
+        name=name,
+        direction=direction,
+        action=action,
+        priority=65535,
+        protocol="all",
+        peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+        description="GCP implied rule",
+        provenance=prov,
+    )
+    return FirewallObject(
+        provider="gcp",
+        kind="vpc_firewall",
+        id=f"{network}/{name}",
+        name=name,
+        network=network,
+        rules=(rule,),
+        provenance=prov,
+    )
+
+
+@provider("gcp")
+def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
+    out = VMLayers()
+    networks = {last_segment(n) for n in vm.networks}
+    tags = set(vm.network_tags)
+    accounts = set(vm.service_accounts)
+    vm_addrs = host_set(vm.addresses)
+    attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
+
+    def special(peer: Peer) -> Resolution | None:
+        in_network = [
+            m
+            for m in ctx.inventory.vms
+            if m.provider == "gcp" and networks & {last_segment(n) for n in m.networks}
+        ]
+        if peer.kind == "network_tag":
+            return ctx.member_addresses(
+                [m for m in in_network if peer.value in m.network_tags], str(peer)
+            )
+        if peer.kind == "service_account":
+            return ctx.member_addresses(
+                [m for m in in_network if peer.value in m.service_accounts], str(peer)
+            )
+        if peer.kind == "address_group":
+            group = ctx.group("address_group", peer.value)
+            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+        return None
+
+    def selects(rule: Rule) -> bool:
+        selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
+        ranges = [t for t in rule.targets if t.kind == "cidr"]
+        if selectors and not any(
+            (t.kind == "network_tag" and t.value in tags)
+            or (t.kind == "service_account" and t.value in accounts)
+            for t in selectors
+        ):
+            return False
+        return not ranges or bool(addr_set([t.value for t in ranges]) & vm_addrs)
+
+    def in_scope(fw: FirewallObject) -> bool:
+        if fw.kind == "vpc_firewall":
+            return fw.network is None or last_segment(fw.network) in networks
+        if fw.kind == "firewall_policy":
+            return fw.id.lower() in attached
+        return False
+
+    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool]] = []
+    objects = [fw for fw in ctx.inventory.firewalls if fw.provider == "gcp" and in_scope(fw)]
+    for net in sorted(networks):
+        objects.append(gcp_implied_rules(direction, net, vm.provenance))
+    for fw in objects:
+        implied = fw.id.endswith(("implied-deny-ingress", "implied-allow-egress"))
+        tier = _GCP_TIERS["implied"] if implied else _gcp_tier(fw)
+        for rule in fw.rules:
+            if rule.direction != direction or rule.disabled or not selects(rule):
+                continue
+            priority = rule.priority if rule.priority is not None else 1000
+            entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
+    entries.sort(key=lambda e: e[0])
+    rules = [
+        _collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special), synthetic=implied))
+        for _, rule, fw, implied in entries
+    ]
+    if not networks:
+        out.problems.append("the VM's network is unknown")
+    out.layers.append(Layer(label="VPC firewall", ordered=True, rules=rules))
+    return out

@@ -1,0 +1,38 @@
+"""The Terraform plan source: ``terraform show -json`` output -> normalized inventory.
+
+It knows nothing about Swyx: it states what the plan will deploy (security groups,
+NSGs, GCP firewall rules, VMs and what attaches to what), marks what is unknown
+until apply, and points every rule at the ``.tf`` block that declares it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from policycheck.model import Inventory
+from policycheck.sources import tf_aws, tf_azure, tf_gcp
+from policycheck.sources.tfbuild import Context
+from policycheck.sources.tflocations import display_path, load_locations
+from policycheck.sources.tfplan import Plan
+
+_TRANSLATORS = (tf_aws.translate, tf_azure.translate, tf_gcp.translate)
+
+
+def load_plan(plan: Path, tf_dir: Path | None = None) -> Inventory:
+    """Read a plan JSON file; ``tf_dir`` (default: the plan's directory) holds the .tf files."""
+    parsed = Plan.load(plan)
+    source_dir = tf_dir if tf_dir is not None else plan.parent
+    locations = load_locations(source_dir)
+    ctx = Context(
+        plan=parsed,
+        locations=locations if locations.resources else None,
+        plan_file=display_path(plan),
+    )
+    for translate in _TRANSLATORS:
+        translate(ctx)
+    return Inventory(
+        sources=[f"terraform:{plan}"],
+        vms=ctx.vms,
+        firewalls=[draft.freeze() for draft in ctx.firewalls.values()],
+        networks=ctx.networks,
+    )

@@ -1,0 +1,547 @@
+"""Live Azure collector: NSGs, NICs, VNets, ASGs, service tags and VMs into an Inventory.
+
+Reads through the official SDKs (azure-mgmt-network, azure-mgmt-compute,
+azure-mgmt-resource-subscriptions) with list calls only, one subscription per
+worker. The SDK models are turned back into their ARM REST shape
+(``as_dict()``) and normalized from that, so the translation below reads like
+the documented REST API and can be tested on plain JSON.
+
+ARM ids are case-insensitive and references often differ in case from the
+resource's own id (a NIC may point at ``.../resourceGroups/RG-SWYX/...``), so
+every reference is matched in lower case and replaced by the referenced
+resource's own spelling; the engine can then compare ids exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError
+
+from policycheck.errors import InputError, one_line
+from policycheck.model import (
+    ALL_PORTS,
+    VM,
+    AddressGroup,
+    Attachment,
+    CollectionError,
+    Direction,
+    FirewallObject,
+    Inventory,
+    Network,
+    Peer,
+    PortRange,
+    Provenance,
+    Rule,
+    normalize_protocol,
+)
+from policycheck.sources.normalize import AZURE_ANY, azure_port_ranges, azure_prefixes
+
+if TYPE_CHECKING:  # the SDK itself is imported lazily: it is slow to import
+    from azure.core.credentials import TokenCredential
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ARM = "https://management.azure.com"
+#: Prefix of default-rule ids: a custom rule may be named ``AllowVnetInBound`` too.
+DEFAULT_RULE_PREFIX = "default/"
+#: Azure protocol words that are not in model.NAMED_PROTOCOLS, by IANA number.
+_EXTRA_PROTOCOLS = {"esp": "50", "ah": "51"}
+_MAX_MESSAGE = 400
+
+Json = Mapping[str, Any]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AzureOptions:
+    """What to read and how.
+
+    ``subscriptions=None`` reads every subscription the identity can see.
+    ``credential=None`` uses ``DefaultAzureCredential`` (environment service
+    principal, workload/managed identity, Azure CLI, ...).
+    """
+
+    subscriptions: list[str] | None = None
+    #: ARM endpoint; ``None`` is the public cloud. The token is requested for
+    #: ``<base_url>/.default`` so sovereign clouds work with the matching authority.
+    base_url: str | None = None
+    credential: TokenCredential | None = None
+    max_workers: int = 8
+    progress: Progress | None = None
+    #: Passed to DefaultAzureCredential when ``credential`` is None: needed for
+    #: authority hosts (AZURE_AUTHORITY_HOST) that Microsoft's instance discovery
+    #: does not know, e.g. Azure Stack or a private test authority.
+    disable_instance_discovery: bool = False
+
+
+@dataclass
+class SubscriptionData:
+    """The raw ARM list responses of one subscription, in REST shape."""
+
+    subscription: str
+    nsgs: list[Json] = field(default_factory=list)
+    nics: list[Json] = field(default_factory=list)
+    vnets: list[Json] = field(default_factory=list)
+    asgs: list[Json] = field(default_factory=list)
+    vms: list[Json] = field(default_factory=list)
+    #: ``serviceTags`` response bodies per location (absent where the call failed).
+    service_tags: dict[str, Json] = field(default_factory=dict)
+
+
+class _Malformed(Exception):
+    """An ARM response lacks something every resource has (id, name, direction)."""
+
+
+class _AuthFailed(Exception):
+    """The credential was refused for one subscription."""
+
+
+# --------------------------------------------------------------------- collect
+
+
+def collect(opts: AzureOptions) -> Inventory:
+    """Read every requested subscription; unreadable ones become CollectionErrors."""
+    from azure.core.exceptions import AzureError
+
+    base_url = (opts.base_url or PUBLIC_ARM).rstrip("/")
+    scope = f"{base_url}/.default"
+    credential = opts.credential or _default_credential(opts.disable_instance_discovery)
+    _check_credential(credential, scope)
+    subscriptions = opts.subscriptions or _visible_subscriptions(credential, base_url, scope)
+
+    def one(sub: str) -> _Outcome:
+        try:
+            data = _read_subscription(credential, base_url, scope, sub)
+            inventory = normalize_subscription(data)
+        except _AuthFailed as exc:
+            return _Outcome.failed(sub, f"authentication refused: {exc}", auth=True)
+        except AzureError as exc:
+            return _Outcome.failed(sub, _describe(exc))
+        except (_Malformed, ValidationError) as exc:
+            return _Outcome.failed(sub, f"unexpected ARM response: {_scrub(str(exc))}")
+        if opts.progress:
+            opts.progress(f"azure {sub}: {len(inventory.firewalls)} NSGs, {len(inventory.vms)} VMs")
+        return _Outcome(inventory)
+
+    workers = max(1, min(opts.max_workers, len(subscriptions)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azure") as pool:
+        outcomes = list(pool.map(one, subscriptions))
+
+    if all(o.auth_failed for o in outcomes):
+        # The token was issued but ARM refuses it everywhere: a credential
+        # problem (exit 2), not a partly readable estate (exit 3).
+        raise InputError(f"azure: {outcomes[0].inventory.errors[0].message}")
+    inventory = Inventory()
+    for outcome in outcomes:
+        inventory = inventory.merge(outcome.inventory)
+    return inventory
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    inventory: Inventory
+    auth_failed: bool = False
+
+    @classmethod
+    def failed(cls, sub: str, message: str, *, auth: bool = False) -> _Outcome:
+        error = CollectionError(provider="azure", scope=sub, message=message)
+        return cls(Inventory(sources=[f"azure:{sub}"], errors=[error]), auth_failed=auth)
+
+
+def _default_credential(disable_instance_discovery: bool) -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    if disable_instance_discovery:
+        return DefaultAzureCredential(disable_instance_discovery=True)
+    return DefaultAzureCredential()
+
+
+def _check_credential(credential: TokenCredential, scope: str) -> None:
+    """Get one token up front so a bad credential is one clear line, not N CollectionErrors."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        credential.get_token(scope)
+    except (AzureError, ValueError, OSError) as exc:
+        raise InputError(f"azure: cannot get a token: {_scrub(str(exc))}") from None
+
+
+def _visible_subscriptions(credential: TokenCredential, base_url: str, scope: str) -> list[str]:
+    from azure.core.exceptions import AzureError
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    client = SubscriptionClient(credential, base_url=base_url, credential_scopes=[scope])
+    try:
+        subs = [s.subscription_id for s in client.subscriptions.list() if s.subscription_id]
+    except AzureError as exc:
+        raise InputError(f"azure: cannot list subscriptions: {_describe(exc)}") from None
+    finally:
+        client.close()
+    if not subs:
+        raise InputError("azure: this identity sees no subscription; pass --subscription ID")
+    return subs
+
+
+def _read_subscription(
+    credential: TokenCredential, base_url: str, scope: str, sub: str
+) -> SubscriptionData:
+    """Only list (GET) calls; each pages through ``nextLink`` inside the SDK."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+
+    kwargs: dict[str, Any] = {"base_url": base_url, "credential_scopes": [scope]}
+    network = NetworkManagementClient(credential, sub, **kwargs)
+    compute = ComputeManagementClient(credential, sub, **kwargs)
+    try:
+        data = SubscriptionData(subscription=sub)
+        data.nsgs = [m.as_dict() for m in network.network_security_groups.list_all()]
+        data.nics = [m.as_dict() for m in network.network_interfaces.list_all()]
+        data.vnets = [m.as_dict() for m in network.virtual_networks.list_all()]
+        data.asgs = [m.as_dict() for m in network.application_security_groups.list_all()]
+        data.vms = [m.as_dict() for m in compute.virtual_machines.list_all()]
+        for location in sorted(_locations(data)):
+            try:
+                data.service_tags[location] = network.service_tags.list(location).as_dict()
+            except HttpResponseError as exc:
+                # Tags stay symbolic; the engine reports them as unresolved.
+                log.debug("azure %s: service tags of %s unavailable: %s", sub, location, exc)
+        return data
+    except ClientAuthenticationError as exc:
+        raise _AuthFailed(_describe(exc)) from None
+    finally:
+        network.close()
+        compute.close()
+
+
+def _locations(data: SubscriptionData) -> set[str]:
+    return {
+        str(r["location"]).lower()
+        for r in (*data.nsgs, *data.nics, *data.vnets)
+        if r.get("location")
+    }
+
+
+# ------------------------------------------------------------------- messages
+
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
+def _scrub(text: str) -> str:
+    """One line, bounded, and without anything that could be a secret or token."""
+    clean = one_line(text)
+    for var in ("AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PASSWORD"):
+        secret = os.environ.get(var)
+        if secret:
+            clean = clean.replace(secret, "***")
+    clean = _BEARER.sub("Bearer ***", _JWT.sub("***", clean))
+    return clean if len(clean) <= _MAX_MESSAGE else clean[: _MAX_MESSAGE - 1] + "…"
+
+
+def _describe(exc: Exception) -> str:
+    """HTTP status, ARM error code and message of a failed call."""
+    from azure.core.exceptions import HttpResponseError
+
+    if isinstance(exc, HttpResponseError):
+        status = f"HTTP {exc.status_code}" if exc.status_code else type(exc).__name__
+        code = getattr(exc.error, "code", None) if exc.error else None
+        message = getattr(exc.error, "message", None) if exc.error else None
+        detail = " ".join(p for p in (code, message or exc.reason) if p)
+        return _scrub(f"{status} {detail}".strip())
+    return _scrub(f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------ normalize
+
+
+class _Index:
+    """Lower-cased ARM id -> the referenced resource's own id spelling."""
+
+    def __init__(self, resources: Iterable[Json]) -> None:
+        self._ids = {str(r["id"]).lower(): str(r["id"]) for r in resources if r.get("id")}
+
+    def canonical(self, ref: str) -> str:
+        return self._ids.get(ref.lower(), ref)
+
+
+class _Resolver:
+    """Cross-references of one subscription: which NSG guards a subnet, a NIC by id."""
+
+    def __init__(self, data: SubscriptionData) -> None:
+        subnets = [s for vnet in data.vnets for s in _props(vnet).get("subnets") or []]
+        self.asgs = _Index(data.asgs)
+        self.nsgs = _Index(data.nsgs)
+        self.vnets = _Index(data.vnets)
+        self.subnets = _Index(subnets)
+        self.nics = {_id(nic).lower(): nic for nic in data.nics}
+        self.subnet_nsg = {
+            _id(subnet).lower(): self.nsgs.canonical(nsg)
+            for subnet in subnets
+            if (nsg := _ref(subnet.get("properties") or {}, "networkSecurityGroup"))
+        }
+
+
+def normalize_subscription(data: SubscriptionData) -> Inventory:
+    """One subscription's ARM responses as a normalized Inventory."""
+    sub = data.subscription
+    resolver = _Resolver(data)
+    firewalls = _unique(_firewall(nsg, sub, resolver.asgs) for nsg in data.nsgs)
+    referenced = {
+        peer.value
+        for fw in firewalls
+        for rule in fw.rules
+        for peer in (*rule.peers, *rule.targets)
+        if peer.kind == "service_tag"
+    }
+    return Inventory(
+        sources=[f"azure:{sub}"],
+        vms=_unique(_vm(vm, sub, resolver) for vm in data.vms),
+        firewalls=firewalls,
+        networks=_unique(_network(vnet) for vnet in data.vnets),
+        address_groups=service_tag_groups(data.service_tags.values(), referenced),
+    )
+
+
+_Identified = TypeVar("_Identified", FirewallObject, VM, Network)
+_T = TypeVar("_T")
+
+
+def _unique(items: Iterable[_Identified]) -> list[_Identified]:
+    """First occurrence per id (pages may overlap when resources change mid-listing)."""
+    seen: dict[str, _Identified] = {}
+    for item in items:
+        seen.setdefault(item.id.lower(), item)
+    return list(seen.values())
+
+
+def _id(resource: Json) -> str:
+    value = resource.get("id")
+    if not value:
+        raise _Malformed(f"resource without id: {str(resource.get('name') or resource)[:80]}")
+    return str(value)
+
+
+def _props(resource: Json) -> Json:
+    props = resource.get("properties") or {}
+    if not isinstance(props, Mapping):
+        raise _Malformed(f"{_id(resource)}: properties is not an object")
+    return props
+
+
+def _ref(props: Json, key: str) -> str:
+    """The id of a ``{"id": ...}`` sub-resource reference, or ``""``."""
+    value = props.get(key)
+    return str(value.get("id") or "") if isinstance(value, Mapping) else ""
+
+
+def _refs(props: Json, key: str) -> list[str]:
+    return [str(v["id"]) for v in props.get(key) or [] if isinstance(v, Mapping) and v.get("id")]
+
+
+def _name(resource: Json) -> str:
+    return str(resource.get("name") or _id(resource).rsplit("/", 1)[-1])
+
+
+def _firewall(nsg: Json, sub: str, asgs: _Index) -> FirewallObject:
+    props = _props(nsg)
+    region = nsg.get("location")
+    rules = [
+        *(_rule(r, sub, region, asgs, default=False) for r in props.get("securityRules") or []),
+        *(
+            _rule(r, sub, region, asgs, default=True)
+            for r in props.get("defaultSecurityRules") or []
+        ),
+    ]
+    return FirewallObject(
+        provider="azure",
+        kind="nsg",
+        id=_id(nsg),
+        name=_name(nsg),
+        rules=tuple(rules),
+        tags=dict(nsg.get("tags") or {}),
+        provenance=Provenance(source="azure", cloud_id=_id(nsg), scope=sub, region=region),
+    )
+
+
+def _rule(rule: Json, sub: str, region: str | None, asgs: _Index, *, default: bool) -> Rule:
+    props = _props(rule)
+    name = _name(rule)
+    direction = str(props.get("direction") or "").lower()
+    if direction not in ("inbound", "outbound"):
+        raise _Malformed(f"{_id(rule)}: direction {props.get('direction')!r}")
+    access = str(props.get("access") or "").lower()
+    if access not in ("allow", "deny"):
+        raise _Malformed(f"{_id(rule)}: access {props.get('access')!r}")
+    unknown: list[str] = []
+    protocol = _protocol(props.get("protocol"), unknown)
+    ports = _ports(props, "destination", unknown)
+    source_ports = _ports(props, "source", unknown)
+    source = _side(props, "source", asgs)
+    destination = _side(props, "destination", asgs)
+    remote, local = (source, destination) if direction == "inbound" else (destination, source)
+    if not remote:
+        unknown.append("peers")
+        remote = [Peer(kind="unknown", value="no address prefix or ASG")]
+    priority = props.get("priority")
+    return Rule(
+        id=f"{DEFAULT_RULE_PREFIX}{name}" if default else name,
+        name=name,
+        direction=_direction(direction),
+        action="allow" if access == "allow" else "deny",
+        priority=int(priority) if priority is not None else None,
+        protocol=protocol,
+        ports=ports,
+        source_ports=source_ports,
+        peers=tuple(remote),
+        # "*" on the VM side means every VM behind the NSG: no narrowing.
+        targets=() if any(_is_any(p) for p in local) else tuple(local),
+        unknown=tuple(unknown),
+        description=props.get("description") or None,
+        provenance=Provenance(source="azure", cloud_id=_id(rule), scope=sub, region=region),
+    )
+
+
+def _direction(text: str) -> Direction:
+    return "inbound" if text == "inbound" else "outbound"
+
+
+def _is_any(peer: Peer) -> bool:
+    return peer.kind == "service_tag" and peer.value == AZURE_ANY
+
+
+def _protocol(value: Any, unknown: list[str]) -> str:
+    text = str(value or "").strip().lower()
+    if text in _EXTRA_PROTOCOLS:
+        return _EXTRA_PROTOCOLS[text]
+    try:
+        return normalize_protocol(text)
+    except ValueError:
+        # Evaluate as the widest protocol, flagged, rather than drop the rule.
+        unknown.append("protocol")
+        return "all"
+
+
+def _ports(props: Json, side: str, unknown: list[str]) -> tuple[PortRange, ...]:
+    try:
+        return azure_port_ranges(props.get(f"{side}PortRange"), props.get(f"{side}PortRanges"))
+    except (ValueError, ValidationError):
+        unknown.append(f"{side}_ports")
+        return (ALL_PORTS,)
+
+
+def _side(props: Json, side: str, asgs: _Index) -> list[Peer]:
+    """Address prefixes and application security groups of one side of a rule."""
+    peers = azure_prefixes(props.get(f"{side}AddressPrefix"), props.get(f"{side}AddressPrefixes"))
+    peers += [
+        Peer(kind="app_security_group", value=asgs.canonical(ref))
+        for ref in _refs(props, f"{side}ApplicationSecurityGroups")
+    ]
+    return peers
+
+
+def _network(vnet: Json) -> Network:
+    space = _props(vnet).get("addressSpace") or {}
+    return Network(
+        provider="azure",
+        id=_id(vnet),
+        name=_name(vnet),
+        address_spaces=tuple(space.get("addressPrefixes") or ()),
+    )
+
+
+def _vnet_of(subnet_id: str) -> str:
+    return subnet_id.split("/subnets/", 1)[0] if "/subnets/" in subnet_id else ""
+
+
+def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
+    """A VM with the addresses, ASGs, VNets and NSG attachments of its NICs."""
+    profile = _props(vm).get("networkProfile") or {}
+    addresses: list[str] = []
+    groups: list[str] = []
+    networks: list[str] = []
+    attachments: list[Attachment] = []
+    for nic_ref in _refs(profile, "networkInterfaces"):
+        nic = refs.nics.get(nic_ref.lower())
+        if nic is None:
+            continue
+        nic_props = _props(nic)
+        for config in nic_props.get("ipConfigurations") or []:
+            cprops = config.get("properties") or {}
+            addresses += _addresses(cprops)
+            groups += [refs.asgs.canonical(r) for r in _refs(cprops, "applicationSecurityGroups")]
+            subnet_id = _ref(cprops, "subnet")
+            if not subnet_id:
+                continue
+            networks.append(refs.vnets.canonical(_vnet_of(subnet_id)))
+            if subnet_id.lower() in refs.subnet_nsg:
+                attachments.append(
+                    Attachment(
+                        firewall_id=refs.subnet_nsg[subnet_id.lower()],
+                        level="subnet",
+                        via=refs.subnets.canonical(subnet_id),
+                    )
+                )
+        nic_nsg = _ref(nic_props, "networkSecurityGroup")
+        if nic_nsg:
+            attachments.append(
+                Attachment(
+                    firewall_id=refs.nsgs.canonical(nic_nsg), level="interface", via=_id(nic)
+                )
+            )
+    return VM(
+        provider="azure",
+        id=_id(vm),
+        name=_name(vm),
+        addresses=_dedup(addresses),
+        tags=dict(vm.get("tags") or {}),
+        app_security_groups=_dedup(groups),
+        networks=_dedup(n for n in networks if n),
+        attachments=_dedup(attachments),
+        provenance=Provenance(
+            source="azure", cloud_id=_id(vm), scope=sub, region=vm.get("location")
+        ),
+    )
+
+
+def _addresses(config_props: Json) -> list[str]:
+    """Private address, plus the public one when ARM returned the public IP inline."""
+    found = [str(config_props["privateIPAddress"])] if config_props.get("privateIPAddress") else []
+    public = config_props.get("publicIPAddress")
+    if isinstance(public, Mapping):
+        address = (public.get("properties") or {}).get("ipAddress")
+        if address:
+            found.append(str(address))
+    return found
+
+
+def _dedup(items: Iterable[_T]) -> tuple[_T, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def service_tag_groups(bodies: Iterable[Json], referenced: Iterable[str]) -> list[AddressGroup]:
+    """Expand only the service tags rules use: the full list is thousands of tags.
+
+    The group's id is the tag as the rule spells it, so the engine resolves a
+    ``Peer(service_tag, value)`` by exact id; ARM matches tag names ignoring case.
+    """
+    wanted = {name.lower(): name for name in referenced if name != AZURE_ANY}
+    groups: dict[str, AddressGroup] = {}
+    for body in bodies:
+        for tag in body.get("values") or []:
+            name = str(tag.get("name") or "")
+            spelled = wanted.get(name.lower())
+            if spelled is None or spelled in groups:
+                continue
+            prefixes = (tag.get("properties") or {}).get("addressPrefixes") or []
+            groups[spelled] = AddressGroup(
+                provider="azure", kind="service_tag", id=spelled, name=name, cidrs=tuple(prefixes)
+            )
+    return list(groups.values())

@@ -354,5 +354,7 @@ def with_shifted_lines(result: ScanResult, delta: int) -> ScanResult:
         )
         return ref.model_copy(update={"provenance": moved})
 
-    findings = [f.model_copy(update={"rules": [shift(r) for r in f.rules]}) for f in result.findings]
+    findings = [
+        f.model_copy(update={"rules": [shift(r) for r in f.rules]}) for f in result.findings
+    ]
     return result.model_copy(update={"findings": findings})

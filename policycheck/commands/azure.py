@@ -1,9 +1,151 @@
-"""`policycheck scan azure` and `policycheck collect azure` (filled in by the azure collector work)."""
+"""`policycheck scan azure` and `policycheck collect azure`."""
 
 from __future__ import annotations
 
-from policycheck.commands import CommandContext
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from policycheck.commands import CommandContext, write_snapshot
+from policycheck.model import Inventory
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Shown by both commands: how to authenticate, without ever taking a secret as an option.
+_AUTH_HELP = """
+\b
+Authentication (DefaultAzureCredential, first that works):
+  - service principal from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+    AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)
+  - workload identity, managed identity
+  - `az login`, Azure PowerShell, `azd auth login`
+  AZURE_TOKEN_CREDENTIALS=EnvironmentCredential (or AzureCliCredential, ...) pins
+  one of them. Other clouds: set AZURE_AUTHORITY_HOST and --endpoint. A private CA
+  (TLS-inspecting proxy, Azure Stack): REQUESTS_CA_BUNDLE=/path/ca.pem.
+  The identity needs Reader on each subscription. Secrets and tokens are never printed.
+"""
+
+
+def _collection_options(f: F) -> F:
+    """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = click.option(
+        "--no-instance-discovery",
+        "disable_instance_discovery",
+        is_flag=True,
+        help="Trust AZURE_AUTHORITY_HOST without asking Microsoft's instance discovery "
+        "(Azure Stack, private or test authorities it does not know).",
+    )(f)
+    f = click.option(
+        "--max-workers",
+        type=click.IntRange(min=1, max=64),
+        default=8,
+        show_default=True,
+        help="Subscriptions read in parallel.",
+    )(f)
+    f = click.option(
+        "--endpoint",
+        metavar="URL",
+        help="Azure Resource Manager base URL (default https://management.azure.com), e.g. "
+        "https://management.usgovcloudapi.net; the token is requested for URL/.default.",
+    )(f)
+    f = click.option(
+        "--subscription",
+        "subscriptions",
+        multiple=True,
+        metavar="ID",
+        help="Subscription to read (repeatable). Default: every subscription the identity sees.",
+    )(f)
+    return f
+
+
+def _read(
+    subscriptions: tuple[str, ...],
+    endpoint: str | None,
+    max_workers: int,
+    disable_instance_discovery: bool,
+    quiet: bool,
+) -> Inventory:
+    from policycheck.progress import progress_display
+    from policycheck.sources.azure import AzureOptions, collect
+
+    with progress_display("Reading Azure", quiet) as progress:
+        return collect(
+            AzureOptions(
+                subscriptions=list(subscriptions) or None,
+                base_url=endpoint,
+                max_workers=max_workers,
+                progress=progress,
+                disable_instance_discovery=disable_instance_discovery,
+            )
+        )
 
 
 def register(ctx: CommandContext) -> None:
     """Add the azure commands to the CLI."""
+
+    @ctx.scan.command("azure", epilog=_AUTH_HELP)
+    @_collection_options
+    @ctx.report_options
+    def scan_azure(
+        subscriptions: tuple[str, ...],
+        endpoint: str | None,
+        max_workers: int,
+        disable_instance_discovery: bool,
+        **report_opts: Any,
+    ) -> None:
+        """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
+
+        Read-only: only GET list calls to Azure Resource Manager (plus the token
+        request). Subnet and NIC NSGs are both evaluated, with Azure's default rules.
+        A subscription that cannot be read is reported and the run exits 3; a
+        missing or refused credential exits 2.
+
+        \b
+        Examples:
+          policycheck scan azure --profile swyx-profile.yaml
+          policycheck scan azure --subscription 1b2c... --format sarif -o azure.sarif
+          AZURE_TOKEN_CREDENTIALS=AzureCliCredential policycheck scan azure
+        """
+        inventory = _read(
+            subscriptions,
+            endpoint,
+            max_workers,
+            disable_instance_discovery,
+            bool(report_opts.get("quiet")),
+        )
+        ctx.finish(inventory, **report_opts)
+
+    @ctx.collect.command("azure", epilog=_AUTH_HELP)
+    @_collection_options
+    @click.option(
+        "--output",
+        "-o",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Snapshot file to write (atomically).",
+    )
+    @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+    def collect_azure(
+        subscriptions: tuple[str, ...],
+        endpoint: str | None,
+        max_workers: int,
+        disable_instance_discovery: bool,
+        output: Path,
+        quiet: bool,
+    ) -> None:
+        """Read live Azure subscriptions into an inventory snapshot, without evaluating it.
+
+        Scan the snapshot later, offline, with `policycheck scan snapshot FILE`.
+        Exit 3 (snapshot still written) when a subscription could not be read.
+
+        \b
+        Examples:
+          policycheck collect azure -o azure.json
+          policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
+          policycheck scan snapshot azure.json --format sarif -o azure.sarif
+        """
+        inventory = _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+        sys.exit(write_snapshot(inventory, output))

@@ -49,8 +49,6 @@ if TYPE_CHECKING:  # the SDK itself is imported lazily: it is slow to import
 log = logging.getLogger(__name__)
 
 PUBLIC_ARM = "https://management.azure.com"
-#: Prefix of default-rule ids: a custom rule may be named ``AllowVnetInBound`` too.
-DEFAULT_RULE_PREFIX = "default/"
 #: Azure protocol words that are not in model.NAMED_PROTOCOLS, by IANA number.
 _EXTRA_PROTOCOLS = {"esp": "50", "ah": "51"}
 _MAX_MESSAGE = 400
@@ -353,12 +351,12 @@ def _name(resource: Json) -> str:
 def _firewall(nsg: Json, sub: str, asgs: _Index) -> FirewallObject:
     props = _props(nsg)
     region = nsg.get("location")
+    # Default rules keep their ARM ids (``.../defaultSecurityRules/<name>``), the
+    # same ids the engine gives the defaults it adds for sources that lack them.
     rules = [
-        *(_rule(r, sub, region, asgs, default=False) for r in props.get("securityRules") or []),
-        *(
-            _rule(r, sub, region, asgs, default=True)
-            for r in props.get("defaultSecurityRules") or []
-        ),
+        _rule(r, f"{_id(nsg)}/{key}/{_name(r)}", sub, region, asgs)
+        for key in ("securityRules", "defaultSecurityRules")
+        for r in props.get(key) or []
     ]
     return FirewallObject(
         provider="azure",
@@ -371,15 +369,16 @@ def _firewall(nsg: Json, sub: str, asgs: _Index) -> FirewallObject:
     )
 
 
-def _rule(rule: Json, sub: str, region: str | None, asgs: _Index, *, default: bool) -> Rule:
+def _rule(rule: Json, fallback_id: str, sub: str, region: str | None, asgs: _Index) -> Rule:
     props = _props(rule)
-    name = _name(rule)
+    name = str(rule.get("name") or "")
+    rule_id = str(rule.get("id") or fallback_id)
     direction = str(props.get("direction") or "").lower()
     if direction not in ("inbound", "outbound"):
-        raise _Malformed(f"{_id(rule)}: direction {props.get('direction')!r}")
+        raise _Malformed(f"{rule_id}: direction {props.get('direction')!r}")
     access = str(props.get("access") or "").lower()
     if access not in ("allow", "deny"):
-        raise _Malformed(f"{_id(rule)}: access {props.get('access')!r}")
+        raise _Malformed(f"{rule_id}: access {props.get('access')!r}")
     unknown: list[str] = []
     protocol = _protocol(props.get("protocol"), unknown)
     ports = _ports(props, "destination", unknown)
@@ -392,8 +391,8 @@ def _rule(rule: Json, sub: str, region: str | None, asgs: _Index, *, default: bo
         remote = [Peer(kind="unknown", value="no address prefix or ASG")]
     priority = props.get("priority")
     return Rule(
-        id=f"{DEFAULT_RULE_PREFIX}{name}" if default else name,
-        name=name,
+        id=rule_id,
+        name=name or None,
         direction=_direction(direction),
         action="allow" if access == "allow" else "deny",
         priority=int(priority) if priority is not None else None,
@@ -405,7 +404,7 @@ def _rule(rule: Json, sub: str, region: str | None, asgs: _Index, *, default: bo
         targets=() if any(_is_any(p) for p in local) else tuple(local),
         unknown=tuple(unknown),
         description=props.get("description") or None,
-        provenance=Provenance(source="azure", cloud_id=_id(rule), scope=sub, region=region),
+        provenance=Provenance(source="azure", cloud_id=rule_id, scope=sub, region=region),
     )
 
 

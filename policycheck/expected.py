@@ -202,17 +202,19 @@ def resolve_ports(
         lo, hi = spec.lo, spec.hi
         if spec.sdc is not None and profile.sdc:
             lo = hi = spec.sdc
+        if spec.lo_param:
+            value = parameter_value(spec.lo_param, row.role, catalog, profile)
+            if value is not None:
+                lo = _parse_int(spec.lo_param, value)
         if spec.formula:
+            # The formula's base moves with lo (MediaPack BaseUDPPort), its length
+            # with the count parameter.
             value = parameter_value(spec.formula.param, row.role, catalog, profile)
             count = _parse_int(
                 spec.formula.param,
                 value if value is not None else catalog.parameter(spec.formula.param).default,
             )
-            hi = spec.formula.base + spec.formula.per * count
-        if spec.lo_param:
-            value = parameter_value(spec.lo_param, row.role, catalog, profile)
-            if value is not None:
-                lo = _parse_int(spec.lo_param, value)
+            hi = lo + spec.formula.per * count
         if spec.hi_param:
             value = parameter_value(spec.hi_param, row.role, catalog, profile)
             if value is not None:

@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from policycheck.catalog import Catalog, CatalogPeer, CatalogRow, PortSpec, default_catalog
+from policycheck.engine.intervals import IntervalSet
+from policycheck.expected import Expected
+from policycheck.model import PortRange
 
 #: Wide enough that no column of the catalog table wraps mid-port-list.
 TABLE_WIDTH = 200
@@ -106,4 +109,44 @@ def _render(table: Table) -> str:
     return buffer.getvalue()
 
 
-# expected_view(flows, fmt) is added here by the lead (views of policycheck.expected).
+_PEER_WORDS = {
+    "internet": "internet (0.0.0.0/0, ::/0)",
+    "internal": "internal networks",
+    "ippbxsrv": "SwyxWare server (IpPbxSrv)",
+    "loopback": "none: stays on the VM, no rule needed",
+    "group": "profile peers",
+}
+
+
+def expected_view(expected: Expected, fmt: str) -> str:
+    """The flows a VM's firewall must permit, merged per direction, protocol and peers."""
+    if fmt == "json":
+        return json.dumps(expected.model_dump(mode="json"), indent=2) + "\n"
+    merged: dict[tuple[str, str, str, tuple[str, ...]], tuple[list[PortRange], list[str]]] = {}
+    for flow in expected.flows:
+        key = (flow.direction, flow.peer, flow.protocol, flow.peers)
+        ports, rows = merged.setdefault(key, ([], []))
+        ports.extend(flow.ports)
+        rows.extend(flow.rows)
+    table = Table(title=f"Expected flows for {', '.join(expected.roles)}")
+    for column in ("direction", "protocol", "ports", "peers", "catalog rows"):
+        table.add_column(column)
+    order = {"internet": 0, "internal": 1, "ippbxsrv": 2, "group": 3, "loopback": 4}
+    for (direction, peer, protocol, peers), (ports, rows) in sorted(
+        merged.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
+    ):
+        words = _PEER_WORDS[peer]
+        if peer in ("ippbxsrv", "group"):
+            words = f"{words}: {', '.join(peers)}"
+        table.add_row(direction, protocol, _port_list(ports), words, ", ".join(dict.fromkeys(rows)))
+    out = _render(table)
+    for req in expected.requirements:
+        alternatives = " or ".join(_port_list(list(alt)) for alt in req.alternatives)
+        rows = ", ".join(req.rows)
+        out += f"required: {req.description}: {req.protocol} {alternatives} ({rows})\n"
+    return out
+
+
+def _port_list(ports: Sequence[PortRange]) -> str:
+    spans = IntervalSet((p.lo, p.hi) for p in ports)
+    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in spans)

@@ -403,7 +403,7 @@ SPOT: dict[str, dict[str, Any]] = {
     },
     "1.28.2/outbound/2": {"source_ports": [p(5060, param="LocalSIPPort")]},
     "1.28.2/outbound/3": {
-        "source_ports": [p(6000, 6300, param="BaseUDPPort", formula=CHANNELS)],
+        "source_ports": [p(6000, 6300, lo_param="BaseUDPPort", formula=CHANNELS)],
         "parameters": ["BaseUDPPort", "Channels"],
     },
     "1.28.2/inbound/1": {"target_ports": [p(5061, param="LocalSIPPort")], "uncertain": True},

@@ -69,3 +69,8 @@ def test_long_tables_are_capped() -> None:
     md = render(result.model_copy(update={"findings": many}), "markdown")
     assert "... and 30 more" in md
     assert md.count("| error | SWYX001 |") == MAX_ROWS
+
+
+def test_sources_are_escaped_outside_code_spans() -> None:
+    md = render(terraform_result(), "markdown")
+    assert "Sources: terraform:plans/broken.json." in md

@@ -108,7 +108,8 @@ def _headline(summary: Summary) -> str:
 
 
 def _context(result: ScanResult, summary: Summary) -> str:
-    sources = ", ".join(f"`{escape(s)}`" for s in result.sources) or "none"
+    # Not in code spans: backslash escapes would show literally there.
+    sources = ", ".join(escape(s) for s in result.sources) or "none"
     return (
         f"{plural(summary.vms, 'VM')} and {plural(summary.firewalls, 'firewall')} checked; "
         f"{level_counts_text(summary)}; {summary.suppressed} suppressed. "

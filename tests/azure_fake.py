@@ -22,9 +22,13 @@ prove which paths, api-versions and methods the SDK really used.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import re
+import shutil
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +58,15 @@ _PAGED_LISTS = {
     "/providers/microsoft.compute/virtualmachines": "virtualMachines",
 }
 _SERVICE_TAGS = re.compile(r"^/providers/microsoft\.network/locations/([^/]+)/servicetags$")
+#: ARM's error code and message for the failures tests inject, by HTTP status.
+_FAILURES = {
+    401: ("InvalidAuthenticationToken", "The access token is invalid."),
+    403: (
+        "AuthorizationFailed",
+        "The client does not have authorization to perform action "
+        "'Microsoft.Network/networkSecurityGroups/read' over scope '/subscriptions/{sub}'.",
+    ),
+}
 _SUBSCRIPTION_PATH = re.compile(r"^/subscriptions/([^/]+)(/.*)?$", re.IGNORECASE)
 
 
@@ -145,12 +158,14 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging; tests read ``FakeArm.requests`` instead."""
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -243,11 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _arm(self, path: str, query: dict[str, list[str]]) -> None:
         if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            self._send(
-                401,
-                _arm_error("InvalidAuthenticationToken", "The access token is invalid."),
-                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.example", error="invalid_token"'},
-            )
+            code, message = _FAILURES[401]
+            challenge = 'Bearer authorization_uri="https://login.example", error="invalid_token"'
+            self._send(401, _arm_error(code, message), {"WWW-Authenticate": challenge})
             return
         if not query.get("api-version"):
             self._send(
@@ -269,25 +282,25 @@ class _Handler(BaseHTTPRequestHandler):
         sub, rest = match.group(1), (match.group(2) or "").lower()
         if sub in fake.failures:
             status = fake.failures[sub]
-            self._send(
-                status,
-                _arm_error(
-                    "AuthorizationFailed" if status == 403 else "InternalServerError",
-                    f"The client does not have authorization to perform action over scope "
-                    f"'/subscriptions/{sub}' or the scope is invalid.",
-                ),
-            )
+            code, message = _FAILURES.get(status, ("InternalServerError", "Internal error."))
+            self._send(status, _arm_error(code, message.format(sub=sub)))
             return
         sub_dir = fake.estate_dir / sub
         if not sub_dir.is_dir():
-            self._send(404, _arm_error("SubscriptionNotFound", f"The subscription '{sub}' could not be found."))
+            self._send(
+                404,
+                _arm_error("SubscriptionNotFound", f"The subscription '{sub}' could not be found."),
+            )
             return
-        if rest in _PAGED_LISTS:
-            self._page(path, query, _read(sub_dir / f"{_PAGED_LISTS[rest]}.json")["value"])
-        elif _SERVICE_TAGS.match(rest):
-            self._send(200, _read(sub_dir / "serviceTags.json"))
-        else:
+        name = _PAGED_LISTS.get(rest) or ("serviceTags" if _SERVICE_TAGS.match(rest) else "")
+        source = sub_dir / f"{name}.json"
+        if not name or not source.is_file():
+            # A fixture left out on purpose: the call fails as an unknown route does.
             self._send(404, _arm_error("NotFound", f"no route for {path}"))
+        elif name == "serviceTags":
+            self._send(200, _read(source))
+        else:
+            self._page(path, query, _read(source)["value"])
 
     def _page(self, path: str, query: dict[str, list[str]], items: list[dict[str, Any]]) -> None:
         """One resource per page, and never fewer than two pages, so paging is always exercised."""
@@ -297,7 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
         index = int((query.get("$skiptoken") or ["0"])[0])
         body: dict[str, Any] = {"value": pages[index]}
         if index + 1 < len(pages):
-            next_query = urlencode({"api-version": query["api-version"][0], "$skiptoken": index + 1})
+            next_query = urlencode(
+                {"api-version": query["api-version"][0], "$skiptoken": index + 1}
+            )
             body["nextLink"] = f"{self.server.fake.url}{path}?{next_query}"
         self._send(200, body)
 
@@ -307,25 +322,32 @@ class _Server(ThreadingHTTPServer):
     fake: FakeArm
 
 
-@pytest.fixture(scope="session")
-def _fake_arm_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+@functools.cache
+def _ca() -> tuple[trustme.CA, Path]:
+    """One throwaway CA per test process, its PEM in a directory removed at exit."""
     ca = trustme.CA()
-    path = tmp_path_factory.mktemp("azure-ca") / "ca.pem"
+    directory = tempfile.mkdtemp(prefix="policycheck-azure-ca-")
+    atexit.register(shutil.rmtree, directory, True)
+    path = Path(directory) / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return ca, path
 
 
 @pytest.fixture
-def fake_arm(_fake_arm_ca: tuple[trustme.CA, Path]) -> Iterator[FakeArm]:
+def fake_arm() -> Iterator[FakeArm]:
     """A running fake ARM + Entra ID on 127.0.0.1 (ephemeral port), serving the broken estate."""
-    ca, ca_path = _fake_arm_ca
+    ca, ca_path = _ca()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
-    server.fake = FakeArm(url=f"https://127.0.0.1:{port}", ca_path=ca_path, estate_dir=FIXTURES / "broken")
-    thread = threading.Thread(target=server.serve_forever, name="fake-arm", daemon=True)
+    server.fake = FakeArm(
+        url=f"https://127.0.0.1:{port}", ca_path=ca_path, estate_dir=FIXTURES / "broken"
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-arm", daemon=True
+    )
     thread.start()
     try:
         yield server.fake

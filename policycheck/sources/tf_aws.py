@@ -41,6 +41,12 @@ def translate(ctx: Context) -> None:
     _instances(ctx)
 
 
+def _vpc(ctx: Context, res: PlannedResource) -> str | None:
+    """The VPC id, or the planned VPC's address while its id is unknown."""
+    ids, _ = ctx.linked(res, "vpc_id", ("aws_vpc",))
+    return next(iter(ids), None)
+
+
 # ------------------------------------------------------------------ rules
 
 
@@ -122,7 +128,7 @@ def _security_group(ctx: Context, res: PlannedResource) -> None:
         kind="security_group",
         id=sg_id,
         name=f.text("name") or f.text("name_prefix") or res.address,
-        network=f.text("vpc_id"),
+        network=_vpc(ctx, res),
         tags=f.mapping("tags"),
         provenance=ctx.provenance(res),
     )
@@ -258,7 +264,7 @@ def _network_acl(ctx: Context, res: PlannedResource) -> None:
         kind="network_acl",
         id=ctx.object_id(res),
         name=f.mapping("tags").get("Name") or res.address,
-        network=f.text("vpc_id"),
+        network=_vpc(ctx, res),
         tags=f.mapping("tags"),
         provenance=ctx.provenance(res),
     )
@@ -330,9 +336,7 @@ def _instances(ctx: Context) -> None:
         for instance in instance_ids:
             eni_instance.setdefault(instance, []).extend(eni_ids)
 
-    vpc_of_subnet = {
-        ctx.object_id(s): ctx.fields(s).text("vpc_id") or "" for s in ctx.of_type("aws_subnet")
-    }
+    vpc_of_subnet = {ctx.object_id(s): _vpc(ctx, s) for s in ctx.of_type("aws_subnet")}
     for res in ctx.of_type(*INSTANCE):
         f = ctx.fields(res)
         vm_id = ctx.object_id(res)

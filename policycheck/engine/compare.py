@@ -137,7 +137,9 @@ class Comparer:
 
     def inbound(self, access: Access) -> None:
         for region in access.regions:
-            addrs = region.addrs - self.ignore
+            addrs = region.addrs
+            if self.ignore and _via_load_balancer(region.rules):
+                addrs = addrs - self.ignore
             if not addrs:
                 continue
             flows = self._flows("inbound", region.protocol)
@@ -407,6 +409,16 @@ class Comparer:
                 text,
             )
         return self.findings
+
+
+def _via_load_balancer(rules: Iterable[ResolvedRule]) -> bool:
+    """Access granted through the AzureLoadBalancer tag: the platform's health probe,
+    neither internet nor internal users."""
+    return any(
+        p.kind == "service_tag" and p.value.lower() == "azureloadbalancer"
+        for r in rules
+        for p in r.rule.peers
+    )
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:

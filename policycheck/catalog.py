@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from policycheck.errors import InputError
 from policycheck.model import MAX_PORT
 
-POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
+#: ``policycheck/policies`` links to the top-level ``policies/`` so the same files
+#: serve a source checkout and an installed wheel.
+POLICIES_DIR = Path(__file__).parent / "policies"
 CATALOG_PATH = POLICIES_DIR / "swyx-catalog.yaml"
 
 Transport = Literal["tcp", "udp"]

@@ -3,8 +3,12 @@
 The SDK is never patched: it is pointed at this server through its documented
 ``client_options.api_endpoint`` (``http://127.0.0.1:PORT`` is honoured by the REST
 transport), and google-auth authenticates through its documented route, a
-credentials file named by ``GOOGLE_APPLICATION_CREDENTIALS`` whose ``token_uri``
-is this server's ``/token``.
+credentials file named by ``GOOGLE_APPLICATION_CREDENTIALS``:
+
+- a service-account key: GAPIC clients make google-auth sign its own JWT with the
+  key (no token request), which this server verifies against the key's public half;
+- an ``external_account`` file: google-auth exchanges a subject token at the
+  file's ``token_url``, this server's ``/token``.
 
 Responses are the fixture files under ``fixtures/gcp/<estate>/``, laid out like the
 API paths they answer (``projects/<p>/global/firewalls.json`` answers
@@ -24,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -82,7 +87,7 @@ class FakeCompute:
     #: path prefix (after /compute/v1/) -> HTTP status to answer with instead.
     failures: dict[str, int] = field(default_factory=dict)
     _trusted_keys: dict[str, str] = field(default_factory=dict)
-    _refresh_tokens: set[str] = field(default_factory=set)
+    _subject_tokens: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ setup
@@ -102,7 +107,9 @@ class FakeCompute:
         """
         self.failures[prefix] = status
 
-    def service_account(self, directory: Path, project: str, trusted: bool = True) -> ServiceAccountKey:
+    def service_account(
+        self, directory: Path, project: str, trusted: bool = True
+    ) -> ServiceAccountKey:
         """Write a service-account key file whose ``token_uri`` is this server."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
@@ -133,22 +140,27 @@ class FakeCompute:
         path.write_text(json.dumps(info))
         return ServiceAccountKey(info=info, private_key_pem=pem, path=path)
 
-    def authorized_user(self, directory: Path, accepted: bool = True) -> tuple[Path, str]:
-        """Write an ``authorized_user`` ADC file (what ``gcloud auth application-default
-        login`` writes); google-auth exchanges its refresh token at ``token_uri``."""
-        refresh_token = "1//" + secrets.token_urlsafe(32)
+    def workload_identity(self, directory: Path, accepted: bool = True) -> tuple[Path, str]:
+        """Write an ``external_account`` (workload/workforce identity federation) file,
+        the route CI systems use: google-auth exchanges the subject token at
+        ``token_url`` (honoured, unlike ``authorized_user`` files, whose token URI
+        google-auth always resets to Google's). A workforce-pool audience carries no
+        project number, so google-auth makes no Resource Manager lookup."""
+        subject = "oidc-" + secrets.token_urlsafe(32)
         if accepted:
-            self._refresh_tokens.add(refresh_token)
+            self._subject_tokens.add(subject)
+        token_file = directory / "oidc-token.txt"
+        token_file.write_text(subject)
         info = {
-            "type": "authorized_user",
-            "client_id": "764086051850-fake.apps.googleusercontent.com",
-            "client_secret": "d-" + secrets.token_urlsafe(12),
-            "refresh_token": refresh_token,
-            "token_uri": f"{self.url}/token",
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/locations/global/workforcePools/ci/providers/oidc",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": f"{self.url}/token",
+            "credential_source": {"file": str(token_file)},
         }
-        path = directory / "adc-authorized-user.json"
+        path = directory / "adc-external-account.json"
         path.write_text(json.dumps(info))
-        return path, refresh_token
+        return path, subject
 
     # --------------------------------------------------------------- queries
 
@@ -193,10 +205,16 @@ class FakeCompute:
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             assertion = (form.get("assertion") or [""])[0]
             if self._trusted_jwt(assertion) is None:
-                return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-        elif grant == "refresh_token":
-            if (form.get("refresh_token") or [""])[0] not in self._refresh_tokens:
-                return 400, {"error": "invalid_grant", "error_description": "Bad Request"}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Invalid JWT Signature.",
+                }
+        elif grant == "urn:ietf:params:oauth:grant-type:token-exchange":
+            if (form.get("subject_token") or [""])[0] not in self._subject_tokens:
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "The subject token is invalid.",
+                }
             with self._lock:
                 self.scopes_seen.append((form.get("scope") or [""])[0])
         else:
@@ -204,7 +222,12 @@ class FakeCompute:
         token = "ya29.fake-" + secrets.token_urlsafe(24)
         with self._lock:
             self.issued_tokens.append(token)
-        return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+        return 200, {
+            "access_token": token,
+            "expires_in": 3599,
+            "token_type": "Bearer",
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        }
 
     def _failure(self, api_path: str, page: int) -> int | None:
         for prefix, status in self.failures.items():
@@ -283,7 +306,11 @@ def _error(status: int, message: str) -> tuple[int, dict[str, Any]]:
             "code": status,
             "message": message,
             "errors": [
-                {"message": message, "domain": "global", "reason": reasons.get(status, "backendError")}
+                {
+                    "message": message,
+                    "domain": "global",
+                    "reason": reasons.get(status, "backendError"),
+                }
             ],
         }
     }
@@ -312,9 +339,7 @@ def _handler(fake: FakeCompute) -> type[BaseHTTPRequestHandler]:
             path, query = self._parts()
             fake._record("GET", path, query)
             if not fake._authenticated(self.headers.get("Authorization")):
-                self._send(
-                    *_error(401, "Request had invalid authentication credentials.")
-                )
+                self._send(*_error(401, "Request had invalid authentication credentials."))
                 return
             self._send(*fake.answer(path, query))
 
@@ -336,6 +361,27 @@ def _handler(fake: FakeCompute) -> type[BaseHTTPRequestHandler]:
         do_PUT = do_PATCH = do_DELETE = _refuse
 
     return Handler
+
+
+def isolated_env(home: Path, credentials_file: Path | str | None) -> dict[str, str]:
+    """Environment for a subprocess (or monkeypatching) that sees only the given
+    credentials file: no gcloud config, no user ADC, no project from outside."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_", "GCLOUD_")) and k != "NO_GCE_CHECK"
+    }
+    env.update(
+        HOME=str(home),
+        CLOUDSDK_CONFIG=str(home / "gcloud"),
+        # No metadata-server probe: the tests have only 127.0.0.1.
+        NO_GCE_CHECK="true",
+        GCE_METADATA_HOST="127.0.0.1:9",
+        GCE_METADATA_IP="127.0.0.1:9",
+    )
+    if credentials_file is not None:
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(credentials_file)
+    return env
 
 
 @pytest.fixture

@@ -165,14 +165,15 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
     """Run one project's (or the organization's) reads, turning failures into data."""
     try:
         return read()
-    except (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError) as exc:
+    except (auth_exceptions.TransportError, requests.RequestException) as exc:
+        return _failed(scope, f"cannot reach the Compute API: {type(exc).__name__}")
+    except auth_exceptions.GoogleAuthError as exc:
+        # Refresh and token-exchange refusals (RefreshError, OAuthError, ...).
         return _failed(scope, f"cannot obtain an access token: {_auth_message(exc)}", auth=True)
-    except api_exceptions.Unauthenticated as exc:
+    except api_exceptions.Unauthorized as exc:
         return _failed(scope, f"HTTP 401: {one_line(str(exc.message))}", auth=True)
     except api_exceptions.GoogleAPICallError as exc:
         return _failed(scope, f"HTTP {exc.code}: {one_line(str(exc.message))}")
-    except (auth_exceptions.TransportError, requests.RequestException) as exc:
-        return _failed(scope, f"cannot reach the Compute API: {type(exc).__name__}")
     except (ValueError, ValidationError) as exc:
         # A response the SDK could not parse, or a value the model refuses.
         return _failed(scope, f"unreadable response: {one_line(str(exc))[:300]}")

@@ -189,6 +189,17 @@ def _layer_pieces(
     return pieces
 
 
+def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
+    """The specific rule first, catch-all rules (all protocols, ports, addresses) last:
+    with a subnet NSG that allows everything, the NIC rule is the one to fix."""
+    return tuple(
+        sorted(
+            rules,
+            key=lambda r: r.protocol == "all" and r.ports == ALL_PORT_SET and r.addrs == ALL_ADDRS,
+        )
+    )
+
+
 def _combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
     """Traffic must pass every layer: intersect the pieces layer by layer."""
     result: list[Piece] | None = None
@@ -196,7 +207,7 @@ def _combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
         if result is None:
             result = pieces
             continue
-        result = [(a & b, ra + rb) for a, ra in result for b, rb in pieces if a & b]
+        result = [(a & b, _blame_order(ra + rb)) for a, ra in result for b, rb in pieces if a & b]
         if not result:
             return []
     return result or []

@@ -92,6 +92,9 @@ class Context:
             if peer.kind == "cidr":
                 res.addrs = res.addrs | addr_set([peer.value])
                 continue
+            if peer.kind == "unknown":
+                res.unresolved.append(peer.value)
+                continue
             handled = special(peer)
             if handled is None:
                 res.unresolved.append(str(peer))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,11 @@ def _read(
     from policycheck.progress import progress_display
     from policycheck.sources.azure import AzureOptions, collect
 
+    # azure-identity logs every failed credential at WARNING; with no handler,
+    # Python would print that multi-line text beside our one-line error.
+    azure_logger = logging.getLogger("azure")
+    if not azure_logger.handlers:
+        azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
         return collect(
             AzureOptions(

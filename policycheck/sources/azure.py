@@ -168,7 +168,8 @@ def _check_credential(credential: TokenCredential, scope: str) -> None:
     try:
         credential.get_token(scope)
     except (AzureError, ValueError, OSError) as exc:
-        raise InputError(f"azure: cannot get a token: {_scrub(str(exc))}") from None
+        reason = _SDK_BOILERPLATE.sub(" ", one_line(str(exc)))
+        raise InputError(f"azure: cannot get a token: {_scrub(reason)}") from None
 
 
 def _visible_subscriptions(credential: TokenCredential, base_url: str, scope: str) -> list[str]:
@@ -229,6 +230,13 @@ def _locations(data: SubscriptionData) -> set[str]:
 
 # ------------------------------------------------------------------- messages
 
+#: Sentences azure-identity wraps every credential error in; the reason is between them.
+_SDK_BOILERPLATE = re.compile(
+    r"DefaultAzureCredential failed to retrieve a token from the included credentials\.|"
+    r"Attempted credentials:|"
+    r"(To mitigate this issue, please refer to|Visit) [^ ]* ?[^.]*https://aka\.ms/\S+"
+    r"( to troubleshoot this issue\.)?"
+)
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 

@@ -327,6 +327,8 @@ def test_gcp_broken_rules_module_network_and_unknown_range() -> None:
     assert len(inv.firewalls) == 9
     (vm,) = inv.vms
     assert vm.networks == ("swyx-net",)
+    # The subnetwork names its network by a reference only (id unknown until apply).
+    assert [(n.id, n.address_spaces) for n in inv.networks] == [("swyx-net", ("10.0.1.0/24",))]
     assert vm.addresses == ("10.0.1.10",)
     assert "swyx-role-remote-connector" in vm.network_tags and "swyx-pbx" in vm.network_tags
     assert vm.service_accounts == ("pbx1@swyx-broken.iam.gserviceaccount.com",)
@@ -355,6 +357,7 @@ def test_gcp_compliant_egress_allow_and_deny() -> None:
     ]
     assert all(f.network == "swyx-net" for f in inv.firewalls)
     assert inv.vms[0].networks == ("swyx-net",)
+    assert [(n.id, n.address_spaces) for n in inv.networks] == [("swyx-net", ("10.0.1.0/24",))]
     assert not any(r.unknown for f in inv.firewalls for r in f.rules)
 
 

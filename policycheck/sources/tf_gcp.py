@@ -7,7 +7,7 @@ the engine matches them (and adds the implied rules).
 
 from __future__ import annotations
 
-from policycheck.model import VM, Action, Attachment, Direction, Peer, Rule
+from policycheck.model import VM, Action, Attachment, Direction, Network, Peer, Rule
 from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
 from policycheck.sources.tfbuild import Context, Fields, FirewallDraft, unknown_peer
 from policycheck.sources.tfplan import PlannedResource
@@ -27,6 +27,21 @@ def translate(ctx: Context) -> None:
         _firewall(ctx, res, names)
     _policies(ctx, names)
     _instances(ctx, names)
+    _networks(ctx, names)
+
+
+def _networks(ctx: Context, names: dict[str, str]) -> None:
+    """Networks by name (as VMs and rules name them), with their subnetworks' ranges."""
+    ranges: dict[str, list[str]] = {}
+    for sub in ctx.of_type("google_compute_subnetwork"):
+        network = _network_name(ctx, sub, "network", names)
+        cidr = ctx.fields(sub).text("ip_cidr_range")
+        if network and cidr:
+            ranges.setdefault(network, []).append(cidr)
+    for name in dict.fromkeys(names.values()):
+        ctx.networks.append(
+            Network(provider="gcp", id=name, name=name, address_spaces=tuple(ranges.get(name, [])))
+        )
 
 
 def _network_name(

@@ -336,6 +336,7 @@ def test_gcp_broken_rules_module_network_and_unknown_range() -> None:
     module_tf = FIX / "gcp-broken" / "modules" / "pbx-rules" / "main.tf"
     b8 = fw_by_name(inv, "b8-allow-udp-all-ports")
     assert b8.provenance.start_line == line_after(module_tf, "# B8")
+    assert b8.rules[0].provenance == b8.provenance
 
 
 def test_gcp_compliant_egress_allow_and_deny() -> None:

@@ -132,7 +132,8 @@ def _firewall(ctx: Context, res: PlannedResource, names: dict[str, str]) -> None
                     disabled=f.boolean("disabled"),
                     unknown=tuple([*unknown, *block_unknown]),
                     description=f.text("description") or None,
-                    provenance=ctx.provenance(res, (key, block.data, i)),
+                    # One resource is one GCP rule: its sources sit outside the allow block.
+                    provenance=ctx.provenance(res),
                 )
             )
     ctx.add_firewall(draft)

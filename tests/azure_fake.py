@@ -66,6 +66,11 @@ _FAILURES = {
         "The client does not have authorization to perform action "
         "'Microsoft.Network/networkSecurityGroups/read' over scope '/subscriptions/{sub}'.",
     ),
+    # The SDK answers this one with a provider-registration POST (a write).
+    409: (
+        "MissingSubscriptionRegistration",
+        "The subscription is not registered to use namespace 'Microsoft.Network'.",
+    ),
 }
 _SUBSCRIPTION_PATH = re.compile(r"^/subscriptions/([^/]+)(/.*)?$", re.IGNORECASE)
 

@@ -298,6 +298,17 @@ def test_only_get_requests_reach_arm_and_one_token_request_the_authority(
     assert all(p.endswith(("/oauth2/v2.0/token", "/openid-configuration")) for _, p in others)
 
 
+def test_sdk_provider_registration_post_is_refused_before_it_leaves(azure_env: FakeArm) -> None:
+    azure_env.failures = {BROKEN: 409}
+    inventory = read(azure_env, [BROKEN])
+    assert {r.method for r in azure_env.arm_requests()} == {"GET"}
+    (error,) = inventory.errors
+    assert error.scope == BROKEN
+    assert (
+        "refused POST" in error.message and "/providers/Microsoft.Network/register" in error.message
+    )
+
+
 def test_explicit_subscriptions_skip_the_subscription_list(azure_env: FakeArm) -> None:
     inventory = read(azure_env, [BROKEN])
     assert inventory.sources == [f"azure:{BROKEN}"]

@@ -22,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, one_line
@@ -43,7 +46,7 @@ from policycheck.model import (
 )
 from policycheck.sources.normalize import AZURE_ANY, azure_port_ranges, azure_prefixes
 
-if TYPE_CHECKING:  # the SDK itself is imported lazily: it is slow to import
+if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
     from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
@@ -101,13 +104,31 @@ class _AuthFailed(Exception):
     """The credential was refused for one subscription."""
 
 
+class WriteRefused(AzureError):
+    """The SDK tried a request that is not a read; policycheck never sends one."""
+
+
+class _ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Refuses every non-GET request before it leaves the process.
+
+    The collector's own calls are all GETs; this guards against the SDK's
+    ARMAutoResourceProviderRegistrationPolicy, which answers a 409
+    MissingSubscriptionRegistration with a POST that registers the provider.
+    It is a per-retry policy, so it also sees requests other policies send.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        method = request.http_request.method
+        if method.upper() != "GET":
+            path = request.http_request.url.split("?", 1)[0]
+            raise WriteRefused(f"refused {method} {path}: policycheck only reads")
+
+
 # --------------------------------------------------------------------- collect
 
 
 def collect(opts: AzureOptions) -> Inventory:
     """Read every requested subscription; unreadable ones become CollectionErrors."""
-    from azure.core.exceptions import AzureError
-
     base_url = (opts.base_url or PUBLIC_ARM).rstrip("/")
     scope = f"{base_url}/.default"
     credential = opts.credential or _default_credential(opts.disable_instance_discovery)
@@ -163,8 +184,6 @@ def _default_credential(disable_instance_discovery: bool) -> TokenCredential:
 
 def _check_credential(credential: TokenCredential, scope: str) -> None:
     """Get one token up front so a bad credential is one clear line, not N CollectionErrors."""
-    from azure.core.exceptions import AzureError
-
     try:
         credential.get_token(scope)
     except (AzureError, ValueError, OSError) as exc:
@@ -172,11 +191,18 @@ def _check_credential(credential: TokenCredential, scope: str) -> None:
         raise InputError(f"azure: cannot get a token: {_scrub(reason)}") from None
 
 
+def _client_options(base_url: str, scope: str) -> dict[str, Any]:
+    return {
+        "base_url": base_url,
+        "credential_scopes": [scope],
+        "per_retry_policies": [_ReadOnlyPolicy()],
+    }
+
+
 def _visible_subscriptions(credential: TokenCredential, base_url: str, scope: str) -> list[str]:
-    from azure.core.exceptions import AzureError
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
-    client = SubscriptionClient(credential, base_url=base_url, credential_scopes=[scope])
+    client = SubscriptionClient(credential, **_client_options(base_url, scope))
     try:
         subs = [s.subscription_id for s in client.subscriptions.list() if s.subscription_id]
     except AzureError as exc:
@@ -192,13 +218,11 @@ def _read_subscription(
     credential: TokenCredential, base_url: str, scope: str, sub: str
 ) -> SubscriptionData:
     """Only list (GET) calls; each pages through ``nextLink`` inside the SDK."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
 
-    kwargs: dict[str, Any] = {"base_url": base_url, "credential_scopes": [scope]}
-    network = NetworkManagementClient(credential, sub, **kwargs)
-    compute = ComputeManagementClient(credential, sub, **kwargs)
+    network = NetworkManagementClient(credential, sub, **_client_options(base_url, scope))
+    compute = ComputeManagementClient(credential, sub, **_client_options(base_url, scope))
     try:
         data = SubscriptionData(subscription=sub)
         data.nsgs = [m.as_dict() for m in network.network_security_groups.list_all()]
@@ -254,8 +278,6 @@ def _scrub(text: str) -> str:
 
 def _describe(exc: Exception) -> str:
     """HTTP status, ARM error code and message of a failed call."""
-    from azure.core.exceptions import HttpResponseError
-
     if isinstance(exc, HttpResponseError):
         status = f"HTTP {exc.status_code}" if exc.status_code else type(exc).__name__
         code = getattr(exc.error, "code", None) if exc.error else None

@@ -310,8 +310,8 @@ def test_an_unreachable_endpoint_is_a_collection_error_per_project(
         )
     )
     assert [(e.scope, e.message) for e in inv.errors] == [
-        ("a", "cannot reach the Compute API: ConnectionError"),
-        ("b", "cannot reach the Compute API: ConnectionError"),
+        ("a", "network error reaching Google APIs: ConnectionError"),
+        ("b", "network error reaching Google APIs: ConnectionError"),
     ]
 
 
@@ -500,6 +500,21 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
         )
     ]
     assert inv.sources == ["gcp:swyx-policies", "gcp:organizations/123456789012"]
+
+
+def test_an_unreadable_organization_is_reported_and_the_projects_kept(
+    gcp_fake: FakeCompute, tmp_path: Path
+) -> None:
+    gcp_fake.serve_estate("policies")
+    gcp_fake.fail("locations/global/firewallPolicies", 403)
+    inv = _collect(gcp_fake, tmp_path, "swyx-policies", organization="123456789012")
+
+    assert [(e.scope, e.message[:8]) for e in inv.errors] == [
+        ("organizations/123456789012", "HTTP 403")
+    ]
+    assert inv.sources == ["gcp:swyx-policies"]
+    (pbx1,) = inv.vms
+    assert [a.via for a in pbx1.attachments] == ["swyx-net", "swyx-net"]
 
 
 def test_a_regional_policy_only_attaches_in_its_region() -> None:

@@ -62,7 +62,7 @@ Progress = Callable[[str], None]
 
 @dataclass
 class GcpOptions:
-    """What to read and how; every field has a safe default except the scope."""
+    """What to read and how; without projects, the credentials' own project is read."""
 
     #: Project IDs; empty means the project of the application default credentials.
     projects: list[str] = field(default_factory=list)
@@ -166,7 +166,8 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
     try:
         return read()
     except (auth_exceptions.TransportError, requests.RequestException) as exc:
-        return _failed(scope, f"cannot reach the Compute API: {type(exc).__name__}")
+        # The token endpoint or the Compute API; the exception text may hold URLs only.
+        return _failed(scope, f"network error reaching Google APIs: {type(exc).__name__}")
     except auth_exceptions.GoogleAuthError as exc:
         # Refresh and token-exchange refusals (RefreshError, OAuthError, ...).
         return _failed(scope, f"cannot obtain an access token: {_auth_message(exc)}", auth=True)

@@ -318,7 +318,7 @@ def test_gcp_broken_rules_module_network_and_unknown_range() -> None:
     )
     assert got["b8-allow-udp-all-ports"] == (
         "swyx-net",
-        [("inbound", "allow", 1070, "udp", (ALL_PORTS,), cidr("10.0.0.0/8"))],
+        [("inbound", "allow", 1070, "udp", (ALL_PORTS,), cidr("192.168.0.0/16"))],
     )
     assert got["b5-allow-remote-connector"][1][0][4] == ports(16203, 57203)
     b9 = fw_by_name(inv, "b9-allow-admin-from-vpn").rules[0]

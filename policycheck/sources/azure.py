@@ -133,7 +133,10 @@ def collect(opts: AzureOptions) -> Inventory:
     scope = f"{base_url}/.default"
     credential = opts.credential or _default_credential(opts.disable_instance_discovery)
     _check_credential(credential, scope)
-    subscriptions = opts.subscriptions or _visible_subscriptions(credential, base_url, scope)
+    # A subscription named twice is read once.
+    subscriptions = list(
+        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, base_url, scope))
+    )
 
     def one(sub: str) -> _Outcome:
         try:

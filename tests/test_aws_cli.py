@@ -77,6 +77,8 @@ class Faults:
     broken_regions: set[str] = field(default_factory=set)
     #: access key -> STS/EC2 error code (ExpiredToken, InvalidClientTokenId, ...).
     rejected_keys: dict[str, str] = field(default_factory=dict)
+    #: (region, operation) -> a 200 response body served instead of moto's.
+    replace: dict[tuple[str, str], bytes] = field(default_factory=dict)
     #: every operation seen, including refused ones.
     seen: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -121,6 +123,8 @@ def _make_proxy_handler(upstream: str, faults: Faults) -> type[BaseHTTPRequestHa
                 message = "You are not authorized to perform this operation."
                 doc = _error_document(service, "UnauthorizedOperation", message)
                 return self._answer(403, doc)
+            if (region, action) in faults.replace:
+                return self._answer(200, faults.replace[(region, action)])
             if throttled:
                 doc = _error_document(service, "RequestLimitExceeded", "Request limit exceeded.")
                 return self._answer(503, doc)
@@ -235,6 +239,28 @@ def test_one_broken_region_is_isolated_in_process(proxy: tuple[str, Faults]) -> 
     assert [(e.provider, e.scope) for e in inv.errors] == [("aws", f"{ACCOUNT}/{OTHER_REGION}")]
     assert inv.errors[0].message.startswith("UnauthorizedOperation: You are not authorized")
     assert inv.sources == [f"aws:{ACCOUNT}/{REGION}"]
+
+
+def test_malformed_response_spoils_only_its_region(proxy: tuple[str, Faults]) -> None:
+    url, faults = proxy
+    ids = build_estate(_ec2(url, REGION), "broken")
+    # A rule without its SecurityGroupRuleId cannot be attributed: the region is reported.
+    faults.replace[(OTHER_REGION, "DescribeSecurityGroupRules")] = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<DescribeSecurityGroupRulesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        b"<requestId>proxy</requestId><securityGroupRuleSet><item>"
+        b"<groupId>sg-1</groupId><isEgress>false</isEgress><ipProtocol>tcp</ipProtocol>"
+        b"<fromPort>22</fromPort><toPort>22</toPort><cidrIpv4>0.0.0.0/0</cidrIpv4>"
+        b"</item></securityGroupRuleSet></DescribeSecurityGroupRulesResponse>"
+    )
+    session = boto3.Session(
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+    )
+    inv = collect(AwsOptions(regions=[REGION, OTHER_REGION], session=session, endpoint_url=url))
+    assert [vm.id for vm in inv.vms] == [ids["instance_id"]]
+    assert [(e.scope, e.message) for e in inv.errors] == [
+        (f"{ACCOUNT}/{OTHER_REGION}", "KeyError: 'SecurityGroupRuleId'")
+    ]
 
 
 def test_collect_aws_exits_3_and_keeps_the_readable_region(

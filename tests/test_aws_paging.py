@@ -215,3 +215,25 @@ def test_every_paginated_read_follows_next_token(stubbed: tuple[Any, Stubber]) -
         ("i-1", "vm-1", ("10.0.1.10",)),
         ("i-2", "vm-2", ("10.0.1.20",)),
     ]
+
+
+def test_unparsable_cidr_becomes_an_unknown_peer(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    bad = _sg_rule(
+        "sgr-1", "sg-1", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIpv4="10.0.0.0/33"
+    )
+    responses: list[tuple[str, dict[str, Any]]] = [
+        ("describe_vpcs", {"Vpcs": []}),
+        ("describe_security_groups", {"SecurityGroups": [{"GroupId": "sg-1", "GroupName": "one"}]}),
+        ("describe_security_group_rules", {"SecurityGroupRules": [bad]}),
+        ("describe_network_acls", {"NetworkAcls": []}),
+        ("describe_managed_prefix_lists", {"PrefixLists": []}),
+        ("describe_instances", {"Reservations": []}),
+    ]
+    for operation, response in responses:
+        stubber.add_response(operation, response, {"MaxResults": PAGE_SIZES[operation]})
+    inv = read_region(client, ACCOUNT, REGION)
+    (rule,) = inv.firewalls[0].rules
+    assert rule.peers == (Peer(kind="unknown", value="10/33"),)
+    assert rule.unknown == ("peers",)
+    assert rule.ports == (PortRange(lo=22, hi=22),)

@@ -101,6 +101,8 @@ _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/.+$")
 _KEY_LIKE = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 _SIGV4_FRAGMENT = re.compile(r"(Credential|Signature|X-Amz-Security-Token)=[^\s,&]+")
 _MAX_MESSAGE = 240
+#: What normalizing a malformed EC2 response raises (pydantic errors are ValueErrors).
+_MALFORMED_RESPONSE = (KeyError, TypeError, ValueError)
 
 
 @dataclass
@@ -262,7 +264,9 @@ class _Collector:
         try:
             ec2 = self._client("ec2", region, acct.credentials)
             inventory = read_region(ec2, acct.account_id, region, acct.partition)
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, *_MALFORMED_RESPONSE) as exc:
+            # A response the model cannot hold (e.g. an object without its id) spoils
+            # that region only; it is reported, never silently skipped.
             with self._state_lock:
                 self._failures.append(_Failure(scope, exc))
             self._progress(f"{scope}: failed ({_error_code(exc)})")
@@ -476,9 +480,18 @@ def _protocol(raw: str | int) -> tuple[str, tuple[str, ...]]:
         return "all", ("protocol",)
 
 
+def _cidrs(values: list[str | None]) -> tuple[list[Peer], tuple[str, ...]]:
+    """CIDR peers; one that does not parse is kept as an unknown peer, not dropped."""
+    try:
+        return cidr_peers(values), ()
+    except ValueError:
+        return [Peer(kind="unknown", value=str(v)) for v in values if v], ("peers",)
+
+
 def _sg_rule(raw: dict[str, Any], provenance: Provenance) -> Rule:
     protocol, unknown = _protocol(raw.get("IpProtocol", "-1"))
-    peers = cidr_peers([raw.get("CidrIpv4"), raw.get("CidrIpv6")])
+    peers, bad_cidr = _cidrs([raw.get("CidrIpv4"), raw.get("CidrIpv6")])
+    unknown = (*unknown, *bad_cidr)
     referenced = raw.get("ReferencedGroupInfo") or {}
     if referenced.get("GroupId"):
         # A group in another account or a peered VPC keeps its id; the engine
@@ -509,7 +522,8 @@ def _network_acl(acl: dict[str, Any], provenance: Provenance) -> FirewallObject:
         direction = "outbound" if entry.get("Egress") else "inbound"
         protocol, unknown = _protocol(entry.get("Protocol", "-1"))
         port_range = entry.get("PortRange") or {}
-        peers = cidr_peers([entry.get("CidrBlock"), entry.get("Ipv6CidrBlock")])
+        peers, bad_cidr = _cidrs([entry.get("CidrBlock"), entry.get("Ipv6CidrBlock")])
+        unknown = (*unknown, *bad_cidr)
         if not peers:
             peers = [Peer(kind="unknown", value="entry without a CIDR")]
             unknown = (*unknown, "peers")

@@ -234,6 +234,6 @@ def test_unparsable_cidr_becomes_an_unknown_peer(stubbed: tuple[Any, Stubber]) -
         stubber.add_response(operation, response, {"MaxResults": PAGE_SIZES[operation]})
     inv = read_region(client, ACCOUNT, REGION)
     (rule,) = inv.firewalls[0].rules
-    assert rule.peers == (Peer(kind="unknown", value="10/33"),)
+    assert rule.peers == (Peer(kind="unknown", value="10.0.0.0/33"),)
     assert rule.unknown == ("peers",)
     assert rule.ports == (PortRange(lo=22, hi=22),)

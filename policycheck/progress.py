@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,11 +28,17 @@ def progress_display(title: str, quiet: bool) -> Iterator[Callable[[str], None] 
         yield None
         return
     console = Console(stderr=True)
+    done = 0
+    lock = threading.Lock()
     with console.status(title) as status:
 
         def report(message: str) -> None:
-            # rich's console is thread-safe; collectors call this from worker threads.
-            console.print(f"  {message}", highlight=False)
-            status.update(f"{title} (last: {message})")
+            nonlocal done
+            # Collectors call this from worker threads; rich's console has its own lock.
+            with lock:
+                done += 1
+                count = done
+            console.print(f"  {message}", highlight=False, soft_wrap=True)
+            status.update(f"{title} ({count} done)")
 
         yield report

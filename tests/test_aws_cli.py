@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import io
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import pytest
 from aws_estate import build_estate
 from moto.server import ThreadedMotoServer
 
+from policycheck import progress
 from policycheck.errors import InputError
 from policycheck.sources import snapshot
 from policycheck.sources.aws import AwsOptions, collect
@@ -224,6 +226,7 @@ def test_collect_aws_writes_the_estate_snapshot(moto: str, tmp_path: Path) -> No
         "B1", "B2", "B3", "B4", "B5", "B5", "B6", "B7", "egress",
     ]  # fmt: skip
     assert inv.errors == []
+    assert run.stderr == ""  # stderr is a pipe: no progress display
     _assert_no_secret(run.stdout, run.stderr, out.read_text())
 
 
@@ -376,3 +379,20 @@ def test_collect_raises_input_error_in_process_without_credentials(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InputError, match=r"^aws: no AWS credentials found"):
         collect(AwsOptions(regions=[REGION], endpoint_url=moto, session=boto3.Session()))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_only_on_a_terminal_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    assert progress.wanted(quiet=False)
+    assert not progress.wanted(quiet=True)
+    monkeypatch.setenv("CI", "true")
+    assert not progress.wanted(quiet=False)
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not progress.wanted(quiet=False)

@@ -230,6 +230,16 @@ def test_collect_aws_writes_the_estate_snapshot(moto: str, tmp_path: Path) -> No
     _assert_no_secret(run.stdout, run.stderr, out.read_text())
 
 
+def test_endpoint_from_aws_endpoint_url_is_honoured(moto: str, tmp_path: Path) -> None:
+    """Without --endpoint-url botocore's own AWS_ENDPOINT_URL setting applies."""
+    ids = build_estate(_ec2(moto), "compliant")
+    out = tmp_path / "inv.json"
+    env = _env(tmp_path, AWS_ENDPOINT_URL=moto, **_fake_credentials())
+    run = _policycheck(["collect", "aws", "--region", REGION, "-o", str(out)], env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [vm.id for vm in snapshot.load(out).vms] == [ids["instance_id"]]
+
+
 def test_one_broken_region_is_isolated_in_process(proxy: tuple[str, Faults]) -> None:
     url, faults = proxy
     ids = build_estate(_ec2(url, REGION), "broken")

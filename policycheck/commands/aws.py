@@ -98,6 +98,13 @@ def register(ctx: CommandContext) -> None:
         expired credentials exit 2.
 
         \b
+        IAM permissions (the AWS-managed ReadOnlyAccess policy covers them):
+          ec2:DescribeRegions, ec2:DescribeVpcs, ec2:DescribeInstances,
+          ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
+          ec2:DescribeNetworkAcls, ec2:DescribeManagedPrefixLists,
+          ec2:GetManagedPrefixListEntries
+
+        \b
         Examples:
           policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
           policycheck scan aws --aws-profile prod --format sarif -o aws.sarif

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import boto3
 import pytest
@@ -79,6 +79,8 @@ class Faults:
     broken_regions: set[str] = field(default_factory=set)
     #: access key -> STS/EC2 error code (ExpiredToken, InvalidClientTokenId, ...).
     rejected_keys: dict[str, str] = field(default_factory=dict)
+    #: text in a request body -> error code to refuse that request with (HTTP 403).
+    refuse_bodies: dict[str, str] = field(default_factory=dict)
     #: (region, operation) -> a 200 response body served instead of moto's.
     replace: dict[tuple[str, str], bytes] = field(default_factory=dict)
     #: every operation seen, including refused ones.
@@ -121,6 +123,9 @@ def _make_proxy_handler(upstream: str, faults: Faults) -> type[BaseHTTPRequestHa
             if key in faults.rejected_keys:
                 code = faults.rejected_keys[key]
                 return self._answer(403, _error_document(service, code, f"{code} for this key"))
+            for text, code in faults.refuse_bodies.items():
+                if text in body.decode():
+                    return self._answer(403, _error_document(service, code, f"{code} here"))
             if service == "ec2" and region in faults.broken_regions:
                 message = "You are not authorized to perform this operation."
                 doc = _error_document(service, "UnauthorizedOperation", message)
@@ -274,6 +279,28 @@ def test_malformed_response_spoils_only_its_region(proxy: tuple[str, Faults]) ->
     assert [(e.scope, e.message) for e in inv.errors] == [
         (f"{ACCOUNT}/{OTHER_REGION}", "KeyError: 'SecurityGroupRuleId'")
     ]
+
+
+def test_a_role_that_cannot_be_assumed_is_reported_and_others_read(
+    proxy: tuple[str, Faults],
+) -> None:
+    url, faults = proxy
+    ids = build_estate(_ec2(url, REGION), "broken")
+    good = f"arn:aws:iam::{ACCOUNT}:role/audit"
+    bad = "arn:aws:iam::222222222222:role/audit"
+    faults.refuse_bodies[quote(bad, safe="")] = "AccessDenied"
+    session = boto3.Session(
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+    )
+    inv = collect(
+        AwsOptions(regions=[REGION], role_arns=[good, bad], session=session, endpoint_url=url)
+    )
+    assert [vm.id for vm in inv.vms] == [ids["instance_id"]]
+    assert [(e.scope, e.message) for e in inv.errors] == [
+        ("222222222222/*", "AccessDenied: AccessDenied here")
+    ]
+    # The assumed role's temporary keys are secrets too; none may reach a message.
+    _assert_no_secret(inv.model_dump_json())
 
 
 def test_collect_aws_exits_3_and_keeps_the_readable_region(

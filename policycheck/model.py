@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Provider = Literal["aws", "azure", "gcp"]
 Direction = Literal["inbound", "outbound"]
-Action = Literal["allow", "deny"]
+#: ``goto_next`` (GCP firewall policies): a match ends evaluation of the current
+#: policy level and hands the packet to the next level, deciding nothing itself.
+Action = Literal["allow", "deny", "goto_next"]
 
 #: Named protocols; anything else is a decimal IP protocol number such as ``"47"``.
 NAMED_PROTOCOLS = ("all", "tcp", "udp", "icmp", "icmpv6")

@@ -142,8 +142,8 @@ def expected_view(expected: Expected, fmt: str) -> str:
     out = _render(table)
     for req in expected.requirements:
         alternatives = " or ".join(_port_list(list(alt)) for alt in req.alternatives)
-        rows = ", ".join(req.rows)
-        out += f"required: {req.description}: {req.protocol} {alternatives} ({rows})\n"
+        row_ids = ", ".join(req.rows)
+        out += f"required: {req.description}: {req.protocol} {alternatives} ({row_ids})\n"
     return out
 
 

@@ -4,7 +4,6 @@ against the fake ARM/Entra server and trusts its CA through REQUESTS_CA_BUNDLE."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -22,8 +21,6 @@ REPO = Path(__file__).resolve().parent.parent
 BROKEN = "b0000000-0000-4000-8000-000000000001"
 OTHER = "f0000000-0000-4000-8000-000000000001"
 WRONG_SECRET = "WRONG-secret-value-0123456789"
-
-ENGINE_MISSING = importlib.util.find_spec("policycheck.engine.evaluate") is None
 
 
 @pytest.fixture
@@ -137,7 +134,6 @@ def test_help_teaches_options_and_authentication() -> None:
             assert needle in text, (command, needle)
 
 
-@pytest.mark.skipif(ENGINE_MISSING, reason="engine not yet present")
 def test_scan_azure_reports_the_broken_estate(arm: FakeArm) -> None:
     proc = run(arm, "scan", "azure", "--format", "json")
     assert proc.returncode == 1, proc.stderr
@@ -154,7 +150,6 @@ def test_scan_azure_reports_the_broken_estate(arm: FakeArm) -> None:
     assert {f["vm_name"] for f in findings} == {"pbx1"}
 
 
-@pytest.mark.skipif(ENGINE_MISSING, reason="engine not yet present")
 def test_scan_azure_compliant_estate_is_clean(arm: FakeArm) -> None:
     arm.use_estate("compliant")
     proc = run(arm, "scan", "azure", "--format", "json")

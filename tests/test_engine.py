@@ -507,3 +507,55 @@ def test_fingerprints_are_stable_across_line_moves() -> None:
     )
     b = run(moved.model_copy(update={"firewalls": [fw.model_copy(update={"rules": rules})]}))
     assert [f.fingerprint() for f in a.findings] == [f.fingerprint() for f in b.findings]
+
+
+def _policy(
+    policy_id: str, rules: list, network: str = "net", scope: str = "proj"
+) -> FirewallObject:  # type: ignore[type-arg]
+    return FirewallObject(
+        provider="gcp",
+        kind="firewall_policy",
+        id=policy_id,
+        name=policy_id.rsplit("/", 1)[-1],
+        network=network,
+        rules=tuple(rules),
+        provenance=prov("gcp").model_copy(update={"scope": scope}),
+    )
+
+
+def test_gcp_goto_next_hands_traffic_to_the_next_level() -> None:
+    org = _policy(
+        "https://compute/locations/global/firewallPolicies/org",
+        [
+            rule(
+                "gcp",
+                "org-next",
+                "all",
+                [(0, 65535)],
+                ["0.0.0.0/0"],
+                priority=100,
+                action="goto_next",
+            ),
+            # Never reached for 0.0.0.0/0: goto_next at 100 already left this level.
+            rule("gcp", "org-allow-rdp", "tcp", [(3389, 3389)], ["0.0.0.0/0"], priority=200),
+        ],
+        scope="organizations/1",
+    )
+    inv = _gcp([rule("gcp", "vpc-ssh", "tcp", [(22, 22)], ["0.0.0.0/0"], priority=1000)])
+    inv = inv.model_copy(update={"firewalls": [*inv.firewalls, org]})
+    result = run(inv)
+    assert kinds(result, "org-allow-rdp") == {"SWYX007"}
+    assert kinds(result, "vpc-ssh") == {"SWYX001"}  # the VPC level still decides
+    assert kinds(result, "org-next") == set()
+
+
+def test_gcp_network_policy_is_evaluated_after_vpc_rules() -> None:
+    network_policy = _policy(
+        "https://compute/projects/p/global/firewallPolicies/netpol",
+        [rule("gcp", "np-deny-ssh", "tcp", [(22, 22)], ["0.0.0.0/0"], priority=1, action="deny")],
+    )
+    inv = _gcp([rule("gcp", "vpc-ssh", "tcp", [(22, 22)], ["0.0.0.0/0"], priority=1000)])
+    result = run(inv.model_copy(update={"firewalls": [*inv.firewalls, network_policy]}))
+    # VPC rules come first by default, so the allow wins and the policy deny is shadowed.
+    assert kinds(result, "vpc-ssh") == {"SWYX001"}
+    assert kinds(result, "np-deny-ssh") == {"SWYX007"}

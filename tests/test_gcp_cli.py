@@ -4,13 +4,11 @@ against the local fake Compute API."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from gcp_fake import FakeCompute, gcp_fake, isolated_env
 from google.oauth2 import service_account
 
@@ -20,7 +18,6 @@ from policycheck.sources.gcp import GcpOptions, collect
 __all__ = ["gcp_fake"]  # the fixture, imported so pytest finds it
 
 REPO = Path(__file__).resolve().parent.parent
-ENGINE_PRESENT = importlib.util.find_spec("policycheck.engine.evaluate") is not None
 
 
 def run(home: Path, credentials: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -217,7 +214,6 @@ def _findings(stdout: str) -> dict[str, set[str]]:
     return cited
 
 
-@pytest.mark.skipif(not ENGINE_PRESENT, reason="engine not yet present")
 def test_scan_gcp_broken_estate_reports_the_reference_findings(
     gcp_fake: FakeCompute, tmp_path: Path
 ) -> None:
@@ -238,16 +234,24 @@ def test_scan_gcp_broken_estate_reports_the_reference_findings(
 
     assert proc.returncode == 1, proc.stderr
     cited = _findings(proc.stdout)
-    # B8 (udp, all ports, from 10/8) is inside B3's broader allow at a higher
-    # priority, so its exposure is reported through B3's SWYX001.
-    assert cited["SWYX001"] == {"b1-allow-rdp", "b3-allow-internal-all", "b4-allow-ssh-v6"}
-    assert cited["SWYX002"] == {"b2-allow-sip-tcp", "b3-allow-internal-all"}
+    # B8 (udp without ports, from 192.168.0.0/16) opens every undocumented udp port
+    # (SWYX001) and the loopback-only RemoteConnector SIP range (SWYX002).
+    assert cited["SWYX001"] == {
+        "b1-allow-rdp",
+        "b3-allow-internal-all",
+        "b4-allow-ssh-v6",
+        "b8-allow-udp-all-ports",
+    }
+    assert cited["SWYX002"] == {
+        "b2-allow-sip-tcp",
+        "b3-allow-internal-all",
+        "b8-allow-udp-all-ports",
+    }
     assert "SWYX004" in cited  # the implied allow-all egress
     every = set().union(*cited.values())
     assert not every & {"x-disabled-8080", "x-other-target-8081"}
 
 
-@pytest.mark.skipif(not ENGINE_PRESENT, reason="engine not yet present")
 def test_scan_gcp_compliant_estate_is_clean(gcp_fake: FakeCompute, tmp_path: Path) -> None:
     gcp_fake.serve_estate("compliant")
     key = gcp_fake.service_account(tmp_path, "swyx-compliant")

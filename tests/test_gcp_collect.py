@@ -81,7 +81,9 @@ EXPECTED_BROKEN: dict[str, list[RuleRow]] = {
     "b6-allow-9094": [_row("b6-allow-9094", 1050, "tcp", ("9094-9094",), TEN)],
     "b7-allow-9101": [_row("b7-allow-9101", 1060, "tcp", ("9101-9101",), W4)],
     # No ports on a udp entry means every udp port.
-    "b8-allow-udp-all-ports": [_row("b8-allow-udp-all-ports", 1070, "udp", ALL, TEN)],
+    "b8-allow-udp-all-ports": [
+        _row("b8-allow-udp-all-ports", 1070, "udp", ALL, ("192.168.0.0/16",))
+    ],
     "x-disabled-8080": [_row("x-disabled-8080", 1080, "tcp", ("8080-8080",), W4, disabled=True)],
     "x-other-target-8081": [
         _row("x-other-target-8081", 1090, "tcp", ("8081-8081",), W4, targets=("network_tag:other",))
@@ -429,15 +431,15 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
             ("unknown:secure_tag:tagValues/281484375624424",),
             targets=(),
         ),
-        # goto_next is neither allow nor deny: emitted, marked unknown, not guessed.
+        # goto_next hands matching traffic to the next policy level.
         _row(
             "swyx-global-policy:1200",
             1200,
             "tcp",
             ("22-22",),
             TEN,
+            action="goto_next",
             targets=(),
-            unknown=("goto_next",),
         ),
         _row(
             "swyx-global-policy:1300",
@@ -460,11 +462,11 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
         ),
     ]
     # The predefined lowest-priority rules are emitted too, as goto_next.
-    assert [(r.priority, r.direction, r.unknown) for r in global_policy.rules[7:]] == [
-        (2147483644, "outbound", ("goto_next",)),
-        (2147483645, "inbound", ("goto_next",)),
-        (2147483646, "outbound", ("goto_next",)),
-        (2147483647, "inbound", ("goto_next",)),
+    assert [(r.priority, r.direction, r.action) for r in global_policy.rules[7:]] == [
+        (2147483644, "outbound", "goto_next"),
+        (2147483645, "inbound", "goto_next"),
+        (2147483646, "outbound", "goto_next"),
+        (2147483647, "inbound", "goto_next"),
     ]
     regional = fws["swyx-regional-policy"]
     assert regional.provenance.region == "europe-west3"
@@ -477,7 +479,7 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
     assert org.provenance.scope == "organizations/123456789012"
     assert [(r.id, r.action, r.unknown) for r in org.rules[:3]] == [
         ("swyx-org-baseline:100", "deny", ()),
-        ("swyx-org-baseline:200", "allow", ("goto_next",)),
+        ("swyx-org-baseline:200", "goto_next", ()),
         ("swyx-org-baseline:300", "deny", ("targetResources",)),
     ]
 

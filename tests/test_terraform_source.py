@@ -498,6 +498,8 @@ def test_gcp_network_firewall_policy_rule_and_association(tmp_path: Path) -> Non
             cidr("10.0.0.0/8"),
             (Peer(kind="service_account", value="pbx@p.iam"),),
         ),
+        # goto_next is kept: it hands traffic to the next policy level.
+        ("inbound", "goto_next", 200, "all", (ALL_PORTS,), cidr("0.0.0.0/0"), ()),
     ]
     (vm,) = inv.vms
     assert [(a.firewall_id, a.level) for a in vm.attachments] == [(pol.id, "network")]

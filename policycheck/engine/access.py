@@ -48,6 +48,9 @@ class ResolvedRule:
     unresolved: tuple[str, ...] = ()
     #: Platform defaults and implied rules: never reported as shadowed.
     synthetic: bool = False
+    #: Evaluation level inside an ordered layer (GCP: hierarchical policy, VPC
+    #: rules, network policy, implied); ``goto_next`` jumps to the next level.
+    tier: int = 0
 
     @property
     def allows(self) -> bool:
@@ -176,15 +179,21 @@ def _layer_pieces(
         return [(r.addrs, (r,)) for r in matching if r.allows and r.addrs]
     pieces: list[Piece] = []
     remaining = ALL_ADDRS
+    parked = IntervalSet()  # addresses sent to the next level by goto_next
+    tier = None
     for r in matching:
+        if r.tier != tier:
+            remaining, parked, tier = remaining | parked, IntervalSet(), r.tier
         hit = r.addrs & remaining
         if not hit:
             continue
         decided.add(r)
-        if r.allows:
+        if r.rule.action == "goto_next":
+            parked = parked | hit
+        elif r.allows:
             pieces.append((hit, (r,)))
         remaining = remaining - r.addrs
-        if not remaining:
+        if not remaining and not parked:
             break
     return pieces
 

@@ -69,9 +69,14 @@ def _resolved(
     res: Resolution,
     *,
     synthetic: bool = False,
+    tier: int = 0,
 ) -> ResolvedRule:
     unresolved = list(res.unresolved)
-    unresolved.extend(f"{name} (known after apply)" for name in rule.unknown)
+    # Unknown fields that a peer already explains (e.g. "cidr_blocks (known after
+    # apply)") are not repeated.
+    unresolved.extend(
+        f"{name} unknown" for name in rule.unknown if not any(name in u for u in unresolved)
+    )
     return ResolvedRule(
         rule=rule,
         firewall=fw,
@@ -81,6 +86,7 @@ def _resolved(
         addrs=res.addrs,
         unresolved=tuple(dict.fromkeys(unresolved)),
         synthetic=synthetic,
+        tier=tier,
     )
 
 
@@ -278,9 +284,13 @@ _GCP_TIERS = {"hierarchical": 0, "vpc_firewall": 1, "firewall_policy": 2, "impli
 
 def _gcp_tier(fw: FirewallObject) -> int:
     if fw.kind == "firewall_policy":
-        # Organization/folder policies are evaluated before VPC rules; network
-        # firewall policies after them (GCP's default enforcement order).
-        return 0 if "/firewallPolicies/" in fw.id and "networkFirewallPolicies" not in fw.id else 2
+        # Organization/folder policies (locations/global/firewallPolicies, scope
+        # organizations/...) come before VPC rules; network firewall policies
+        # (projects/.../firewallPolicies) after them, GCP's default order.
+        hierarchical = "/locations/global/firewallPolicies/" in fw.id or (
+            fw.provenance.scope or ""
+        ).startswith(("organizations/", "folders/"))
+        return _GCP_TIERS["hierarchical"] if hierarchical else _GCP_TIERS["firewall_policy"]
     return _GCP_TIERS["vpc_firewall"]
 
 
@@ -352,7 +362,10 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         if fw.kind == "vpc_firewall":
             return fw.network is None or last_segment(fw.network) in networks
         if fw.kind == "firewall_policy":
-            return fw.id.lower() in attached
+            # Attached explicitly (live), or associated with the VM's network (plan).
+            return fw.id.lower() in attached or (
+                fw.network is not None and last_segment(fw.network) in networks
+            )
         return False
 
     entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool]] = []
@@ -369,8 +382,11 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
     entries.sort(key=lambda e: e[0])
     rules = [
-        _collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special), synthetic=implied))
-        for _, rule, fw, implied in entries
+        _collect(
+            out,
+            _resolved(rule, fw, ctx.resolve(rule.peers, special), synthetic=implied, tier=key[0]),
+        )
+        for key, rule, fw, implied in entries
     ]
     if not networks:
         out.problems.append("the VM's network is unknown")

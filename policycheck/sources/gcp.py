@@ -406,11 +406,12 @@ def _protocol_and_ports(
 # ----------------------------------------------------- firewall policies
 
 
-#: Actions the model can express. ``goto_next`` (hand evaluation to the next level)
-#: cannot be: such a rule is emitted with ``unknown=("goto_next",)`` for the engine.
+#: Policy actions in the model's terms; ``goto_next`` hands the packet to the next
+#: policy level, which the engine evaluates.
 _POLICY_ACTIONS: dict[str, Action] = {
     "allow": "allow",
     "deny": "deny",
+    "goto_next": "goto_next",
     # Traffic is allowed, then inspected at layer 7: for ports, it is an allow.
     "apply_security_profile_group": "allow",
 }
@@ -440,8 +441,8 @@ def _policy_rules(rule: Any, policy_name: str, provenance: Provenance) -> list[R
     unknown: list[str] = []
     action = _POLICY_ACTIONS.get(rule.action)
     if action is None:
-        # goto_next (or an action newer than this code): the verdict is decided
-        # elsewhere, so the rule is neither an allow nor a deny here.
+        # An action newer than this code: its verdict is not known, so the rule is
+        # evaluated as an allow and reported unresolved rather than dropped.
         unknown.append(rule.action or "action")
         action = "allow"
     if inbound:

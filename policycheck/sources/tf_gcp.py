@@ -146,7 +146,7 @@ _POLICY_ACTIONS: dict[str, Action | None] = {
     "allow": "allow",
     "deny": "deny",
     "apply_security_profile_group": "allow",  # allowed, then inspected
-    "goto_next": None,  # no verdict at this level: evaluation continues below
+    "goto_next": "goto_next",  # no verdict at this level: evaluation continues below
 }
 
 

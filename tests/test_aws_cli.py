@@ -10,7 +10,6 @@ forwards everything else. The SDK is never patched; it simply talks to the proxy
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import io
 import json
 import os
@@ -390,10 +389,8 @@ def test_throttling_is_retried_and_succeeds(proxy: tuple[str, Faults]) -> None:
     assert elapsed < 6  # one backoff (<= 1 s) plus one rate-limiter wait (<= 2 s)
 
 
-ENGINE_MISSING = importlib.util.find_spec("policycheck.engine.evaluate") is None
 
 
-@pytest.mark.skipif(ENGINE_MISSING, reason="engine not yet present (policycheck.engine.evaluate)")
 def test_scan_aws_reports_the_broken_estate(moto: str, tmp_path: Path) -> None:
     build_estate(_ec2(moto), "broken")
     run = _policycheck(

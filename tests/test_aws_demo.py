@@ -3,7 +3,6 @@ without touching the user's AWS configuration."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -73,10 +72,8 @@ def test_demo_estate_is_collected_through_the_real_collector(
     assert [g.name for g in inv.address_groups] == ["office-ranges"]
 
 
-ENGINE_MISSING = importlib.util.find_spec("policycheck.engine.evaluate") is None
 
 
-@pytest.mark.skipif(ENGINE_MISSING, reason="engine not yet present (policycheck.engine.evaluate)")
 def test_demo_command_reports_the_planted_problems(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "missing"), HOME=str(tmp_path))

@@ -183,6 +183,9 @@ class Finding(BaseModel):
     protocol: str
     ports: list[PortRange] = Field(default_factory=list)
     peers: list[str] = Field(default_factory=list)
+    #: Short wording of ``peers`` for tables, e.g. "the internet (everything outside
+    #: the internal networks)" instead of 38 prefixes.
+    peers_summary: str | None = None
     rules: list[RuleRef] = Field(default_factory=list)
     #: Catalog rows the region was compared against.
     catalog_rows: list[str] = Field(default_factory=list)

@@ -361,6 +361,9 @@ class Comparer:
                 protocol=protocol,
                 ports=[PortRange(lo=lo, hi=hi) for lo, hi in ports],
                 peers=peers_text if peers_text is not None else to_cidrs(addrs),
+                peers_summary=None
+                if peers_text is not None
+                else (describe_addrs(addrs, self.ctx.internal) if addrs else None),
                 rules=refs,
                 catalog_rows=rows,
                 message=message,

@@ -136,7 +136,7 @@ def _finding_cells(finding: Finding) -> list[str]:
         finding.direction,
         escape(protocol_text(finding.protocol)),
         escape(ports_text(finding.ports)),
-        escape(peers_text(finding.peers)),
+        escape(finding.peers_summary or peers_text(finding.peers)),
         escape(rule_refs_text(finding)),
         escape(finding.message),
     ]

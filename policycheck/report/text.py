@@ -81,7 +81,7 @@ def _table(group: list[Finding]) -> Table:
             Text(finding.direction),
             Text(protocol_text(finding.protocol)),
             Text(ports_text(finding.ports)),
-            Text(peers_text(finding.peers)),
+            Text(finding.peers_summary or peers_text(finding.peers)),
             Text(rule_refs_text(finding)),
             _message(finding),
         )

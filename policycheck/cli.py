@@ -209,7 +209,18 @@ def scan() -> None:
 )
 @_report_options
 def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
-    """Scan a Terraform plan (`terraform show -json tfplan > plan.json`)."""
+    """Scan a Terraform plan before it is applied.
+
+    \b
+    Create the plan JSON first:
+      terraform plan -out tfplan && terraform show -json tfplan > plan.json
+    Then, e.g. in CI:
+      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
+      policycheck scan terraform plan.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+
+    Findings point at the .tf block that declares each rule (modules included).
+    Values known only after apply are reported as SWYX005 notes, not dropped.
+    """
     from policycheck.sources import terraform
 
     inventory = terraform.load_plan(plan, tf_dir=tf_dir)
@@ -220,7 +231,13 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @_report_options
 def scan_snapshot(path: Path, **opts: Any) -> None:
-    """Re-evaluate an inventory snapshot written by `policycheck collect`."""
+    """Re-evaluate an inventory snapshot written by `policycheck collect`.
+
+    \b
+    Example:
+      policycheck collect aws --region eu-central-1 -o inventory.json
+      policycheck scan snapshot inventory.json --profile swyx.yaml
+    """
     from policycheck.sources import snapshot
 
     _finish(snapshot.load(path), **opts)

@@ -29,6 +29,18 @@ class CommandContext:
     finish: Callable[..., None]
 
 
+def snapshot_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--output`` (required) and ``--quiet`` for every ``collect`` command."""
+    f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+    return click.option(
+        "--output",
+        "-o",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Snapshot file to write (atomically).",
+    )(f)
+
+
 def write_snapshot(inventory: Inventory, output: Path) -> int:
     """Write a collected inventory; exit 3 if part of the estate was unreadable."""
     from policycheck.report.output import write_atomic

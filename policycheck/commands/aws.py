@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, write_snapshot
+from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,14 +124,7 @@ def register(ctx: CommandContext) -> None:
 
     @ctx.collect.command("aws")
     @_collection_options
-    @click.option(
-        "--output",
-        "-o",
-        required=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Snapshot file to write (atomically).",
-    )
-    @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+    @snapshot_output_options
     def collect_aws(
         regions: tuple[str, ...],
         aws_profile: str | None,

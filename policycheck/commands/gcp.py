@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, write_snapshot
+from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,14 +116,7 @@ def register(ctx: CommandContext) -> None:
 
     @ctx.collect.command("gcp", epilog=_AUTH_HELP)
     @_gcp_options
-    @click.option(
-        "--output",
-        "-o",
-        required=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Snapshot file to write (JSON); re-check it with `scan snapshot`.",
-    )
-    @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+    @snapshot_output_options
     def collect_gcp(
         projects: tuple[str, ...],
         organization: str | None,

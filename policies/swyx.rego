@@ -110,24 +110,39 @@ _inbound_flows(vm, region) := [f |
 
 _documented(flows) := _interval_union(_flow_port_intervals(flows))
 
+# Unmerged half-open intervals: every consumer cuts or merges them anyway.
 _flow_port_intervals(flows) := [iv |
 	some f in flows
-	ivs := _port_intervals(f.ports)
-	some iv in ivs
+	some r in f.ports
+	end := r[1] + 1
+	iv := [r[0], end]
 ]
 
 _flow_has_port(flow, port) if {
-	ivs := _port_intervals(flow.ports)
-	_covered(ivs, port)
+	some r in flow.ports
+	r[0] <= port
+	port <= r[1]
 }
 
-_groups contains [piece.vm, piece.kind, piece.rules] if {
+# Pieces per (VM, kind, responsible rules), as one object so the pieces are
+# computed once (rego-cpp re-evaluates a partial set referenced per iteration).
+_grouped := {key: pieces |
 	some piece in _pieces
+	key := _group_key(piece)
+	pieces := [p | some p in _pieces; p.vm == piece.vm; p.kind == piece.kind; p.rules == piece.rules]
 }
+
+# A text key (json.marshal of objects fails in rego-cpp).
+_group_key(piece) := concat("\n", array.concat([piece.vm, piece.kind], [ref |
+	some r in piece.rules
+	ref := concat("\n", [r.firewall_id, r.rule_id])
+]))
 
 _excess_and_breadth contains f if {
-	some group in _groups
-	pieces := [p | some p in _pieces; p.vm == group[0]; p.kind == group[1]; p.rules == group[2]]
+	grouped := _grouped
+	some key in object.keys(grouped)
+	pieces := grouped[key]
+	group := [pieces[0].vm, pieces[0].kind, pieces[0].rules]
 	vm := _vm(group[0])
 	protocols := _sorted({p.protocol | some p in pieces})
 	piece_ports := [iv | some p in pieces; pp := _piece_ports(p); some iv in pp]
@@ -374,22 +389,39 @@ _covered(ivs, x) if {
 	x < iv[1]
 }
 
-_starts_at(cells, x) if {
-	some c in cells
-	c[0] == x
+# Sorted, disjoint cells -> maximal runs: the k-th run goes from the k-th cell
+# that does not continue its predecessor to the k-th cell its successor does
+# not continue.
+_runs(cells) := [run |
+	some k in numbers.range(0, count(starts) - 1)
+	first := cells[starts[k]]
+	last := cells[ends[k]]
+	run := [first[0], last[1]]
+] if {
+	indexes := numbers.range(0, count(cells) - 1)
+	starts := [i | some i in indexes; _run_starts_at(cells, i)]
+	ends := [i | some i in indexes; _run_ends_at(cells, i)]
 }
 
-_ends_at(cells, x) if {
-	some c in cells
-	c[1] == x
+_run_starts_at(cells, i) if {
+	i == 0
+	count(cells) > 0
 }
 
-# Sorted, disjoint cells -> maximal runs.
-_runs(cells) := [[c[0], end] |
-	some c in cells
-	not _ends_at(cells, c[0])
-	end := _least({e | some d in cells; e := d[1]; e > c[0]; not _starts_at(cells, e)})
-]
+_run_starts_at(cells, i) if {
+	i > 0
+	cells[i - 1][1] != cells[i][0]
+}
+
+_run_ends_at(cells, i) if {
+	i == count(cells) - 1
+	i >= 0
+}
+
+_run_ends_at(cells, i) if {
+	i < count(cells) - 1
+	cells[i][1] != cells[i + 1][0]
+}
 
 _interval_union(ivs) := _runs(kept) if {
 	cells := _cells(_points(ivs))
@@ -445,7 +477,40 @@ _hex_bits := {
 
 _bits_hex := {bits: hex | bits := _hex_bits[hex]}
 
-_cidr_intervals(cidrs) := _interval_union([iv | some c in cidrs; node := _cidr_node(c); iv := _node_interval(node)])
+_cidr_intervals(cidrs) := _interval_union([iv | some c in cidrs; iv := _cidr_interval(c)])
+
+# Every CIDR of the input is parsed once (a rule's value is computed once per
+# query, a function's on every call).
+_input_cidrs contains c if {
+	some c in input.internal_networks
+}
+
+_input_cidrs contains c if {
+	some vm in input.vms
+	some direction in ["inbound", "outbound"]
+	some region in vm[direction]
+	some c in array.concat(region.peers, object.get(region, "excluded_peers", []))
+}
+
+_input_cidrs contains c if {
+	some vm in input.vms
+	some item in array.concat(vm.expected, vm.requirements)
+	some c in item.peers
+}
+
+_parsed[c] := iv if {
+	some c in _input_cidrs
+	node := _cidr_node(c)
+	iv := _node_interval(node)
+}
+
+_cidr_interval(c) := _parsed[c]
+
+_cidr_interval(c) := iv if {
+	not _parsed[c]
+	node := _cidr_node(c)
+	iv := _node_interval(node)
+}
 
 # "10.0.0.0/8" -> {"family": "4", "bits": "00001010"}; host bits are dropped.
 _cidr_node(cidr) := {"family": family, "bits": substring(bits, 0, length)} if {

@@ -44,10 +44,17 @@ def run_report(
     fail_on: str = "error",
     category: str | None = None,
     quiet: bool = False,
+    rego: str = "off",
+    opa_url: str | None = None,
 ) -> int:
     catalog = default_catalog()
     profile = load_profile(profile_path, catalog)
-    result = evaluate(inventory, profile, catalog)
+    if rego == "off":
+        result = evaluate(inventory, profile, catalog)
+    else:
+        from policycheck.rego import evaluate_rego
+
+        result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
     to_terminal = output is None and sys.stdout.isatty()
     chosen = fmt or ("text" if to_terminal else "json")
     text = render(result, chosen, category=category, color=to_terminal)  # type: ignore[arg-type]

@@ -90,6 +90,20 @@ def _report_options(f: F) -> F:
         help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
     )(f)
     f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+    f = click.option(
+        "--rego",
+        type=click.Choice(["off", "embedded", "opa"]),
+        default="off",
+        show_default=True,
+        help="Decide SWYX001-SWYX003 with policies/swyx.rego: in-process (embedded, "
+        "rego-cpp) or on an OPA server (opa, needs --opa-url). See docs/rego.md.",
+    )(f)
+    f = click.option(
+        "--opa-url",
+        default=None,
+        help="OPA server for --rego opa, e.g. http://127.0.0.1:8181 (the policy and "
+        "catalog are uploaded as policy 'swyx' and data.catalog).",
+    )(f)
     return _profile_option(f)
 
 

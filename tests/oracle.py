@@ -1,0 +1,385 @@
+"""A deliberately simple per-packet reference evaluator for the property tests.
+
+It answers one question -- would this one packet reach (inbound) or leave
+(outbound) this VM? -- by walking the rules the way each cloud's documentation
+describes, packet by packet. It shares no code with ``policycheck.engine``: only
+the model types and :mod:`ipaddress`. It is slow on purpose; every branch
+should be checkable against the docs line by line.
+
+A packet is ``(protocol, dport, sport, remote_address)``: the protocol by name
+(``"tcp"``) or IANA number (``6`` or ``"6"``), destination and source port
+(``None`` for protocols without ports), and the remote end (source of an
+inbound packet, destination of an outbound one).
+
+Project decisions the docs leave open, applied the same way on every provider:
+
+- Only TCP and UDP carry ports. A packet of any other protocol is matched only
+  by a rule whose destination AND source port ranges cover every port; a
+  port-restricted rule (e.g. Azure protocol ``*`` with port 80) cannot match it.
+- The packet model has no local address, so a VM-side selector that is a prefix
+  (Azure destination prefix, GCP destination range) selects the VM when any of
+  the VM's addresses is inside it.
+- A symbolic peer the inventory cannot resolve matches no address (the engine
+  reports such rules separately).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from policycheck.model import (
+    VM,
+    Action,
+    Direction,
+    FirewallObject,
+    Inventory,
+    Peer,
+    PortRange,
+    Provenance,
+    Rule,
+)
+
+Packet = tuple[str | int, int | None, int | None, str]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: IANA protocol numbers of the protocols the model names.
+IANA = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
+#: The only protocols whose packets have ports.
+PORT_PROTOCOLS = {6, 17}
+LAST_PORT = 65535
+
+
+def allowed(
+    inventory: Inventory,
+    vm: VM,
+    direction: Direction,
+    packet: Packet,
+    internal_networks: Iterable[str],
+) -> bool:
+    """Does the VM's provider let ``packet`` through in ``direction``?"""
+    if vm.provider == "aws":
+        return _aws_allowed(inventory, vm, direction, packet)
+    if vm.provider == "azure":
+        return _azure_allowed(inventory, vm, direction, packet, list(internal_networks))
+    return _gcp_allowed(inventory, vm, direction, packet)
+
+
+# --------------------------------------------------------------- packet matching
+
+
+def protocol_number(protocol: str | int) -> int:
+    text = str(protocol).lower()
+    return IANA[text] if text in IANA else int(text)
+
+
+def _covers_every_port(ranges: Iterable[PortRange]) -> bool:
+    next_uncovered = 0
+    for r in sorted(ranges, key=lambda r: r.lo):
+        if r.lo > next_uncovered:
+            return False
+        next_uncovered = max(next_uncovered, r.hi + 1)
+    return next_uncovered > LAST_PORT
+
+
+def _port_in(port: int, ranges: Iterable[PortRange]) -> bool:
+    return any(r.lo <= port <= r.hi for r in ranges)
+
+
+def _l4_matches(rule: Rule, packet: Packet) -> bool:
+    """Protocol, destination port and source port of the packet against the rule."""
+    protocol, dport, sport, _ = packet
+    number = protocol_number(protocol)
+    if rule.protocol != "all" and protocol_number(rule.protocol) != number:
+        return False
+    if number in PORT_PROTOCOLS:
+        assert dport is not None and sport is not None, "TCP/UDP packets have ports"
+        return _port_in(dport, rule.ports) and _port_in(sport, rule.source_ports)
+    return _covers_every_port(rule.ports) and _covers_every_port(rule.source_ports)
+
+
+# Parsing is cached only because the property tests ask millions of questions.
+@functools.cache
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(cidr, strict=False)
+
+
+@functools.cache
+def _address(text: str) -> IPAddress:
+    return ipaddress.ip_address(text)
+
+
+def _in_cidrs(address: IPAddress, cidrs: Iterable[str]) -> bool:
+    for cidr in cidrs:
+        network = _network(cidr)
+        if network.version == address.version and address in network:
+            return True
+    return False
+
+
+def _is_address_of(address: IPAddress, vms: Iterable[VM]) -> bool:
+    return any(_address(a) == address for vm in vms for a in vm.addresses)
+
+
+def _address_group(inventory: Inventory, kind: str, group_id: str) -> list[str] | None:
+    for group in inventory.address_groups:
+        if group.kind == kind and group.id.lower() == group_id.lower():
+            return list(group.cidrs)
+    return None
+
+
+def _remote(packet: Packet) -> IPAddress:
+    return _address(packet[3])
+
+
+# ------------------------------------------------------------------------ AWS
+# Security groups (docs: "Security group rules"): allow rules only; the rules of
+# every group associated with the instance's interfaces are aggregated, and a
+# packet is allowed if ANY rule allows it. A rule naming another security group
+# means the addresses of the interfaces associated with that group.
+
+
+def _aws_allowed(inventory: Inventory, vm: VM, direction: Direction, packet: Packet) -> bool:
+    for group in _attached(inventory, vm, levels=("interface",)):
+        if group.kind != "security_group":
+            continue
+        for rule in group.rules:
+            if (
+                rule.direction == direction
+                and rule.action == "allow"
+                and not rule.disabled
+                and _l4_matches(rule, packet)
+                and any(_aws_peer_has(inventory, peer, _remote(packet)) for peer in rule.peers)
+            ):
+                return True
+    return False
+
+
+def _aws_peer_has(inventory: Inventory, peer: Peer, address: IPAddress) -> bool:
+    if peer.kind == "cidr":
+        return _in_cidrs(address, [peer.value])
+    if peer.kind == "security_group":
+        if not any(fw.id.lower() == peer.value.lower() for fw in inventory.firewalls):
+            return False  # not resolvable: a group outside the inventory
+        members = [
+            m
+            for m in inventory.vms
+            if any(a.firewall_id.lower() == peer.value.lower() for a in m.attachments)
+        ]
+        return _is_address_of(address, members)
+    if peer.kind == "prefix_list":
+        return _in_cidrs(address, _address_group(inventory, "prefix_list", peer.value) or [])
+    return False
+
+
+# ---------------------------------------------------------------------- Azure
+# NSGs (docs: "How network security groups filter network traffic"): inbound
+# traffic is evaluated by the subnet NSG, then the NIC NSG; outbound by the NIC
+# NSG, then the subnet NSG; each must allow. Within an NSG, rules are processed
+# in priority order (lowest number first) and processing stops at the first
+# match. Every NSG carries the default rules below. No NSG at all: allowed.
+
+AZURE_DEFAULT_RULES: dict[Direction, list[tuple[str, int, Action, str, str]]] = {
+    # name, priority, access, remote side, VM side
+    "inbound": [
+        ("AllowVnetInBound", 65000, "allow", "VirtualNetwork", "VirtualNetwork"),
+        ("AllowAzureLoadBalancerInBound", 65001, "allow", "AzureLoadBalancer", "*"),
+        ("DenyAllInBound", 65500, "deny", "*", "*"),
+    ],
+    "outbound": [
+        ("AllowVnetOutBound", 65000, "allow", "VirtualNetwork", "VirtualNetwork"),
+        ("AllowInternetOutBound", 65001, "allow", "Internet", "*"),
+        ("DenyAllOutBound", 65500, "deny", "*", "*"),
+    ],
+}
+AZURE_LOAD_BALANCER = "168.63.129.16/32"
+
+
+def _azure_allowed(
+    inventory: Inventory,
+    vm: VM,
+    direction: Direction,
+    packet: Packet,
+    internal_networks: list[str],
+) -> bool:
+    nsgs = list(_attached(inventory, vm, levels=("subnet", "interface")))
+    if not nsgs:
+        return True
+    # Both must allow, so the subnet/NIC order does not change the verdict.
+    return all(
+        _azure_nsg_allows(inventory, vm, nsg, direction, packet, internal_networks) for nsg in nsgs
+    )
+
+
+def _azure_nsg_allows(
+    inventory: Inventory,
+    vm: VM,
+    nsg: FirewallObject,
+    direction: Direction,
+    packet: Packet,
+    internal_networks: list[str],
+) -> bool:
+    rules = [r for r in nsg.rules if r.direction == direction and not r.disabled]
+    # A source that read the NSG's defaultSecurityRules lists them (>= 65000).
+    if not any((r.priority or 0) >= 65000 for r in rules):
+        rules += _azure_default_rules(direction)
+    vnet = _azure_vnet_space(inventory, vm) or internal_networks
+    for rule in sorted(rules, key=lambda r: r.priority or 0):
+        if (
+            _azure_rule_selects_vm(rule, vm)
+            and _l4_matches(rule, packet)
+            and any(_azure_peer_has(inventory, peer, _remote(packet), vnet) for peer in rule.peers)
+        ):
+            return rule.action == "allow"
+    return False
+
+
+@functools.cache
+def _azure_default_rules(direction: Direction) -> list[Rule]:
+    return [
+        Rule(
+            id=name,
+            direction=direction,
+            action=action,
+            priority=priority,
+            peers=(Peer(kind="service_tag", value=remote),),
+            targets=() if local == "*" else (Peer(kind="service_tag", value=local),),
+            provenance=Provenance(source="azure"),
+        )
+        for name, priority, action, remote, local in AZURE_DEFAULT_RULES[direction]
+    ]
+
+
+def _azure_vnet_space(inventory: Inventory, vm: VM) -> list[str]:
+    wanted = {n.lower() for n in vm.networks}
+    return [
+        space
+        for net in inventory.networks
+        if net.id.lower() in wanted
+        for space in net.address_spaces
+    ]
+
+
+def _azure_peer_has(inventory: Inventory, peer: Peer, address: IPAddress, vnet: list[str]) -> bool:
+    if peer.kind == "cidr":
+        return _in_cidrs(address, [peer.value])
+    if peer.kind == "service_tag":
+        tag = peer.value.lower()
+        if tag == "*":
+            return True
+        if tag == "virtualnetwork":
+            return _in_cidrs(address, vnet)
+        if tag == "internet":
+            return not _in_cidrs(address, vnet)
+        if tag == "azureloadbalancer":
+            return _in_cidrs(address, [AZURE_LOAD_BALANCER])
+        return _in_cidrs(address, _address_group(inventory, "service_tag", peer.value) or [])
+    if peer.kind == "app_security_group":
+        members = [m for m in inventory.vms if _has_asg(m, peer.value)]
+        return _is_address_of(address, members)
+    return False
+
+
+def _azure_rule_selects_vm(rule: Rule, vm: VM) -> bool:
+    """The VM side of the rule (destination of inbound, source of outbound)."""
+    if not rule.targets:
+        return True
+    for target in rule.targets:
+        if target.kind == "service_tag" and target.value.lower() in ("*", "virtualnetwork"):
+            return True  # the VM is in its VNet
+        if target.kind == "app_security_group" and _has_asg(vm, target.value):
+            return True
+        if target.kind == "cidr" and any(
+            _in_cidrs(_address(a), [target.value]) for a in vm.addresses
+        ):
+            return True
+    return False
+
+
+def _has_asg(vm: VM, asg: str) -> bool:
+    return asg.lower() in (a.lower() for a in vm.app_security_groups)
+
+
+# ------------------------------------------------------------------------ GCP
+# VPC firewall rules (docs: "VPC firewall rules"): the rules of the VM's network
+# whose targets select the VM form one list; the highest priority (lowest
+# number, default 1000) matching rule decides, and at equal priority deny wins
+# over allow. Disabled rules are ignored. Implied rules at priority 65535:
+# deny all ingress, allow all egress -- so an ingress allow rule at 65535 never
+# takes effect ("deny rules take precedence over allow rules of the same priority").
+
+
+def _gcp_allowed(inventory: Inventory, vm: VM, direction: Direction, packet: Packet) -> bool:
+    networks = {_last_segment(n) for n in vm.networks}
+    candidates: list[tuple[int, str, Rule | None]] = [
+        (rule.priority if rule.priority is not None else 1000, rule.action, rule)
+        for fw in inventory.firewalls
+        if fw.provider == "gcp"
+        and fw.kind == "vpc_firewall"
+        and fw.network is not None
+        and _last_segment(fw.network) in networks
+        for rule in fw.rules
+        if rule.direction == direction and not rule.disabled and _gcp_selects_vm(rule, vm)
+    ]
+    implied = "deny" if direction == "inbound" else "allow"
+    candidates.append((65535, implied, None))  # None: the implied rule matches everything
+    candidates.sort(key=lambda c: (c[0], 0 if c[1] == "deny" else 1))
+    for _, action, rule in candidates:
+        if rule is None or (
+            _l4_matches(rule, packet)
+            and any(_gcp_peer_has(inventory, vm, peer, _remote(packet)) for peer in rule.peers)
+        ):
+            return action == "allow"
+    raise AssertionError("the implied rule matches every packet")
+
+
+def _gcp_selects_vm(rule: Rule, vm: VM) -> bool:
+    """Target tags / service accounts (any of them), and destination ranges."""
+    selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
+    if selectors and not any(
+        (t.kind == "network_tag" and t.value in vm.network_tags)
+        or (t.kind == "service_account" and t.value in vm.service_accounts)
+        for t in selectors
+    ):
+        return False
+    ranges = [t.value for t in rule.targets if t.kind == "cidr"]
+    return not ranges or any(_in_cidrs(_address(a), ranges) for a in vm.addresses)
+
+
+def _gcp_peer_has(inventory: Inventory, vm: VM, peer: Peer, address: IPAddress) -> bool:
+    if peer.kind == "cidr":
+        return _in_cidrs(address, [peer.value])
+    # Source tags / service accounts: instances in the same VPC network.
+    networks = {_last_segment(n) for n in vm.networks}
+    same_network = [
+        m
+        for m in inventory.vms
+        if m.provider == "gcp" and networks & {_last_segment(n) for n in m.networks}
+    ]
+    if peer.kind == "network_tag":
+        return _is_address_of(address, [m for m in same_network if peer.value in m.network_tags])
+    if peer.kind == "service_account":
+        return _is_address_of(
+            address, [m for m in same_network if peer.value in m.service_accounts]
+        )
+    if peer.kind == "address_group":
+        return _in_cidrs(address, _address_group(inventory, "address_group", peer.value) or [])
+    return False
+
+
+def _last_segment(self_link: str) -> str:
+    return self_link.rstrip("/").rsplit("/", 1)[-1]
+
+
+# ----------------------------------------------------------------- attachments
+
+
+def _attached(inventory: Inventory, vm: VM, levels: tuple[str, ...]) -> Iterator[FirewallObject]:
+    for attachment in vm.attachments:
+        if attachment.level not in levels:
+            continue
+        for fw in inventory.firewalls:
+            if fw.id.lower() == attachment.firewall_id.lower():
+                yield fw
+                break

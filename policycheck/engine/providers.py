@@ -279,6 +279,7 @@ def _allow_all_layer(vm: VM, direction: Direction) -> Layer:
 
 # ------------------------------------------------------------------------ GCP
 
+IMPLIED_PRIORITY = 65535
 _GCP_TIERS = {"hierarchical": 0, "vpc_firewall": 1, "firewall_policy": 2, "implied": 3}
 
 
@@ -302,7 +303,7 @@ def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> F
         name=name,
         direction=direction,
         action=action,
-        priority=65535,
+        priority=IMPLIED_PRIORITY,
         protocol="all",
         peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
         description="GCP implied rule",
@@ -374,11 +375,15 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         objects.append(gcp_implied_rules(direction, net, vm.provenance))
     for fw in objects:
         implied = fw.id.endswith(("implied-deny-ingress", "implied-allow-egress"))
-        tier = _GCP_TIERS["implied"] if implied else _gcp_tier(fw)
         for rule in fw.rules:
             if rule.direction != direction or rule.disabled or not selects(rule):
                 continue
             priority = rule.priority if rule.priority is not None else 1000
+            tier = _GCP_TIERS["implied"] if implied else _gcp_tier(fw)
+            if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
+                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
+                # (Compute API: "use a priority number less than 65535").
+                tier = _GCP_TIERS["implied"]
             entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
     entries.sort(key=lambda e: e[0])
     rules = [

@@ -172,7 +172,7 @@ _vm(id) := vm if {
 
 # One protocol names the finding; several (an all-protocols rule) take the
 # first responsible rule's protocol, as the native engine does.
-_group_protocol(protocols, rules) := protocols[0] if count(protocols) == 1
+_group_protocol(protocols, _) := protocols[0] if count(protocols) == 1
 
 _group_protocol(protocols, rules) := rules[0].protocol if count(protocols) != 1
 
@@ -608,7 +608,7 @@ _interval_nodes(iv) := [node | some bits in nodes; node := {"family": family, "b
 	nodes := _range_nodes(lo, hi, width)
 }
 
-_range_nodes(lo, hi, width) := [lo] if lo == hi
+_range_nodes(lo, hi, _) := [lo] if lo == hi
 
 _range_nodes(lo, hi, width) := nodes if {
 	lo != hi

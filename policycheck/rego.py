@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ def evaluate_rego(
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
     if engine == "embedded":
-        raw = query_embedded(policy, catalog_data, rego_input.document)
+        raw = query_embedded(policy, catalog_data, rego_input.document, where=str(policy_path))
     elif engine == "opa":
         if not opa_url:
             raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
@@ -256,30 +257,41 @@ def _read_policy(path: Path) -> str:
 # ---------------------------------------------------------------- engines
 
 
-def query_embedded(policy: str, catalog_data: Json, document: Json) -> list[Json]:
-    """Evaluate ``data.swyx.findings`` with rego-cpp (regopy), in-process."""
-    from regopy import Interpreter, RegoError  # type: ignore[import-untyped]
+def query_embedded(
+    policy: str, catalog_data: Json, document: Json, *, where: str = "policies/swyx.rego"
+) -> list[Json]:
+    """Evaluate ``data.swyx.findings`` with rego-cpp (regopy), in-process; errors
+    name ``where`` (the policy file)."""
+    from regopy import Interpreter, LogLevel, RegoError  # type: ignore[import-untyped]
 
     rego = Interpreter()
+    # rego-cpp prints errors to the process's stdout, where the report goes.
+    rego.log_level = LogLevel.NONE
     try:
         rego.add_module("swyx", policy)
         rego.add_data({OPA_CATALOG_PATH: catalog_data})
         rego.set_input(document)
         output = rego.query(FINDINGS_QUERY)
     except RegoError as exc:
-        raise InputError(f"policies/swyx.rego: {_first_error_line(str(exc))}") from exc
+        raise InputError(f"{where}: {_first_error_line(str(exc), policy)}") from exc
     if not output.ok():
-        raise InputError(f"policies/swyx.rego: {_first_error_line(str(output))}")
+        raise InputError(f"{where}: {_first_error_line(str(output), policy)}")
     results = output.results
     if not results or not results[0].expressions:
-        raise InputError(f"policies/swyx.rego: {FINDINGS_QUERY} is undefined")
-    return _findings_list(results[0].expressions[0], "policies/swyx.rego")
+        raise InputError(f"{where}: {FINDINGS_QUERY} is undefined")
+    return _findings_list(results[0].expressions[0], where)
 
 
-def _first_error_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if line not in ("Errors:",) and not line.startswith("~")]
-    return one_line(" ".join(useful[:2])) or "evaluation failed"
+_REGO_ERROR = re.compile(r"\(error \d+:[^|\s]*\|(\d+)\|\d+\s+\(errormsg \d+:([^)]*)\)")
+
+
+def _first_error_line(text: str, policy: str) -> str:
+    """rego-cpp's first error as ``line N: message`` (it reports character offsets)."""
+    match = _REGO_ERROR.search(text)
+    if match is None:
+        return one_line(text)[:300] or "evaluation failed"
+    line = policy.count("\n", 0, int(match.group(1))) + 1
+    return f"line {line}: {one_line(match.group(2))}"
 
 
 def query_opa(url: str, policy: str, catalog_data: Json, document: Json) -> list[Json]:

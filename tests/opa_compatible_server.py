@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from regopy import Interpreter, RegoError
+from regopy import Interpreter, LogLevel, RegoError
 
 
 @dataclass
@@ -35,6 +35,12 @@ class OpaState:
     #: (method, path) of every request, in order.
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _interpreter() -> Interpreter:
+    rego = Interpreter()
+    rego.log_level = LogLevel.NONE  # rego-cpp would print errors to stdout
+    return rego
 
 
 def _segments(path: str) -> list[str]:
@@ -77,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["v1", "policies"] and len(parts) > 2:
             module = body.decode()
             try:
-                Interpreter().add_module("check", module)
+                _interpreter().add_module("check", module)
             except RegoError as exc:
                 self._reply(
                     400,
@@ -120,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.state.lock:
             policies = dict(self.server.state.policies)
             data = json.loads(json.dumps(self.server.state.data))
-        rego = Interpreter()
+        rego = _interpreter()
         try:
             for name, module in policies.items():
                 rego.add_module(name, module)

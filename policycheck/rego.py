@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, _via_load_balancer, rule_ref
+from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
-from policycheck.engine.evaluate import _suppress, evaluate, sort_key, vm_access
+from policycheck.engine.evaluate import apply_suppressions, evaluate, sort_key, vm_access
 from policycheck.engine.intervals import IntervalSet, to_cidrs
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
@@ -91,7 +91,7 @@ def evaluate_rego(
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [_suppress(f, profile, day) for f in to_findings(raw, rego_input)]
+    findings += [apply_suppressions(f, profile, day) for f in to_findings(raw, rego_input)]
     findings.sort(key=sort_key)
     return native.model_copy(update={"findings": findings})
 
@@ -191,7 +191,7 @@ def _regions(
 
 
 def _excluded(region: Region, ignored: IntervalSet) -> list[str]:
-    if not ignored or not _via_load_balancer(region.rules):
+    if not ignored or not via_load_balancer(region.rules):
         return []
     return to_cidrs(region.addrs & ignored)
 

@@ -389,8 +389,6 @@ def test_throttling_is_retried_and_succeeds(proxy: tuple[str, Faults]) -> None:
     assert elapsed < 6  # one backoff (<= 1 s) plus one rate-limiter wait (<= 2 s)
 
 
-
-
 def test_scan_aws_reports_the_broken_estate(moto: str, tmp_path: Path) -> None:
     build_estate(_ec2(moto), "broken")
     run = _policycheck(

@@ -72,8 +72,6 @@ def test_demo_estate_is_collected_through_the_real_collector(
     assert [g.name for g in inv.address_groups] == ["office-ranges"]
 
 
-
-
 def test_demo_command_reports_the_planted_problems(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "missing"), HOME=str(tmp_path))

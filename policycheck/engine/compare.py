@@ -138,7 +138,7 @@ class Comparer:
     def inbound(self, access: Access) -> None:
         for region in access.regions:
             addrs = region.addrs
-            if self.ignore and _via_load_balancer(region.rules):
+            if self.ignore and via_load_balancer(region.rules):
                 addrs = addrs - self.ignore
             if not addrs:
                 continue
@@ -414,7 +414,7 @@ class Comparer:
         return self.findings
 
 
-def _via_load_balancer(rules: Iterable[ResolvedRule]) -> bool:
+def via_load_balancer(rules: Iterable[ResolvedRule]) -> bool:
     """Access granted through the AzureLoadBalancer tag: the platform's health probe,
     neither internet nor internal users."""
     return any(

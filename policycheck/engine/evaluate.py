@@ -60,7 +60,7 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
-    findings = [_suppress(f, profile, today or dt.date.today()) for f in findings]
+    findings = [apply_suppressions(f, profile, today or dt.date.today()) for f in findings]
     findings.sort(key=sort_key)
     return ScanResult(
         tool_version=__version__,
@@ -109,7 +109,7 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
     ]
 
 
-def _suppress(finding: Finding, profile: Profile, today: dt.date) -> Finding:
+def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Finding:
     for i, s in enumerate(profile.suppressions):
         if s.expires < today:
             continue
@@ -134,4 +134,4 @@ def _suppress(finding: Finding, profile: Profile, today: dt.date) -> Finding:
     return finding
 
 
-__all__ = ["evaluate", "rule_ref", "vm_access"]
+__all__ = ["apply_suppressions", "evaluate", "rule_ref", "sort_key", "vm_access"]

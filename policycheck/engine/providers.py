@@ -211,7 +211,11 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         for target in rule.targets:
             if target.kind == "app_security_group" and target.value.lower() in asgs:
                 return True
-            if target.kind == "service_tag" and target.value in (AZURE_ANY, "VirtualNetwork"):
+            # Service tag names are case-insensitive in Azure.
+            if target.kind == "service_tag" and target.value.lower() in (
+                AZURE_ANY,
+                "virtualnetwork",
+            ):
                 return True
             if target.kind == "cidr" and (addr_set([target.value]) & vm_addrs):
                 return True

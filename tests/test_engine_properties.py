@@ -171,7 +171,7 @@ class Gene(NamedTuple):
     targets: int
     #: Azure: like ``ports``, values above 15 meaning all ports.
     source_ports: int
-    deny: bool
+    action: Action
     #: Provider-specific: Azure priority slot, GCP index into the priority pool.
     priority: int
     disabled: bool
@@ -185,10 +185,12 @@ def genes(
     targets: int = 0,
     source_ports: bool = False,
     deny: bool = False,
+    goto_next: bool = False,
     priorities: int = 0,
     disabled: bool = False,
+    sizes: tuple[int, int] = (5, 25),
 ) -> st.SearchStrategy[list[Gene]]:
-    """5-25 rules, each drawn as ONE fixed-width byte string, a byte per field.
+    """5-25 rules (``sizes``), each drawn as ONE fixed-width byte string, a byte per field.
 
     One draw per rule instead of one per field more than halves generation
     time. (A single big integer would be cheaper still but hypothesis favours
@@ -205,7 +207,7 @@ def genes(
         "placement": 32,  # owner + 8 * k; k == 3: the rule is for the other direction
         "targets": 2 * targets + 1,  # minus `targets`: half the rules have no selector
         "source_ports": 40 if source_ports else 1,
-        "verdict": 10,  # deny when odd; disabled when >= 8
+        "verdict": 10,  # goto_next at 4 and 9, else deny when odd; disabled when >= 8
         "priority": priorities + 1,
     }
 
@@ -220,16 +222,21 @@ def genes(
             peer2=digit["peer2"],
             targets=max(digit["targets"] - targets, 0),
             source_ports=digit["source_ports"] if source_ports else 99,
-            deny=deny and digit["verdict"] % 2 == 1,
+            action=action(digit["verdict"]),
             priority=digit["priority"],
             disabled=disabled and digit["verdict"] >= 8,
             other_direction=digit["placement"] >= 24,
             owner=digit["placement"] % 8,
         )
 
+    def action(verdict: int) -> Action:
+        if goto_next and verdict % 5 == 4:
+            return "goto_next"
+        return "deny" if deny and verdict % 2 else "allow"
+
     width = len(radices)
     gene = st.binary(min_size=width, max_size=width).map(decode)
-    return st.lists(gene, min_size=5, max_size=25)
+    return st.lists(gene, min_size=sizes[0], max_size=sizes[1])
 
 
 @dataclass(frozen=True)
@@ -269,7 +276,7 @@ def make_rule(
     return Rule(
         id=f"r{index}",
         direction=other if gene.other_direction else direction,
-        action="deny" if gene.deny else "allow",
+        action=gene.action,
         priority=priority,
         protocol=gene.protocol,
         ports=ports,
@@ -440,6 +447,7 @@ SQL_TAG = "Sql"
 AZURE_ASGS = ("asg-web", "asg-db", "asg-other", "asg-nobody")
 AZURE_SYMBOLS = (
     *(Peer(kind="service_tag", value=t) for t in ("*", "Internet", "VirtualNetwork")),
+    Peer(kind="service_tag", value="virtualNetwork"),  # tags are case-insensitive
     *(Peer(kind="service_tag", value=t) for t in ("AzureLoadBalancer", SQL_TAG)),
     *(Peer(kind="app_security_group", value=a) for a in AZURE_ASGS),
 )
@@ -452,6 +460,7 @@ AZURE_TARGETS: tuple[tuple[Peer, ...], ...] = (
     (Peer.cidr("10.0.2.9"),),
     (Peer(kind="service_tag", value="*"),),
     (Peer(kind="service_tag", value="VirtualNetwork"),),
+    (Peer(kind="service_tag", value="virtualnetwork"),),
     (Peer(kind="service_tag", value="Internet"),),
     (Peer(kind="app_security_group", value="asg-web"),),
     (Peer(kind="app_security_group", value="asg-db"),),
@@ -618,7 +627,114 @@ def gcp_firewall(rule: Rule, network: str) -> FirewallObject:
     )
 
 
-def gcp_cases() -> st.SearchStrategy[Case]:
+GCP_API = "https://www.googleapis.com/compute/v1"
+#: Firewall policies per evaluation level: id, Provenance.scope, region.
+GCP_POLICIES = {
+    "organization": (f"{GCP_API}/locations/global/firewallPolicies/1111", "organizations/1", None),
+    "folder": (f"{GCP_API}/locations/global/firewallPolicies/2222", "folders/2", None),
+    "global": (f"{GCP_API}/projects/p1/global/firewallPolicies/glob", "p1", None),
+    "regional": (
+        f"{GCP_API}/projects/p1/regions/europe-west3/firewallPolicies/reg",
+        "p1",
+        "europe-west3",
+    ),
+}
+GCP_SIBLING_POLICY = {
+    "organization": "folder",
+    "folder": "organization",
+    "global": "regional",
+    "regional": "global",
+}
+#: Policy rules select VMs by service account or destination range (no network tags).
+GCP_POLICY_TARGETS: tuple[tuple[Peer, ...], ...] = (
+    (),
+    (Peer(kind="service_account", value=APP_SA),),
+    (Peer(kind="service_account", value=OTHER_SA),),
+    (Peer.cidr(VM_V4),),
+    (Peer.cidr("2001:db8::/32"),),
+    (Peer(kind="service_account", value=APP_SA), Peer.cidr("10.0.0.0/8")),
+)
+
+
+def gcp_policy_genes(sizes: tuple[int, int]) -> st.SearchStrategy[list[Gene]]:
+    return genes(
+        targets=len(GCP_POLICY_TARGETS) - 1,
+        deny=True,
+        goto_next=True,
+        priorities=AZURE_PRIORITY_SLOTS,
+        disabled=True,
+        sizes=sizes,
+    )
+
+
+#: Policy rules of a case, shared among its policies: few, or many (so that two
+#: policies of one level often disagree about a packet).
+FEW_POLICY_RULES = gcp_policy_genes((1, 8))
+MANY_POLICY_RULES = gcp_policy_genes((8, 24))
+
+
+def gcp_policies(
+    draw: st.DrawFn,
+    levels: Sequence[str],
+    pools: Pools,
+    direction: Direction,
+    policy_rules: st.SearchStrategy[list[Gene]],
+) -> list[FirewallObject]:
+    """Firewall policies at ``levels``, associated with the VM's network."""
+    if not levels:
+        return []
+    drawn = draw(policy_rules)
+    policy_pools = Pools(peers=pools.peers, ports=pools.ports, targets=GCP_POLICY_TARGETS)
+    rules = [
+        # Unique priorities within a policy, as GCP requires.
+        make_rule(
+            g,
+            i,
+            policy_pools,
+            provider="gcp",
+            direction=direction,
+            priority=100 + 32 * g.priority + i,
+        ).model_copy(update={"id": f"p{i}"})
+        for i, g in enumerate(drawn)
+    ]
+    placed: dict[str, list[Rule]] = {level: [] for level in levels}
+    for i, (rule, g) in enumerate(zip(rules, drawn, strict=True)):
+        home = levels[g.owner % len(levels)]
+        placed[home].append(rule)
+        sibling = GCP_SIBLING_POLICY[home]
+        if g.owner >= 4 and sibling in placed:
+            # The same match with another verdict and priority one level down (or
+            # up): two policies of one evaluation step that disagree about a packet.
+            flipped: Action = "allow" if rule.action != "allow" else "deny"
+            priority = 100 + 32 * ((g.priority * 7 + 3) % (AZURE_PRIORITY_SLOTS + 1)) + i
+            placed[sibling].append(
+                rule.model_copy(update={"id": f"m{i}", "action": flipped, "priority": priority})
+            )
+    out = []
+    for level in levels:
+        pid, scope, region = GCP_POLICIES[level]
+        hierarchical = level in ("organization", "folder")
+        out.append(
+            FirewallObject(
+                provider="gcp",
+                kind="firewall_policy",
+                id=pid,
+                name=level,
+                # A plan names the network; live inventories attach the policy to the VM.
+                network=None if hierarchical or draw(st.booleans()) else NET_A,
+                rules=tuple(placed[level]),
+                provenance=Provenance(source="gcp", scope=scope, region=region),
+            )
+        )
+    return out
+
+
+def gcp_cases(
+    policy_levels: Sequence[str] = (),
+    policy_rules: st.SearchStrategy[list[Gene]] = FEW_POLICY_RULES,
+) -> st.SearchStrategy[Case]:
+    """VPC firewall rules, plus firewall policies at a subset of ``policy_levels``."""
+
     @st.composite
     def cases(draw: st.DrawFn) -> Case:
         direction = draw(DIRECTIONS)
@@ -629,17 +745,20 @@ def gcp_cases() -> st.SearchStrategy[Case]:
         drawn = draw(GCP_GENES)
         random_priorities = draw(st.lists(st.integers(0, 65535), min_size=2, max_size=2))
         priorities = [*GCP_PRIORITIES, *random_priorities]
-        rules = [
-            make_rule(
-                g,
-                i,
-                pools,
-                provider="gcp",
-                direction=direction,
-                priority=priorities[g.priority % len(priorities)],
+        levels = (
+            draw(st.lists(st.sampled_from(policy_levels), unique=True)) if policy_levels else []
+        )
+        policies = gcp_policies(draw, levels, pools, direction, policy_rules)
+        rules = []
+        for i, g in enumerate(drawn):
+            priority = priorities[g.priority % len(priorities)]
+            if policies and priority == 65535:
+                # Whether a VPC rule at 65535 comes before or after the network
+                # policies is undocumented (see tests/oracle.py): not generated.
+                priority = 65534
+            rules.append(
+                make_rule(g, i, pools, provider="gcp", direction=direction, priority=priority)
             )
-            for i, g in enumerate(drawn)
-        ]
         # Rules of another network never apply; names and self links both occur.
         firewalls = [
             gcp_firewall(r, NET_B if g.owner == 0 else (NET_A if g.owner % 2 else "net-a"))
@@ -652,6 +771,9 @@ def gcp_cases() -> st.SearchStrategy[Case]:
             networks=(draw(st.sampled_from((NET_A, "net-a"))),),
             network_tags=tuple(draw(some_of(GCP_TAGS))),
             service_accounts=tuple(draw(some_of((APP_SA,)))),
+            attachments=tuple(
+                Attachment(firewall_id=p.id, level="network") for p in policies if not p.network
+            ),
         )
         others = [
             vm(
@@ -667,13 +789,14 @@ def gcp_cases() -> st.SearchStrategy[Case]:
         group = draw(st.lists(CIDR, min_size=1, max_size=2))
         inventory = Inventory(
             vms=[me, *others],
-            firewalls=firewalls,
+            firewalls=[*firewalls, *policies],
             address_groups=[
                 AddressGroup(provider="gcp", kind="address_group", id="ag-1", cidrs=tuple(group))
             ],
         )
+        every_rule = [*rules, *(r for p in policies for r in p.rules)]
         extra = [*group, *host_cidrs([me, *others])]
-        return Case(inventory, me, direction, packets_for(rules, extra, draw(SEEDS)))
+        return Case(inventory, me, direction, packets_for(every_rule, extra, draw(SEEDS)))
 
     return cases()
 
@@ -857,35 +980,85 @@ GCP_INGRESS_ALLOW_65535_CASE = gcp_example(
 )
 
 
-# ------------------------------------------------------------------ properties
+def policy(level: str, rules: Sequence[Rule]) -> FirewallObject:
+    pid, scope, region = GCP_POLICIES[level]
+    return FirewallObject(
+        provider="gcp",
+        kind="firewall_policy",
+        id=pid,
+        name=level,
+        rules=tuple(rules),
+        provenance=Provenance(source="gcp", scope=scope, region=region),
+    )
 
 
-@PROPERTY_SETTINGS
-@given(case=aws_cases())
-@example(case=PORT_EDGE_CASE)
-@example(case=ANY_V4_VS_V6_CASE)
-def test_aws_engine_matches_oracle(case: Case) -> None:
-    check(case)
+def gcp_policy_example(
+    policies: Sequence[FirewallObject],
+    vpc_rules: Sequence[Rule],
+    expected: Sequence[tuple[Packet, bool]],
+) -> Case:
+    me = vm(
+        "gcp",
+        "pbx",
+        [VM_V4],
+        networks=(NET_A,),
+        attachments=tuple(Attachment(firewall_id=p.id, level="network") for p in policies),
+    )
+    inventory = Inventory(
+        vms=[me], firewalls=[*(gcp_firewall(r, NET_A) for r in vpc_rules), *policies]
+    )
+    return expected_case(Case(inventory, me, "inbound", [p for p, _ in expected]), expected)
 
 
-@PROPERTY_SETTINGS
-@given(case=azure_cases())
-@example(case=AZURE_SUBNET_DENY_CASE)
-def test_azure_engine_matches_oracle(case: Case) -> None:
-    check(case)
+def gcp_rule(rid: str, action: Action, priority: int, ports: tuple[int, int] = (22, 22)) -> Rule:
+    return simple_rule(rid, ports=ports, action=action, priority=priority, provider="gcp")
 
 
-@PROPERTY_SETTINGS
-@given(case=gcp_cases())
-@example(case=GCP_EQUAL_PRIORITY_CASE)
-@example(case=GCP_INGRESS_ALLOW_65535_CASE)
-def test_gcp_engine_matches_oracle(case: Case) -> None:
-    check(case)
+#: GCP: organization policy, then VPC rules, then the network policy, then the
+#: implied rules; goto_next and "no match" both hand over to the next level.
+GCP_POLICY_LEVELS_CASE = gcp_policy_example(
+    [
+        policy("organization", [gcp_rule("org-next-ssh", "goto_next", 10, (22, 23))]),
+        policy(
+            "global",
+            [gcp_rule("net-deny-ssh", "deny", 10), gcp_rule("net-allow", "allow", 20, (0, 65535))],
+        ),
+    ],
+    [gcp_rule("vpc-allow-telnet", "allow", 1000, (23, 23))],
+    [
+        (tcp(22, "198.51.100.7"), False),  # org: next; VPC: no match; network: deny
+        (tcp(23, "198.51.100.7"), True),  # org: next; VPC: allow
+        (tcp(80, "198.51.100.7"), True),  # org, VPC: no match; network: allow
+    ],
+)
+
+#: GCP evaluates the global network policy before regional ones (and an
+#: organization's policy before its folders'), each as its own level; the engine
+#: sorts all policies of one tier together by priority.
+GCP_REGIONAL_AFTER_GLOBAL_CASE = gcp_policy_example(
+    [
+        policy(
+            "global",
+            [
+                gcp_rule("global-allow-ssh", "allow", 100),
+                gcp_rule("global-next", "goto_next", 10, (23, 23)),
+            ],
+        ),
+        policy(
+            "regional",
+            [
+                gcp_rule("regional-deny-ssh", "deny", 50),
+                gcp_rule("regional-allow", "allow", 60, (23, 23)),
+            ],
+        ),
+    ],
+    [],
+    [(tcp(22, "198.51.100.7"), True), (tcp(23, "198.51.100.7"), True)],
+)
 
 
-#: Azure service tags are case-insensitive, and the engine lowercases them on
-#: the remote side, but on the VM side it compares "VirtualNetwork" exactly: a
-#: destination written "virtualnetwork" makes the rule not apply to the VM.
+#: Azure service tags are case-insensitive on both sides of a rule (an engine
+#: bug found here, fixed: the VM side compared "VirtualNetwork" exactly).
 AZURE_TAG_CASE_CASE = azure_example(
     [simple_rule("subnet-allow-ssh", ports=(22, 22), priority=100, provider="azure")],
     [
@@ -904,9 +1077,41 @@ AZURE_TAG_CASE_CASE = azure_example(
 )
 
 
+# ------------------------------------------------------------------ properties
+
+
+@PROPERTY_SETTINGS
+@given(case=aws_cases())
+@example(case=PORT_EDGE_CASE)
+@example(case=ANY_V4_VS_V6_CASE)
+def test_aws_engine_matches_oracle(case: Case) -> None:
+    check(case)
+
+
+@PROPERTY_SETTINGS
+@given(case=azure_cases())
+@example(case=AZURE_SUBNET_DENY_CASE)
+@example(case=AZURE_TAG_CASE_CASE)
+def test_azure_engine_matches_oracle(case: Case) -> None:
+    check(case)
+
+
+@PROPERTY_SETTINGS
+@given(case=gcp_cases(policy_levels=("organization", "global")))
+@example(case=GCP_EQUAL_PRIORITY_CASE)
+@example(case=GCP_INGRESS_ALLOW_65535_CASE)
+@example(case=GCP_POLICY_LEVELS_CASE)
+def test_gcp_engine_matches_oracle(case: Case) -> None:
+    """VPC rules, with an organization and/or a global network policy at times."""
+    check(case)
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="engine bug: Azure VM-side service tag targets are compared case-sensitively",
+    reason="engine bug: GCP organization/folder and global/regional policies share a tier",
 )
-def test_azure_vm_side_service_tags_ignore_case() -> None:
-    check(AZURE_TAG_CASE_CASE)
+@settings(PROPERTY_SETTINGS, max_examples=100)
+@given(case=gcp_cases(policy_levels=tuple(GCP_POLICIES), policy_rules=MANY_POLICY_RULES))
+@example(case=GCP_REGIONAL_AFTER_GLOBAL_CASE)
+def test_gcp_every_policy_level_is_its_own_step(case: Case) -> None:
+    check(case)

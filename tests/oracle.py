@@ -21,6 +21,13 @@ Project decisions the docs leave open, applied the same way on every provider:
   the VM's addresses is inside it.
 - A symbolic peer the inventory cannot resolve matches no address (the engine
   reports such rules separately).
+- A group/tag/service-account peer means every address of its member VMs. The
+  docs say the *private* (primary internal) addresses only, but ``VM.addresses``
+  does not say which addresses are private.
+- Azure ``VirtualNetwork`` is the VM's VNet address spaces, else the profile's
+  internal networks (the docs add peered VNets, gateways and on-premises
+  prefixes, which the inventory does not describe); ``Internet`` is the rest.
+- GCP networks use the default policy enforcement order AFTER_CLASSIC_FIREWALL.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ its ports and address" must equal ``tests/oracle.py``'s verdict.
 
 Each hypothesis example is one generated rule-set case; the example counts
 below are the per-provider case counts. GCP cases also carry firewall policies
-(organization, global network) at times. A strict xfail keeps the one engine
-disagreement still open: GCP policies of two levels that share an engine tier
-(organization+folder, global+regional network policy).
+(organization, global network) at times; a separate property mixes every
+policy level (organization, folder, global and regional network policies).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from oracle import Packet, allowed
@@ -1110,10 +1108,6 @@ def test_gcp_engine_matches_oracle(case: Case) -> None:
     check(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: GCP organization/folder and global/regional policies share a tier",
-)
 @settings(PROPERTY_SETTINGS, max_examples=100)
 @given(case=gcp_cases(policy_levels=tuple(GCP_POLICIES), policy_rules=MANY_POLICY_RULES))
 @example(case=GCP_REGIONAL_AFTER_GLOBAL_CASE)

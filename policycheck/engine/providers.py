@@ -12,10 +12,11 @@ peers on the way. Nothing here knows about Swyx.
   the platform default rules appended; ``VirtualNetwork`` is the VNet address
   space (else the internal networks), ``Internet`` is everything outside it,
   ``AzureLoadBalancer`` is 168.63.129.16.
-- GCP: hierarchical policy rules, then VPC firewall rules, then network firewall
-  policy rules, then the implied rules (deny all ingress, allow all egress) form
-  one ordered layer; lower priority numbers first, deny wins ties; disabled rules
-  and rules whose targets do not select the VM are ignored.
+- GCP: the organization policy, folder policies, VPC firewall rules, the global
+  and then regional network policies, then the implied rules (deny all ingress,
+  allow all egress) form one ordered layer of steps; inside a step lower priority
+  numbers come first and deny wins ties; ``goto_next`` moves on to the next step;
+  disabled rules and rules whose targets do not select the VM are ignored.
 """
 
 from __future__ import annotations
@@ -284,19 +285,42 @@ def _allow_all_layer(vm: VM, direction: Direction) -> Layer:
 # ------------------------------------------------------------------------ GCP
 
 IMPLIED_PRIORITY = 65535
-_GCP_TIERS = {"hierarchical": 0, "vpc_firewall": 1, "firewall_policy": 2, "implied": 3}
 
 
-def _gcp_tier(fw: FirewallObject) -> int:
-    if fw.kind == "firewall_policy":
-        # Organization/folder policies (locations/global/firewallPolicies, scope
-        # organizations/...) come before VPC rules; network firewall policies
-        # (projects/.../firewallPolicies) after them, GCP's default order.
-        hierarchical = "/locations/global/firewallPolicies/" in fw.id or (
-            fw.provenance.scope or ""
-        ).startswith(("organizations/", "folders/"))
-        return _GCP_TIERS["hierarchical"] if hierarchical else _GCP_TIERS["firewall_policy"]
-    return _GCP_TIERS["vpc_firewall"]
+def _gcp_level(fw: FirewallObject) -> int:
+    """GCP's evaluation levels (default order AFTER_CLASSIC_FIREWALL): organization
+    policy, folder policies, VPC firewall rules, the global network policy, regional
+    network policies; the implied rules come last."""
+    if fw.kind != "firewall_policy":
+        return 2
+    scope = fw.provenance.scope or ""
+    if scope.startswith("folders/"):
+        return 1
+    if scope.startswith("organizations/") or "/locations/global/firewallPolicies/" in fw.id:
+        return 0
+    return 4 if fw.provenance.region or "/regions/" in fw.id else 3
+
+
+#: The implied rules' tier: after every policy and the VPC rules.
+IMPLIED_TIER = 1_000_000
+
+
+def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
+    """Tier per object (by ``id()``): each policy is its own step, since goto_next
+    or no match moves on to the next one; all VPC firewall rules share one."""
+    tiers: dict[int, int] = {}
+    vpc_tier: int | None = None
+    tier = 0
+    for _, fw in sorted(enumerate(objects), key=lambda item: (_gcp_level(item[1]), item[0])):
+        if fw.kind == "firewall_policy":
+            tier += 1
+            tiers[id(fw)] = tier
+            continue
+        if vpc_tier is None:
+            tier += 1
+            vpc_tier = tier
+        tiers[id(fw)] = vpc_tier
+    return tiers
 
 
 def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> FirewallObject:
@@ -375,19 +399,19 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
 
     entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool]] = []
     objects = [fw for fw in ctx.inventory.firewalls if fw.provider == "gcp" and in_scope(fw)]
-    for net in sorted(networks):
-        objects.append(gcp_implied_rules(direction, net, vm.provenance))
-    for fw in objects:
-        implied = fw.id.endswith(("implied-deny-ingress", "implied-allow-egress"))
+    tiers = _gcp_tiers(objects)
+    implied_objects = [gcp_implied_rules(direction, net, vm.provenance) for net in sorted(networks)]
+    for fw in [*objects, *implied_objects]:
+        implied = id(fw) not in tiers
         for rule in fw.rules:
             if rule.direction != direction or rule.disabled or not selects(rule):
                 continue
             priority = rule.priority if rule.priority is not None else 1000
-            tier = _GCP_TIERS["implied"] if implied else _gcp_tier(fw)
+            tier = IMPLIED_TIER if implied else tiers[id(fw)]
             if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
                 # A VPC rule at 65535 ties with the implied rules, and deny wins ties
                 # (Compute API: "use a priority number less than 65535").
-                tier = _GCP_TIERS["implied"]
+                tier = IMPLIED_TIER
             entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
     entries.sort(key=lambda e: e[0])
     rules = [

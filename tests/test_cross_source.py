@@ -185,3 +185,52 @@ def test_live_gcp_matches_terraform(gcp_fake: FakeCompute, variant: str, tmp_pat
         check=False,
     )
     assert cli_signatures(proc, variant) == terraform_signatures("gcp", variant)
+
+
+def test_snapshot_round_trip_keeps_the_findings(moto_server: str, tmp_path: Path) -> None:
+    """collect -> snapshot file -> scan snapshot gives the live scan's findings."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=moto_server,
+        region_name="eu-central-1",
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    build_estate(ec2, "broken")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENV, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    snap = tmp_path / "inventory.json"
+    collect = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "policycheck",
+            "collect",
+            "aws",
+            "--endpoint-url",
+            moto_server,
+            "--region",
+            "eu-central-1",
+            "-o",
+            str(snap),
+            "--quiet",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert collect.returncode == 0, collect.stderr
+    assert json.loads(snap.read_text())["schema_version"] == 1
+    proc = subprocess.run(
+        [sys.executable, "-m", "policycheck", "scan", "snapshot", str(snap), "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cli_signatures(proc, "broken") == terraform_signatures("aws", "broken")

@@ -48,9 +48,17 @@ class Context:
             (g.kind, g.id.lower()): g for g in inventory.address_groups
         }
         self.members: dict[str, list[VM]] = defaultdict(list)
+        #: Azure application security group id -> member VMs.
+        self.asg_members: dict[str, list[VM]] = defaultdict(list)
+        #: GCP network name -> VMs with an interface in it.
+        self.network_members: dict[str, list[VM]] = defaultdict(list)
         for vm in inventory.vms:
             for att in vm.attachments:
                 self.members[att.firewall_id.lower()].append(vm)
+            for asg in vm.app_security_groups:
+                self.asg_members[asg.lower()].append(vm)
+            for net_name in {last_segment(n) for n in vm.networks}:
+                self.network_members[net_name].append(vm)
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())

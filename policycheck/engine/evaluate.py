@@ -39,17 +39,13 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
+    server_vms = [vm for vm in inventory.vms if SERVER_ROLE in roles[id(vm)].roles]
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
             continue
-        servers = [
-            addr
-            for other in inventory.vms
-            if other is not vm and SERVER_ROLE in roles[id(other)].roles
-            for addr in other.addresses
-        ]
+        servers = [addr for other in server_vms if other is not vm for addr in other.addresses]
         expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)

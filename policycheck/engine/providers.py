@@ -197,11 +197,7 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             group = ctx.group("service_tag", tag)
             return Resolution(addrs=addr_set(group.cidrs)) if group else None
         if peer.kind == "app_security_group":
-            members = [
-                m
-                for m in ctx.inventory.vms
-                if peer.value.lower() in {a.lower() for a in m.app_security_groups}
-            ]
+            members = ctx.asg_members.get(peer.value.lower(), [])
             return ctx.member_addresses(members, str(peer)) if members else None
         return None
 
@@ -357,12 +353,17 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     vm_addrs = host_set(vm.addresses)
     attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
 
+    # VMs sharing a network with this one: what source tags/service accounts mean.
+    in_network = list(
+        {
+            id(m): m
+            for net in sorted(networks)
+            for m in ctx.network_members.get(net, [])
+            if m.provider == "gcp"
+        }.values()
+    )
+
     def special(peer: Peer) -> Resolution | None:
-        in_network = [
-            m
-            for m in ctx.inventory.vms
-            if m.provider == "gcp" and networks & {last_segment(n) for n in m.networks}
-        ]
         if peer.kind == "network_tag":
             return ctx.member_addresses(
                 [m for m in in_network if peer.value in m.network_tags], str(peer)

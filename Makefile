@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The demo estate is deliberately broken, so policycheck exits 1 (findings): that
+# is the expected outcome here; 2 (bad input) or 3 (incomplete) still fail.
 demo: $(STAMP)
-	$(BIN)/policycheck demo
+	$(BIN)/policycheck demo --format text || test $$? -eq 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check policycheck tests benchmarks

@@ -13,13 +13,12 @@ import click
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
+from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from policycheck.findings import LEVEL_ORDER, ScanResult
 from policycheck.model import Inventory
 from policycheck.profile import load_profile
 from policycheck.report import render
 from policycheck.report.output import write_atomic
-
-EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 3
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:

@@ -20,11 +20,10 @@ from typing import Any, TypeVar
 import click
 
 from policycheck import __version__
-from policycheck.errors import InputError, one_line
+from policycheck.errors import EXIT_INPUT, InputError, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 FORMATS = ("text", "json", "sarif", "markdown")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: Exit codes, decided here once: 0 clean, 1 findings at/above --fail-on,
+#: 2 usage or input error, 3 input incomplete.
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+
 
 class InputError(Exception):
     """Bad input (file, profile, plan, cloud response, credential): exit 2.

@@ -52,6 +52,13 @@ class Assumption(BaseModel):
     value: ParamValue
     #: The role whose ``role_parameters`` would set it.
     role: str
+    #: The formula the range comes from: ``base .. base + per * parameter``.
+    base: int
+    per: int
+
+    def covering(self, port: int) -> int:
+        """The smallest parameter value whose range reaches ``port``."""
+        return max(0, -(-(port - self.base) // self.per))
 
 
 class ExpectedFlow(BaseModel):
@@ -294,7 +301,13 @@ def resolve_specs(
             if value is None:
                 value = param.default
                 if param.assumed:
-                    assumed = Assumption(parameter=param.name, value=value, role=row.role)
+                    assumed = Assumption(
+                        parameter=param.name,
+                        value=value,
+                        role=row.role,
+                        base=lo,
+                        per=spec.formula.per,
+                    )
             hi = lo + spec.formula.per * _parse_int(param.name, value)
         if spec.hi_param:
             value = parameter_value(spec.hi_param, row.role, catalog, profile)

@@ -31,7 +31,6 @@ from policycheck.engine.evaluate import (
     VMExpectations,
     apply_suppressions,
     evaluate,
-    sort_key,
     vm_access,
 )
 from policycheck.engine.hints import with_hints
@@ -117,7 +116,7 @@ def evaluate_rego(
         for f in to_findings(raw, rego_input)
         for s in apply_suppressions(f, profile, day)
     ]
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return native.model_copy(update={"findings": findings})
 
 

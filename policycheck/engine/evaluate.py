@@ -97,7 +97,7 @@ def evaluate(
         for f in findings
         for s in apply_suppressions(f, profile, day)
     ]
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
@@ -106,10 +106,6 @@ def evaluate(
         findings=findings,
         errors=list(inventory.errors),
     )
-
-
-def sort_key(f: Finding) -> tuple[object, ...]:
-    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -182,6 +178,5 @@ __all__ = [
     "apply_suppressions",
     "evaluate",
     "rule_ref",
-    "sort_key",
     "vm_access",
 ]

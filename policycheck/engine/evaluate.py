@@ -7,7 +7,8 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
@@ -62,13 +63,34 @@ class VMExpectations:
         return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
 
 
+@dataclass(frozen=True)
+class VMEvaluation:
+    """Everything the native pass computed for one VM, for an observer (the Rego
+    input document is written from it, so nothing is computed twice)."""
+
+    vm: VM
+    assignment: RoleAssignment
+    inbound: Access
+    outbound: Access
+    #: The comparison with the matrix; None for a VM without a recognised role.
+    expected: Expected | None = None
+    comparer: Comparer | None = None
+
+
+#: Receives each VM's evaluation, with the scan's context.
+Observer = Callable[[VMEvaluation, Context], None]
+
+
 def evaluate(
     inventory: Inventory,
     profile: Profile,
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    observe: Observer | None = None,
 ) -> ScanResult:
+    """The native scan. With ``observe``, every VM's access is computed (also for
+    VMs without a role, which are otherwise only SWYX006) and handed to it."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
@@ -79,6 +101,10 @@ def evaluate(
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
+            if observe is not None:
+                _, unassigned_in = vm_access(vm, "inbound", ctx)
+                _, unassigned_out = vm_access(vm, "outbound", ctx)
+                observe(VMEvaluation(vm, assignment, unassigned_in, unassigned_out), ctx)
             continue
         expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
@@ -91,6 +117,8 @@ def evaluate(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
+        if observe is not None:
+            observe(VMEvaluation(vm, assignment, access_in, access_out, expected, comparer), ctx)
     day = today or dt.date.today()
     findings = [
         with_hints(s, expected_of.get(s.vm_id))
@@ -174,6 +202,7 @@ def _with_region(
 
 
 __all__ = [
+    "VMEvaluation",
     "VMExpectations",
     "apply_suppressions",
     "evaluate",

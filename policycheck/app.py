@@ -7,18 +7,25 @@ are decided in exactly one place.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
-from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
+from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.findings import LEVEL_ORDER, ScanResult
 from policycheck.model import Inventory
-from policycheck.profile import load_profile
+from policycheck.profile import Profile, load_profile
 from policycheck.report import render
 from policycheck.report.output import write_atomic
+
+
+def profile_policy_dirs(profile: Profile, profile_path: Path | None) -> list[Path]:
+    """The profile's ``policy_dirs``, relative to the profile file's folder."""
+    base = profile_path.parent if profile_path is not None else Path.cwd()
+    return [Path(d) if Path(d).is_absolute() else base / d for d in profile.policy_dirs]
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:
@@ -45,15 +52,32 @@ def run_report(
     quiet: bool = False,
     rego: str = "off",
     opa_url: str | None = None,
+    policy_dirs: Sequence[Path] = (),
+    rego_timeout: float | None = None,
+    rego_input: Path | None = None,
 ) -> int:
     catalog = default_catalog()
     profile = load_profile(profile_path, catalog)
-    if rego == "off":
+    dirs = [*policy_dirs, *profile_policy_dirs(profile, profile_path)]
+    if opa_url and rego != "opa":
+        raise InputError("--opa-url is set but --rego is not opa: add --rego opa")
+    if rego == "off" and not dirs and rego_input is None:
         result = evaluate(inventory, profile, catalog)
     else:
+        from policycheck.policy.embedded import DEFAULT_TIMEOUT
         from policycheck.rego import evaluate_rego
 
-        result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
+        result = evaluate_rego(
+            inventory,
+            profile,
+            catalog,
+            engine="opa" if rego == "opa" else "embedded",
+            swyx=rego != "off",
+            policy_dirs=dirs,
+            opa_url=opa_url,
+            timeout=rego_timeout or DEFAULT_TIMEOUT,
+            write_input=rego_input,
+        )
     to_terminal = output is None and sys.stdout.isatty()
     chosen = fmt or ("text" if to_terminal else "json")
     text = render(result, chosen, category=category, color=to_terminal)  # type: ignore[arg-type]

@@ -291,6 +291,13 @@ class Profile(_Strict):
         default=False, description="Report AzureLoadBalancer (168.63.129.16) access as findings."
     )
     suppressions: list[Suppression] = Field(default_factory=list)
+    policy_dirs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Folders of your own Rego policies, evaluated in every scan like --policy-dir "
+            "(relative to this file's folder); docs/rego.md."
+        ),
+    )
 
     _version_input = field_validator("version", mode="before")(_version_text)
 

@@ -63,7 +63,8 @@ def group_by_vm(findings: Iterable[Finding]) -> Iterator[tuple[Finding, list[Fin
     """
     groups: dict[tuple[str, str], list[Finding]] = {}
     for finding in sorted_findings(findings):
-        groups.setdefault((finding.provider, finding.vm_id), []).append(finding)
+        # A user policy's finding about no VM groups under provider "" and VM "".
+        groups.setdefault((finding.provider or "", finding.vm_id), []).append(finding)
     for group in groups.values():
         yield group[0], group
 
@@ -90,18 +91,31 @@ class Summary:
         return self.errors > 0
 
 
+def rule_ids(result: ScanResult) -> list[str]:
+    """SWYX001..SWYX007, then the user policies' rules (each once, in id order)."""
+    policy = {r.id for r in result.policy_rules} | {f.rule_id for f in result.findings}
+    return sorted(RULES) + sorted(policy - set(RULES))
+
+
+def rule_title(finding: Finding) -> str:
+    if finding.rule_id in RULES:
+        return RULES[finding.rule_id].title
+    return finding.policy.title if finding.policy is not None else finding.rule_id
+
+
 def summarize(result: ScanResult) -> Summary:
     active = result.active()
     suppressed = [f for f in result.findings if f.suppression is not None]
     rule_counts: Counter[str] = Counter(f.rule_id for f in active)
     level_counts: Counter[str] = Counter(f.level for f in active)
     suppressed_counts: Counter[str] = Counter(f.rule_id for f in suppressed)
+    ids = rule_ids(result)
     return Summary(
         vms=result.vm_count,
         firewalls=result.firewall_count,
-        by_rule={rule_id: rule_counts[rule_id] for rule_id in sorted(RULES)},
+        by_rule={rule_id: rule_counts[rule_id] for rule_id in ids},
         by_level={level: level_counts[level] for level in LEVELS},
-        suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in sorted(RULES)},
+        suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in ids},
         suppressed=len(suppressed),
         errors=len(result.errors),
     )
@@ -215,7 +229,10 @@ def rule_ref_text(ref: RuleRef) -> str:
 
 
 def vm_text(finding: Finding) -> str:
-    """``pbx1 (aws)``: VM names repeat across clouds in one scan."""
+    """``pbx1 (aws)``: VM names repeat across clouds in one scan; empty for a
+    user policy's finding about no VM."""
+    if not finding.vm_id:
+        return ""
     return f"{finding.vm_name} ({finding.provider})"
 
 
@@ -225,7 +242,7 @@ def rule_refs_text(finding: Finding) -> str:
 
 def flow_text(finding: Finding) -> str:
     """``inbound tcp 3389 from 0.0.0.0/0``: the region a finding is about."""
-    parts: list[str] = [finding.direction]
+    parts: list[str] = [finding.direction] if finding.direction else []
     if finding.region:
         parts.append(region_text(finding))
     if finding.peers:
@@ -240,9 +257,18 @@ def headline(finding: Finding) -> str:
     GitHub shows only the first sentence of a result message when space is short,
     so everything needed to triage is in it.
     """
-    title = RULES[finding.rule_id].title
+    title = rule_title(finding)
     refs = rule_refs_text(finding)
     via = f" via {refs}" if refs else ""
+    if finding.policy is not None:
+        subject = f" on VM {finding.vm_name}" if finding.vm_id else ""
+        primary = finding.primary
+        if primary is not None and primary.firewall_id == finding.vm_id:
+            via = ""  # the finding blames the VM itself
+        if not finding.vm_id and finding.policy.resource:
+            subject = f" on {finding.policy.resource}"
+        flow = f": {flow_text(finding)}" if finding.region else ""
+        return f"{finding.rule_id} {title}{subject}{flow}{via}."
     # A VM-level finding (no region, no rule) has no flow worth naming.
     flow = f": {flow_text(finding)}" if finding.region or refs else ""
     return f"{finding.rule_id} {title} on VM {finding.vm_name}{flow}{via}."
@@ -279,6 +305,8 @@ def hints_text(finding: Finding) -> str:
 
 
 def _message(finding: Finding) -> str:
+    if finding.policy is not None:
+        return finding.policy.message
     vm = finding.vm_name
     via = " + ".join(rule_ref_text(r) for r in finding.rules)
     rule = finding.rule_id

@@ -77,7 +77,7 @@ def render_markdown(result: ScanResult) -> str:
             f"{plural(summary.errors, 'part')} of the estate could not be read. "
             "See *Collection errors* below."
         )
-    parts.append(_rules_table(summary))
+    parts.append(_rules_table(result, summary))
     if blocking:
         parts.append("### Errors and warnings\n\n" + _findings_table(blocking))
     if notes:
@@ -116,12 +116,14 @@ def _context(result: ScanResult, summary: Summary) -> str:
     )
 
 
-def _rules_table(summary: Summary) -> str:
+def _rules_table(result: ScanResult, summary: Summary) -> str:
     rows = ["| Rule | Title | Default level | Findings | Suppressed |", "|---|---|---|---:|---:|"]
-    for rule_id in sorted(RULES):
-        rule = RULES[rule_id]
+    policy = {r.id: r for r in result.policy_rules}
+    for rule_id in summary.by_rule:
+        info = RULES.get(rule_id) or policy.get(rule_id)
+        title, level = (info.title, info.level) if info is not None else (rule_id, "")
         rows.append(
-            f"| {rule.id} | {escape(rule.title)} | {rule.level} | "
+            f"| {escape(rule_id)} | {escape(title)} | {level} | "
             f"{summary.by_rule[rule_id]} | {summary.suppressed_by_rule[rule_id]} |"
         )
     return "### Findings by rule\n\n" + "\n".join(rows)
@@ -130,9 +132,9 @@ def _rules_table(summary: Summary) -> str:
 def _finding_cells(finding: Finding) -> list[str]:
     return [
         finding.level,
-        finding.rule_id,
+        escape(finding.rule_id),
         escape(vm_text(finding)),
-        finding.direction,
+        finding.direction or "",
         escape(region_text(finding)),
         escape(finding_peers_text(finding)),
         escape(rule_refs_text(finding)),

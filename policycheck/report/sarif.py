@@ -16,17 +16,23 @@ from urllib.parse import quote
 
 import orjson
 
-from policycheck.findings import RULES, Finding, ScanResult
+from policycheck.findings import RULES, Finding, PolicyRule, ScanResult
 from policycheck.model import CollectionError
 from policycheck.report.common import (
     TOOL_NAME,
     headline,
     information_uri,
     message,
+    rule_ids,
     rule_refs_text,
     sorted_findings,
 )
-from policycheck.report.rule_help import help_markdown, help_text
+from policycheck.report.rule_help import (
+    help_markdown,
+    help_text,
+    policy_help_markdown,
+    policy_help_text,
+)
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -50,9 +56,10 @@ def render_sarif(result: ScanResult, *, category: str | None = None) -> str:
 
 
 def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str, Any]:
-    rule_ids = sorted(RULES)
+    ids = rule_ids(result)
+    policy_rules = {r.id: r for r in result.policy_rules}
     run: dict[str, Any] = {
-        "tool": {"driver": _driver(result.tool_version, rule_ids)},
+        "tool": {"driver": _driver(result.tool_version, ids, policy_rules)},
         "automationDetails": {"id": automation_id(category, result.sources)},
         "originalUriBaseIds": {
             SRCROOT: {
@@ -64,7 +71,7 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
         },
         "invocations": [_invocation(result.errors)],
         "results": [
-            _result(f, rule_ids.index(f.rule_id), result.sources)
+            _result(f, ids.index(f.rule_id), result.sources)
             for f in sorted_findings(result.findings)
         ],
         "columnKind": "unicodeCodePoints",
@@ -81,13 +88,16 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
 # ---------------------------------------------------------------------- rules
 
 
-def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
+def _driver(version: str, ids: list[str], policy_rules: dict[str, PolicyRule]) -> dict[str, Any]:
     return {
         "name": TOOL_NAME,
         "version": version,
         "semanticVersion": version,
         "informationUri": information_uri(),
-        "rules": [_rule(rule_id) for rule_id in rule_ids],
+        "rules": [
+            _rule(rule_id) if rule_id in RULES else _policy_rule(rule_id, policy_rules.get(rule_id))
+            for rule_id in ids
+        ],
         "notifications": [
             {
                 "id": COLLECTION_ERROR_ID,
@@ -120,6 +130,32 @@ def _rule(rule_id: str) -> dict[str, Any]:
             "problem.severity": PROBLEM_SEVERITY[rule.level],
         },
     }
+
+
+def _policy_rule(rule_id: str, rule: PolicyRule | None) -> dict[str, Any]:
+    """A user policy's rule, from its METADATA (docs/rego.md)."""
+    if rule is None:  # a result id no METADATA describes: still a described rule
+        return {"id": rule_id, "shortDescription": {"text": rule_id}}
+    out: dict[str, Any] = {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.description},
+        "help": {"text": policy_help_text(rule), "markdown": policy_help_markdown(rule)},
+        "defaultConfiguration": {"level": rule.level},
+        "properties": {
+            "tags": ["security", "network", "firewall", "policy", "rego"],
+            "security-severity": f"{rule.security_severity:.1f}",
+            "problem.severity": PROBLEM_SEVERITY[rule.level],
+            "package": rule.package,
+            "policyFile": rule.file,
+            "policyLine": rule.line,
+        },
+    }
+    web = [ref for ref in rule.related if ref.startswith(("https://", "http://"))]
+    if web:
+        out["helpUri"] = web[0]
+    return out
 
 
 # -------------------------------------------------------------------- results
@@ -161,6 +197,14 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "remediation": finding.remediation,
         },
     }
+    if finding.policy is not None:
+        result["properties"]["policy"] = {
+            "package": finding.policy.package,
+            "rule": finding.policy.rule,
+            "file": finding.policy.file,
+            "line": finding.policy.line,
+            "details": finding.policy.details,
+        }
     if finding.suppression is not None:
         result["suppressions"] = [
             {
@@ -194,7 +238,7 @@ def artifact_region(finding: Finding, sources: list[str]) -> tuple[str, int, int
         kind, _, value = source.partition(":")
         if kind in FILE_SOURCE_KINDS and value:
             return relative_uri(value), 1, 1
-    return pseudo_uri(finding.provider, finding.resource), 1, 1
+    return pseudo_uri(finding.provider or "policy", finding.resource), 1, 1
 
 
 def relative_uri(path: str) -> str:

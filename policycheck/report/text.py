@@ -58,6 +58,10 @@ def _width(color: bool) -> int:
 
 def _vm_heading(first: Finding, group: list[Finding]) -> Text:
     heading = Text()
+    if not first.vm_id:  # user policies' findings about no VM
+        heading.append("Not about one VM", style="bold")
+        heading.append(f"  {plural(len(group), 'finding')}")
+        return heading
     heading.append(f"VM {first.vm_name}", style="bold")
     heading.append(f"  ({first.provider}, {first.vm_id})  {plural(len(group), 'finding')}")
     return heading
@@ -77,7 +81,7 @@ def _table(group: list[Finding]) -> Table:
         table.add_row(
             _level_cell(finding),
             Text(finding.rule_id),
-            Text(finding.direction),
+            Text(finding.direction or ""),
             Text(region_text(finding)),
             Text(finding_peers_text(finding)),
             Text(rule_refs_text(finding)),

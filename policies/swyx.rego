@@ -23,17 +23,19 @@ import rego.v1
 # ------------------------------------------------------------------ findings
 
 # SWYX001: the undocumented parts of a VM's inbound regions, per rule set.
-_undocumented[vm_id][region.rule_set] contains part if {
+_undocumented[vm_id][rule_set] contains part if {
 	some vm_id, vm in input.vms
 	some region in vm.inbound
 	some part in region.undocumented
+	rule_set := region.rule_set
 }
 
 # SWYX002: the cells of a VM's inbound regions open beyond the documented peers.
-_too_broad[vm_id][region.rule_set] contains cell if {
+_too_broad[vm_id][rule_set] contains cell if {
 	some vm_id, vm in input.vms
 	some region in vm.inbound
 	some cell in region.too_broad
+	rule_set := region.rule_set
 }
 
 findings contains f if {

@@ -27,6 +27,7 @@ from pydantic import (
 
 from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionCondition, default_catalog
 from policycheck.errors import InputError
+from policycheck.findings import RULES
 from policycheck.model import PortRange, normalize_protocol
 
 DEFAULT_INTERNAL_NETWORKS = (
@@ -197,7 +198,12 @@ class Suppression(_Strict):
 
     reason: Annotated[str, Field(min_length=3)]
     expires: dt.date
-    rule: str | None = Field(default=None, pattern=r"^SWYX00[1-7]$")
+    rule: str | None = Field(
+        default=None,
+        # SWYX001..SWYX007, or the id of a rule of your own Rego policies.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$",
+        description="SWYX001..SWYX007, or a rule id of your Rego policies (e.g. NET001).",
+    )
     vm: str | None = Field(default=None, description="Glob on VM name or id.")
     resource: str | None = Field(
         default=None, description="Glob on the responsible resource address or cloud id."
@@ -209,6 +215,13 @@ class Suppression(_Strict):
             "the rest of its region stays an active finding."
         ),
     )
+
+    @field_validator("rule")
+    @classmethod
+    def _rule_id(cls, value: str | None) -> str | None:
+        if value is not None and value.upper().startswith("SWYX") and value not in RULES:
+            raise ValueError(f"unknown rule {value!r} (SWYX001..SWYX007)")
+        return value
 
     @field_validator("ports", mode="before")
     @classmethod

@@ -144,7 +144,7 @@ def run_policies(
     opa_url: str | None,
     timeout: float,
 ) -> Answers:
-    if not queries:
+    if not sources:
         return {}
     if engine == "opa":
         from policycheck.policy.opa import run_opa

@@ -248,13 +248,13 @@ class Converter:
     def _rule(self, rule_id: str, report: Report, meta: RuleMeta) -> PolicyRule:
         if _RESERVED_ID.match(rule_id) or rule_id.upper() in RULES:
             raise InputError(
-                f"{report.where}: rule id {rule_id} is reserved for policycheck's own rules; "
-                "choose another custom.id or id"
+                f"{report.where}: {report.rule}: rule id {rule_id} is reserved for "
+                "policycheck's own rules; choose another custom.id or id"
             )
         if not _ID.match(rule_id):
             raise InputError(
-                f"{report.where}: rule id {rule_id!r}: use letters, digits and . _ : / - "
-                "(at most 128 characters)"
+                f"{report.where}: {report.rule}: rule id {rule_id!r}: use letters, digits and "
+                ". _ : / - (at most 128 characters)"
             )
         known = self.rules.get(rule_id)
         if known is None:

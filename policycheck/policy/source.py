@@ -95,6 +95,8 @@ class Source:
     calls: list[Call] = field(default_factory=list)
     #: What ``with ... as X`` replaces with, where X is a reference (not a call).
     with_values: list[Call] = field(default_factory=list)
+    #: Lines of ``with input as ...`` (the whole input replaced).
+    with_input: list[int] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
 
     def line_of(self, rule: str) -> int:
@@ -180,6 +182,10 @@ def parse_source(path: Path, display: str, text: str) -> Source:
             continue
         if opens_call and tok.text not in KEYWORDS and _is_call_site(toks, k):
             src.calls.append(Call(tok.text, tok.line))
+        if tok.text == "with" and nxt is not None and nxt.text == "input":
+            after = toks[k + 2] if k + 2 < len(toks) else None
+            if after is not None and after.text == "as":
+                src.with_input.append(tok.line)
         if tok.text == "as" and tok.depth > 0 and nxt is not None and nxt.kind == "ref":
             after = toks[k + 2] if k + 2 < len(toks) else None
             if after is None or after.text != "(":

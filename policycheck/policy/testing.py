@@ -35,8 +35,8 @@ TEST_RULE = re.compile(r"^test_[A-Za-z0-9_]*$")
 TODO_RULE = re.compile(r"^todo_test_[A-Za-z0-9_]*$")
 DEFAULT_TEST_TIMEOUT = 30.0
 CRASH_HINT = (
-    "rego-cpp 1.5 crashes on `with input as ...` over rules that use other rules; "
-    "mock `input.<key>` instead (docs/rego.md)"
+    "rego-cpp 1.5 crashes on `with input as ...` over rules that use other rules, for "
+    "every test of the modules; mock `input.<key>` instead (docs/rego.md)"
 )
 
 Outcome = Literal["pass", "fail", "error", "skip"]
@@ -155,7 +155,11 @@ def _one(engine: EmbeddedEngine, case: RegoTest, modules: Modules) -> RegoTestRe
     except EngineTimeout as exc:
         return RegoTestResult(case, "error", time.perf_counter() - started, str(exc))
     except EngineCrash as exc:
-        return RegoTestResult(case, "error", time.perf_counter() - started, f"{exc}; {CRASH_HINT}")
+        hint = CRASH_HINT
+        suspects = [f"{s.display}:{line}" for s in modules.sources for line in s.with_input]
+        if suspects:
+            hint += f" (`with input as` at {', '.join(suspects[:3])})"
+        return RegoTestResult(case, "error", time.perf_counter() - started, f"{exc}; {hint}")
     seconds = time.perf_counter() - started
     if defined and value is True:
         return RegoTestResult(case, "pass", seconds)

@@ -69,8 +69,8 @@ def _read(
     disable_instance_discovery: bool,
     quiet: bool,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.azure import AzureOptions, collect
 
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
@@ -78,14 +78,12 @@ def _read(
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
-        return collect(
-            AzureOptions(
-                subscriptions=list(subscriptions) or None,
-                base_url=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                disable_instance_discovery=disable_instance_discovery,
-            )
+        return api.collect_azure(
+            subscriptions=subscriptions,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            disable_instance_discovery=disable_instance_discovery,
         )
 
 

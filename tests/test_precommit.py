@@ -41,6 +41,7 @@ def test_every_hook_runs_a_known_precommit_command_of_the_core_install() -> None
     [
         ("policycheck-profile", "swyx-profile.yaml", True),
         ("policycheck-profile", "infra/prod/swyx-profile-prod.yml", True),
+        ("policycheck-profile", ".policycheck.yaml", True),
         ("policycheck-profile", "policies/swyx-catalog.yaml", False),
         ("policycheck-profile", "swyx-profile.yaml.bak", False),
         ("policycheck-terraform-plan", "plan.json", True),

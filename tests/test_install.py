@@ -229,7 +229,7 @@ def test_core_wheel_in_a_clean_venv(tmp_path: Path) -> None:
 
 
 def decisions(report: str) -> list[tuple[object, ...]]:
-    keys = ("rule_id", "level", "vm_id", "direction", "protocol", "ports", "peers")
+    keys = ("rule_id", "level", "vm_id", "direction", "region")
     return [tuple(json.dumps(f[k]) for k in keys) for f in json.loads(report)["findings"]]
 
 

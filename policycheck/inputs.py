@@ -28,7 +28,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from policycheck.errors import InputError, one_line, scrub
+from policycheck.errors import InputError, one_line, scrub, visible
 
 #: Default input size limit; POLICYCHECK_MAX_INPUT overrides it (e.g. ``8G``, ``500M``).
 DEFAULT_MAX_INPUT = 4 << 30
@@ -134,7 +134,7 @@ def decode_text(raw: bytes, where: str, what: str) -> str:
     try:
         text = body.decode(encoding[0])
     except UnicodeDecodeError as exc:
-        if guessed or b"\x00" in body[:8192]:
+        if guessed or (encoding[1] == "UTF-8" and b"\x00" in body[:8192]):
             raise InputError(f"{where}: binary data, not a {what} (a text file)") from None
         offset = exc.start + (len(raw) - len(body))
         raise InputError(
@@ -171,7 +171,7 @@ def describe(value: Any) -> str:
 def describe_validation_error(exc: ValidationError) -> str:
     """The first error as ``field.path: message``, with pydantic's noise removed."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ".".join(visible(str(p)) for p in err["loc"])  # keys come from the input too
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"

@@ -64,7 +64,9 @@ def answer(handler: BaseHTTPRequestHandler, mode: str, release: threading.Event)
         body = b'{"value": [{"id": "/subscriptions/x", "name": "tru'
         length = len(body) + 4096  # promises more than it sends, then closes
     elif mode in ("429", "500", "502", "503"):
-        status, ctype, body = int(mode), "text/plain", b"Service temporarily unavailable"
+        # What gateways and load balancers send: a status and a small HTML page.
+        status, ctype = int(mode), "text/html"
+        body = f"<html><body><h1>{mode} Service Unavailable</h1></body></html>".encode()
     handler.send_response(status)
     handler.send_header("Content-Type", ctype)
     handler.send_header("Content-Length", str(length if length is not None else len(body)))

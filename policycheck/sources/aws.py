@@ -241,11 +241,12 @@ class _Collector:
     def _accounts(self) -> list[_Account]:
         if not self._opts.role_arns:
             try:
-                ident = self._client("sts", self._home_region(None), None).get_caller_identity()
-            except _CALL_FAILED as exc:
+                sts = self._client("sts", self._home_region(None), None)
+                ident = from_the_service(sts.get_caller_identity(), "GetCallerIdentity")
+                return [_Account(account_id=ident["Account"], partition=_partition(ident["Arn"]))]
+            except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
                 self._failures.append(_Failure("caller/*", exc))
                 return []
-            return [_Account(account_id=ident["Account"], partition=_partition(ident["Arn"]))]
         accounts = []
         for arn in self._opts.role_arns:
             match = _ROLE_ARN.match(arn)
@@ -253,15 +254,16 @@ class _Collector:
             partition, account_id = match.group(1), match.group(2)
             try:
                 sts = self._client("sts", self._home_region(None), None)
-                creds = sts.assume_role(RoleArn=arn, RoleSessionName="policycheck")["Credentials"]
-            except _CALL_FAILED as exc:
+                answer = sts.assume_role(RoleArn=arn, RoleSessionName="policycheck")
+                creds = from_the_service(answer, "AssumeRole")["Credentials"]
+                client_creds = {
+                    "aws_access_key_id": creds["AccessKeyId"],
+                    "aws_secret_access_key": creds["SecretAccessKey"],
+                    "aws_session_token": creds["SessionToken"],
+                }
+            except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
                 self._failures.append(_Failure(f"{account_id}/*", exc))
                 continue
-            client_creds = {
-                "aws_access_key_id": creds["AccessKeyId"],
-                "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"],
-            }
             self._secrets.update(client_creds.values())
             accounts.append(_Account(account_id, partition, client_creds))
         return accounts
@@ -271,7 +273,8 @@ class _Collector:
             return list(dict.fromkeys(self._opts.regions))
         try:
             ec2 = self._client("ec2", self._home_region(acct), acct.credentials)
-            regions = ec2.describe_regions(AllRegions=False)["Regions"]
+            answer = ec2.describe_regions(AllRegions=False)
+            regions = from_the_service(answer, "DescribeRegions")["Regions"]
         except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
             self._failures.append(_Failure(f"{acct.account_id}/*", exc))
             return []
@@ -356,7 +359,9 @@ class _Collector:
         """A short, secret-free message for a CollectionError."""
         if isinstance(exc, ClientError):
             err = exc.response.get("Error", {})
-            text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = err.get("Code") or (f"HTTP {status}" if status else "Error")
+            text = f"{code}: {err.get('Message', '')}".rstrip(": ")
         elif isinstance(exc, ResponseParserError):
             text = (
                 "ResponseParserError: the endpoint did not answer in the service's format "
@@ -485,7 +490,25 @@ def _pages(ec2: Any, operation: str, key: str, **params: Any) -> Iterator[dict[s
     paginator = ec2.get_paginator(operation)
     config = {"PageSize": PAGE_SIZES[operation]}
     for page in paginator.paginate(PaginationConfig=config, **params):
-        yield from page.get(key, [])
+        yield from from_the_service(page, operation).get(key, [])
+
+
+class NotTheService(ValueError):
+    """A 200 answer that is not the service's: well-formed HTML or XML from a proxy or
+    a disabled region parses into *empty* results, which would read as an empty,
+    compliant region. Every EC2 and STS answer carries a request id; this one did not."""
+
+
+def from_the_service(response: dict[str, Any], operation: str) -> dict[str, Any]:
+    """``response`` if it carries the request id every EC2/STS answer over HTTP has
+    (botocore's Stubber answers without any HTTP metadata; those are trusted)."""
+    metadata = response.get("ResponseMetadata") or {}
+    if "HTTPStatusCode" in metadata and not metadata.get("RequestId"):
+        raise NotTheService(
+            f"{operation}: the answer carries no request id, so it is not from AWS "
+            "(a disabled or unknown region, or a proxy's page)"
+        )
+    return response
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    DecodeError,
+    HttpResponseError,
+)
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from pydantic import ValidationError
@@ -147,6 +152,9 @@ def collect(opts: AzureOptions) -> Inventory:
             inventory = normalize_subscription(data)
         except _AuthFailed as exc:
             return _Outcome.failed(sub, f"authentication refused: {exc}", auth=True)
+        except DecodeError as exc:
+            # A 200 whose body is not JSON: a proxy's page or garbage, not ARM.
+            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(exc.message)}")
         except AzureError as exc:
             return _Outcome.failed(sub, _describe(exc))
         except (_Malformed, ValidationError, ValueError, KeyError, TypeError) as exc:

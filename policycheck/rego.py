@@ -27,11 +27,17 @@ from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
 from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
-from policycheck.engine.evaluate import apply_suppressions, evaluate, sort_key, vm_access
+from policycheck.engine.evaluate import (
+    VMExpectations,
+    apply_suppressions,
+    evaluate,
+    sort_key,
+    vm_access,
+)
 from policycheck.engine.intervals import IntervalSet, to_cidrs
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
-from policycheck.expected import SERVER_ROLE, Expected, expected_flows
+from policycheck.expected import Expected
 from policycheck.findings import RULES, Finding, RuleRef, ScanResult
 from policycheck.model import VM, FirewallObject, Inventory, PortRange
 from policycheck.profile import Profile
@@ -117,17 +123,12 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         },
         firewalls={fw.id: fw for fw in inventory.firewalls},
     )
+    expectations = VMExpectations(inventory, roles, profile, catalog)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles:
             continue
-        servers = [
-            addr
-            for other in inventory.vms
-            if other is not vm and SERVER_ROLE in roles[id(other)].roles
-            for addr in other.addresses
-        ]
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         _, access_in = vm_access(vm, "inbound", ctx)
         _, access_out = vm_access(vm, "outbound", ctx)
         # What the native comparison ignores (the Azure load balancer probe).

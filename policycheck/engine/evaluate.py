@@ -7,16 +7,17 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
-from policycheck.catalog import Catalog
+from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
-from policycheck.expected import SERVER_ROLE, expected_flows
+from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
 from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult, Suppression
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import Profile
@@ -26,6 +27,36 @@ def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Acc
     """The provider's layers for one VM and direction, and the access they allow."""
     layers = PROVIDERS[vm.provider](vm, direction, ctx)
     return layers, effective_access(layers.layers)
+
+
+#: Roles whose VMs other VMs' flows point at: the server (``IpPbxSrv IP``) and the
+#: RemoteConnector (the server's counterparts of its forwarding).
+PEER_ROLES = (SERVER_ROLE, REMOTE_CONNECTOR)
+
+
+class VMExpectations:
+    """Each VM's expected flows, with the addresses of the other VMs its roles'
+    flows point at (found once per scan). The native comparison and the Rego
+    input both use it, so both compare against the same flows."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        roles: Mapping[int, RoleAssignment],
+        profile: Profile,
+        catalog: Catalog,
+    ) -> None:
+        self.profile, self.catalog = profile, catalog
+        self.holders = {
+            role: [vm for vm in inventory.vms if role in roles[id(vm)].roles] for role in PEER_ROLES
+        }
+
+    def expected(self, vm: VM, roles: list[str]) -> Expected:
+        others = {
+            role: [addr for other in vms if other is not vm for addr in other.addresses]
+            for role, vms in self.holders.items()
+        }
+        return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
 
 
 def evaluate(
@@ -39,14 +70,13 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
-    server_vms = [vm for vm in inventory.vms if SERVER_ROLE in roles[id(vm)].roles]
+    expectations = VMExpectations(inventory, roles, profile, catalog)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
             continue
-        servers = [addr for other in server_vms if other is not vm for addr in other.addresses]
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
         comparer = Comparer(vm, expected, profile, ctx)
@@ -130,4 +160,11 @@ def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Fi
     return finding
 
 
-__all__ = ["apply_suppressions", "evaluate", "rule_ref", "sort_key", "vm_access"]
+__all__ = [
+    "VMExpectations",
+    "apply_suppressions",
+    "evaluate",
+    "rule_ref",
+    "sort_key",
+    "vm_access",
+]

@@ -408,11 +408,12 @@ def load_profile(path: Path | None, catalog: Catalog | None = None) -> Profile:
         profile = Profile.model_validate(data, context=validation_context(cat))
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from exc
-    _check_ports(profile, cat, where)
+    _check_moved_ports(profile, cat, where)
     return profile
 
 
-def _check_ports(profile: Profile, catalog: Catalog, where: str) -> None:
+def _check_moved_ports(profile: Profile, catalog: Catalog, where: str) -> None:
+    """Resolve every port the profile's parameters move, as a scan would."""
     from policycheck.expected import resolve_ports  # expected.py builds on this module
 
     try:

@@ -67,15 +67,19 @@ __all__ = [
 # ------------------------------------------------------------------- inputs
 
 
-def load_plan(path: PathLike, *, tf_dir: PathLike | None = None) -> Inventory:
+def load_plan(
+    path: PathLike, *, tf_dir: PathLike | None = None, warn: Callable[[str], None] | None = None
+) -> Inventory:
     """A Terraform plan (``terraform show -json tfplan > plan.json``) as an inventory.
 
     ``tf_dir`` holds the ``.tf`` sources that findings point at (default: the
-    plan's directory).
+    plan's directory); ``warn`` hears once about each .tf file that cannot be read
+    (it only loses its file:line locations).
     """
     from policycheck.sources import terraform
 
-    return terraform.load_plan(Path(path), tf_dir=None if tf_dir is None else Path(tf_dir))
+    source_dir = None if tf_dir is None else Path(tf_dir)
+    return terraform.load_plan(Path(path), tf_dir=source_dir, warn=warn)
 
 
 def load_snapshot(path: PathLike) -> Inventory:
@@ -100,6 +104,7 @@ def collect_aws(
     endpoint_url: str | None = None,
     max_workers: int = 8,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> Inventory:
     """Read security groups, network ACLs and instances from live AWS (read-only calls).
 
@@ -109,16 +114,17 @@ def collect_aws(
     require("aws", "reading AWS")
     from policycheck.sources.aws import AwsOptions, collect
 
-    return collect(
-        AwsOptions(
-            regions=list(regions) if regions else None,
-            profile=aws_profile,
-            role_arns=list(role_arns),
-            endpoint_url=endpoint_url,
-            max_workers=max_workers,
-            progress=progress,
-        )
+    options = AwsOptions(
+        regions=list(regions) if regions else None,
+        profile=aws_profile,
+        role_arns=list(role_arns),
+        endpoint_url=endpoint_url,
+        max_workers=max_workers,
+        progress=progress,
     )
+    if timeout is not None:  # else the source's own default
+        options.timeout = timeout
+    return collect(options)
 
 
 def collect_azure(
@@ -128,6 +134,7 @@ def collect_azure(
     max_workers: int = 8,
     disable_instance_discovery: bool = False,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> Inventory:
     """Read NSGs, NICs, VNets and VMs from live Azure subscriptions (GET calls only).
 
@@ -137,15 +144,16 @@ def collect_azure(
     require("azure", "reading Azure")
     from policycheck.sources.azure import AzureOptions, collect
 
-    return collect(
-        AzureOptions(
-            subscriptions=list(subscriptions) if subscriptions else None,
-            base_url=endpoint,
-            max_workers=max_workers,
-            progress=progress,
-            disable_instance_discovery=disable_instance_discovery,
-        )
+    options = AzureOptions(
+        subscriptions=list(subscriptions) if subscriptions else None,
+        base_url=endpoint,
+        max_workers=max_workers,
+        progress=progress,
+        disable_instance_discovery=disable_instance_discovery,
     )
+    if timeout is not None:  # else the source's own default
+        options.timeout = timeout
+    return collect(options)
 
 
 def collect_gcp(
@@ -155,6 +163,7 @@ def collect_gcp(
     endpoint: str | None = None,
     max_workers: int = 8,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> Inventory:
     """Read VPC firewall rules, firewall policies and instances from live GCP projects.
 
@@ -164,15 +173,16 @@ def collect_gcp(
     require("gcp", "reading GCP")
     from policycheck.sources.gcp import GcpOptions, collect
 
-    return collect(
-        GcpOptions(
-            projects=list(projects),
-            organization=organization,
-            api_endpoint=endpoint,
-            max_workers=max_workers,
-            progress=progress,
-        )
+    options = GcpOptions(
+        projects=list(projects),
+        organization=organization,
+        api_endpoint=endpoint,
+        max_workers=max_workers,
+        progress=progress,
     )
+    if timeout is not None:  # else the source's own default
+        options.timeout = timeout
+    return collect(options)
 
 
 # ----------------------------------------------------------------- evaluate

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint setup
+.PHONY: demo test check lint setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,9 +23,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check policycheck tests benchmarks
 	$(BIN)/ruff format --check policycheck tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml examples/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
-	$(BIN)/zizmor --offline --no-progress .github/workflows action.yml
+	$(BIN)/zizmor --offline --no-progress .github/workflows examples/workflows/*.yml action.yml .pre-commit-hooks.yaml
+	$(BIN)/hadolint Dockerfile
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# The landing gate while several engineers share two cores: lint plus every test except
+# the slow scale/install ones (those run in `make test`, i.e. .ci/run).
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 -m "not slow" -q

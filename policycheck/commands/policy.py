@@ -94,9 +94,11 @@ def register(cli: click.Group) -> None:
         import re
 
         from policycheck.errors import InputError
+        from policycheck.extras import require
         from policycheck.policy.load import load_policy_dirs
         from policycheck.policy.testing import report_lines, run_tests
 
+        require("rego", "policycheck policy test", ("regopy",))
         if run is not None:
             try:
                 re.compile(run)

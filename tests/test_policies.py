@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,20 @@ def scan(plan: Path, fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:
 # ------------------------------------------------------------ every format
 
 
+@pytest.fixture(scope="module", params=["embedded", "opa"])
+def engine(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """The embedded engine, or the OPA-server path (opa-python-client against the
+    OPA-compatible test server): the same tests pass on both."""
+    if request.param == "embedded":
+        yield []
+        return
+    with OpaCompatibleServer() as server:
+        yield ["--rego", "opa", "--opa-url", server.url]
+
+
 @pytest.fixture(scope="module")
-def aws_sarif() -> dict[str, Any]:
-    done = scan(AWS_PLAN, "sarif", "--policy-dir", "examples/policies")
+def aws_sarif(engine: list[str]) -> dict[str, Any]:
+    done = scan(AWS_PLAN, "sarif", "--policy-dir", "examples/policies", *engine)
     assert done.returncode == 1, done.stderr
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
@@ -103,8 +115,8 @@ def test_sarif_results_point_at_the_terraform_declaration(aws_sarif: dict[str, A
     assert owner["properties"]["policy"]["file"] == "examples/policies/ownership.rego"
 
 
-def test_json_text_and_markdown_carry_the_same_user_findings() -> None:
-    json_run = scan(AWS_PLAN, "json", "--policy-dir", "examples/policies")
+def test_json_text_and_markdown_carry_the_same_user_findings(engine: list[str]) -> None:
+    json_run = scan(AWS_PLAN, "json", "--policy-dir", "examples/policies", *engine)
     assert json_run.returncode == 1, json_run.stderr
     report = json.loads(json_run.stdout)
     mine = [f for f in report["findings"] if f["rule_id"] in USER_RULES]
@@ -117,8 +129,8 @@ def test_json_text_and_markdown_carry_the_same_user_findings() -> None:
     assert rdp["policy"]["package"] == "examples.admin_access"
     assert [p["ports"] for p in rdp["region"]] == [[{"lo": 3389, "hi": 3389}]]
 
-    text = scan(AWS_PLAN, "text", "--policy-dir", "examples/policies").stdout
-    markdown = scan(AWS_PLAN, "markdown", "--policy-dir", "examples/policies").stdout
+    text = scan(AWS_PLAN, "text", "--policy-dir", "examples/policies", *engine).stdout
+    markdown = scan(AWS_PLAN, "markdown", "--policy-dir", "examples/policies", *engine).stdout
     # Text wraps messages in a table column: count the rows per rule instead.
     for rule_id in {f["rule_id"] for f in mine}:
         rows = sum(1 for f in mine if f["rule_id"] == rule_id)
@@ -259,9 +271,11 @@ def test_a_failing_builtin_carries_the_engine_message(tmp_path: Path) -> None:
         ('deny contains {"message": "m", "direction": "up"} if true\n', "inbound or outbound"),
     ],
 )
-def test_a_malformed_result_names_the_rule(tmp_path: Path, body: str, problem: str) -> None:
+def test_a_malformed_result_names_the_rule(
+    tmp_path: Path, body: str, problem: str, engine: list[str]
+) -> None:
     folder = policy_dir(tmp_path, HEAD + body)
-    line = failing_scan(folder)
+    line = failing_scan(folder, *engine)
     assert line.startswith(f"policycheck: error: {folder}/broken.rego:5: deny"), line
     assert problem in line
 

@@ -657,6 +657,14 @@ CLI_CASES = [
         output=False,
     ),
     Case(
+        "out-is-dev-null",
+        "output-is-input",
+        ("scan", "terraform", "{dir}/plan.json", "-o", "/dev/null"),
+        "--output /dev/null: is not a regular file; leave out -o to write to stdout",
+        files=_PLAN,
+        output=False,
+    ),
+    Case(
         "category-newline",
         "category",
         ("scan", "terraform", "{dir}/plan.json", "--category", "prod\nforged: line"),

@@ -31,6 +31,15 @@ _NUMBER_TO_NAME = {str(v): k for k, v in PROTOCOL_NUMBERS.items()}
 
 MAX_PORT = 65535
 
+#: Azure's "any address" prefix word (``*``/``Any``): every address, v4 and v6. Sources
+#: write it, the engine reads it, so it lives here.
+AZURE_ANY = "*"
+
+
+def last_segment(self_link: str) -> str:
+    """GCP self links and names (and ARM ids) compare by their last path segment."""
+    return self_link.rstrip("/").rsplit("/", 1)[-1]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

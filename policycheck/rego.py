@@ -17,7 +17,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,13 +25,14 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
+from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.deployments import Deployments
 from policycheck.engine.evaluate import apply_suppressions, evaluate, sort_key, vm_access
 from policycheck.engine.intervals import IntervalSet, to_cidrs
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
-from policycheck.expected import SERVER_ROLE, Expected, expected_flows
+from policycheck.expected import Expected, expected_flows
 from policycheck.findings import RULES, Finding, RuleRef, ScanResult
 from policycheck.model import VM, FirewallObject, Inventory, PortRange
 from policycheck.profile import Profile
@@ -117,21 +118,17 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         },
         firewalls={fw.id: fw for fw in inventory.firewalls},
     )
+    deployments = Deployments(inventory.vms, {k: r.roles for k, r in roles.items()}, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles:
             continue
-        servers = [
-            addr
-            for other in inventory.vms
-            if other is not vm and SERVER_ROLE in roles[id(other)].roles
-            for addr in other.addresses
-        ]
+        servers = deployments.server_addresses(vm, profile)
         expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
         _, access_in = vm_access(vm, "inbound", ctx)
         _, access_out = vm_access(vm, "outbound", ctx)
-        # What the native comparison ignores (the Azure load balancer probe).
-        ignored = Comparer(vm, expected, profile, ctx).ignore
+        # What the native comparison leaves out (the Azure load balancer probe).
+        comparer = Comparer(vm, expected, profile, ctx)
         out.vms[vm.id] = vm
         out.document["vms"].append(
             {
@@ -140,10 +137,10 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
                 "provider": vm.provider,
                 "roles": list(assignment.roles),
                 "firewalls": _firewalls(vm, ctx),
-                "inbound": _regions(access_in, ignored, out.refs),
-                "outbound": _regions(access_out, IntervalSet(), out.refs),
+                "inbound": _regions(access_in, comparer.exempt, out.refs),
+                "outbound": _regions(access_out, lambda _region: IntervalSet(), out.refs),
                 "expected": _flows(expected),
-                "requirements": _requirements(expected),
+                "requirements": _requirements(expected, comparer),
             }
         )
     return out
@@ -160,7 +157,9 @@ def _firewalls(vm: VM, ctx: Context) -> list[Json]:
 
 
 def _regions(
-    access: Access, ignored: IntervalSet, refs: dict[tuple[str, str], RuleRef]
+    access: Access,
+    exempt: Callable[[Region], IntervalSet],
+    refs: dict[tuple[str, str], RuleRef],
 ) -> list[Json]:
     out: list[Json] = []
     for region in access.regions:
@@ -183,17 +182,11 @@ def _regions(
                 "ports": _intervals(region.ports),
                 "source_ports": _intervals(region.source_ports),
                 "peers": to_cidrs(region.addrs),
-                "excluded_peers": _excluded(region, ignored),
+                "excluded_peers": to_cidrs(exempt(region)),
                 "rules": rules,
             }
         )
     return out
-
-
-def _excluded(region: Region, ignored: IntervalSet) -> list[str]:
-    if not ignored or not via_load_balancer(region.rules):
-        return []
-    return to_cidrs(region.addrs & ignored)
 
 
 def _intervals(ports: IntervalSet) -> list[list[int]]:
@@ -219,7 +212,7 @@ def _flows(expected: Expected) -> list[Json]:
     ]
 
 
-def _requirements(expected: Expected) -> list[Json]:
+def _requirements(expected: Expected, comparer: Comparer) -> list[Json]:
     return [
         {
             "description": r.description,
@@ -227,6 +220,8 @@ def _requirements(expected: Expected) -> list[Json]:
             "protocol": r.protocol,
             "alternatives": [_ranges(alt) for alt in r.alternatives],
             "peers": [_canonical(p, f"requirement {r.description}") for p in r.peers],
+            # Peers that cannot satisfy it whatever the rules say (platform addresses).
+            "unreachable_peers": to_cidrs(comparer.unreachable(r)),
             "rows": list(r.rows),
         }
         for r in expected.requirements

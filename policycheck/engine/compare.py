@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import OTHER, PORT_PROTOCOLS, Access, ResolvedRule
+from policycheck.engine.access import OTHER, PORT_PROTOCOLS, Access, Region, ResolvedRule
 from policycheck.engine.context import Context
 from policycheck.engine.intervals import (
     ALL_ADDRS,
@@ -24,7 +24,7 @@ from policycheck.engine.intervals import (
     addr_set,
     to_cidrs,
 )
-from policycheck.engine.providers import AZURE_LB_PROBE, VMLayers
+from policycheck.engine.providers import VMLayers, platform_addresses, probe_exemption
 from policycheck.expected import Expected, ExpectedFlow, Requirement
 from policycheck.findings import RULES, Finding, RuleRef
 from policycheck.model import VM, Direction, PortRange
@@ -116,11 +116,15 @@ class Comparer:
         self.ctx = ctx
         self.accs: dict[tuple[str, tuple[int, ...]], _Acc] = {}
         self.findings: list[Finding] = []
-        self.ignore = IntervalSet()
-        if vm.provider == "azure" and not profile.report_azure_load_balancer:
-            self.ignore = addr_set([AZURE_LB_PROBE])
 
     # ------------------------------------------------------------- plumbing
+
+    def exempt(self, region: Region) -> IntervalSet:
+        """The part of an inbound region SWYX001/SWYX002 leave out: the platform's
+        health probe (see :func:`~policycheck.engine.providers.probe_exemption`)."""
+        if self.profile.report_azure_load_balancer:
+            return IntervalSet()
+        return region.addrs & probe_exemption(self.vm.provider, region.rules)
 
     def _acc(self, kind: str, direction: Direction, rules: tuple[ResolvedRule, ...]) -> _Acc:
         key = (kind, tuple(id(r) for r in rules))
@@ -137,9 +141,7 @@ class Comparer:
 
     def inbound(self, access: Access) -> None:
         for region in access.regions:
-            addrs = region.addrs
-            if self.ignore and via_load_balancer(region.rules):
-                addrs = addrs - self.ignore
+            addrs = region.addrs - self.exempt(region)
             if not addrs:
                 continue
             flows = self._flows("inbound", region.protocol)
@@ -219,10 +221,15 @@ class Comparer:
             if not any(self._satisfied(access, req, alt) for alt in req.alternatives):
                 self._blocked(req)
 
+    def unreachable(self, req: Requirement) -> IntervalSet:
+        """Peers that can never satisfy a required flow, whatever the rules say: the
+        cloud platform's own addresses (Azure's load-balancer probe is not the internet)."""
+        return platform_addresses(self.vm.provider)
+
     def _satisfied(self, access: Access, req: Requirement, ports: tuple[PortRange, ...]) -> bool:
         """Blocked means no address of the documented peers gets through; for internet
         peers, some address outside the internal networks must get through."""
-        wanted = addr_set(req.peers)
+        wanted = addr_set(req.peers) - self.unreachable(req)
         if req.peers and set(req.peers) >= {"0.0.0.0/0", "::/0"}:
             wanted = wanted - self.ctx.internal
         need = _ports(ports)
@@ -412,16 +419,6 @@ class Comparer:
                 text,
             )
         return self.findings
-
-
-def via_load_balancer(rules: Iterable[ResolvedRule]) -> bool:
-    """Access granted through the AzureLoadBalancer tag: the platform's health probe,
-    neither internet nor internal users."""
-    return any(
-        p.kind == "service_tag" and p.value.lower() == "azureloadbalancer"
-        for r in rules
-        for p in r.rule.peers
-    )
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:

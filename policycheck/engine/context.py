@@ -12,8 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from policycheck.engine.intervals import IntervalSet, addr_set, address_value
-from policycheck.model import VM, AddressGroup, FirewallObject, Inventory, Network, Peer
-from policycheck.sources.normalize import last_segment
+from policycheck.model import (
+    VM,
+    AddressGroup,
+    FirewallObject,
+    Inventory,
+    Network,
+    Peer,
+    last_segment,
+)
 
 
 @dataclass
@@ -59,6 +66,12 @@ class Context:
                 self.asg_members[asg.lower()].append(vm)
             for net_name in {last_segment(n) for n in vm.networks}:
                 self.network_members[net_name].append(vm)
+
+    @staticmethod
+    def network_key(provider: str, network: str) -> str:
+        """How two references to one network compare: ARM ids and AWS ids ignoring
+        case, GCP networks by name (rules and VMs name them by name or self link)."""
+        return (last_segment(network) if provider == "gcp" else network).lower()
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())

@@ -14,9 +14,10 @@ from policycheck.catalog import Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.deployments import Deployments
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
-from policycheck.expected import SERVER_ROLE, expected_flows
+from policycheck.expected import expected_flows
 from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult, Suppression
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import Profile
@@ -39,13 +40,13 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
-    server_vms = [vm for vm in inventory.vms if SERVER_ROLE in roles[id(vm)].roles]
+    deployments = Deployments(inventory.vms, {k: r.roles for k, r in roles.items()}, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
             continue
-        servers = [addr for other in server_vms if other is not vm for addr in other.addresses]
+        servers = deployments.server_addresses(vm, profile)
         expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)

@@ -21,24 +21,46 @@ peers on the way. Nothing here knows about Swyx.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from policycheck.engine.access import Layer, ResolvedRule
 from policycheck.engine.context import Context, Resolution, host_set
-from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, addr_set, port_set
+from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet, addr_set, port_set
 from policycheck.model import (
     ALL_PORTS,
+    AZURE_ANY,
     VM,
     Direction,
     FirewallObject,
     Peer,
     Provenance,
     Rule,
+    last_segment,
 )
-from policycheck.sources.normalize import AZURE_ANY, last_segment
 
-AZURE_LB_PROBE = "168.63.129.16/32"
+#: Azure's platform address (the ``AzureLoadBalancer`` tag): health probes, DNS, DHCP.
+AZURE_PLATFORM = "168.63.129.16/32"
+#: Per provider, the addresses of the cloud's own infrastructure. They are neither
+#: internet users nor internal peers: never "the internet" for a required flow.
+PLATFORM_ADDRESSES: dict[str, IntervalSet] = {"azure": addr_set([AZURE_PLATFORM])}
+
+
+def platform_addresses(provider: str) -> IntervalSet:
+    return PLATFORM_ADDRESSES.get(provider, IntervalSet())
+
+
+def probe_exemption(provider: str, rules: Iterable[ResolvedRule]) -> IntervalSet:
+    """Addresses of access granted through the platform's probe tag (Azure's
+    ``AzureLoadBalancer``): the health probe, which SWYX001/SWYX002 leave out unless
+    the profile asks to report it."""
+    if provider == "azure" and any(
+        p.kind == "service_tag" and p.value.lower() == "azureloadbalancer"
+        for r in rules
+        for p in r.rule.peers
+    ):
+        return PLATFORM_ADDRESSES["azure"]
+    return IntervalSet()
 
 
 @dataclass
@@ -193,7 +215,7 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if tag.lower() == "virtualnetwork":
                 return Resolution(addrs=vnet)
             if tag.lower() == "azureloadbalancer":
-                return Resolution(addrs=addr_set([AZURE_LB_PROBE]))
+                return Resolution(addrs=PLATFORM_ADDRESSES["azure"])
             group = ctx.group("service_tag", tag)
             return Resolution(addrs=addr_set(group.cidrs)) if group else None
         if peer.kind == "app_security_group":

@@ -125,10 +125,12 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
             continue
         servers = deployments.server_addresses(vm, profile)
         expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
-        _, access_in = vm_access(vm, "inbound", ctx)
-        _, access_out = vm_access(vm, "outbound", ctx)
+        layers_in, access_in = vm_access(vm, "inbound", ctx)
+        layers_out, access_out = vm_access(vm, "outbound", ctx)
         # What the native comparison leaves out (the Azure load balancer probe).
-        comparer = Comparer(vm, expected, profile, ctx)
+        comparer = Comparer(
+            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
+        )
         out.vms[vm.id] = vm
         out.document["vms"].append(
             {

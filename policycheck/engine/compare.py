@@ -10,7 +10,7 @@ finding, however many ports it opens.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from policycheck.engine.access import OTHER, PORT_PROTOCOLS, Access, Region, ResolvedRule
@@ -24,7 +24,12 @@ from policycheck.engine.intervals import (
     addr_set,
     to_cidrs,
 )
-from policycheck.engine.providers import VMLayers, platform_addresses, probe_exemption
+from policycheck.engine.providers import (
+    VMLayers,
+    platform_addresses,
+    probe_exemption,
+    return_path_blocked,
+)
 from policycheck.expected import Expected, ExpectedFlow, Requirement
 from policycheck.findings import RULES, Finding, RuleRef
 from policycheck.model import VM, Direction, PortRange
@@ -109,8 +114,10 @@ class Comparer:
         expected: Expected,
         profile: Profile,
         ctx: Context,
+        layers: Mapping[Direction, VMLayers] | None = None,
     ) -> None:
         self.vm = vm
+        self.layers = dict(layers or {})
         self.expected = expected
         self.profile = profile
         self.ctx = ctx
@@ -222,9 +229,14 @@ class Comparer:
                 self._blocked(req)
 
     def unreachable(self, req: Requirement) -> IntervalSet:
-        """Peers that can never satisfy a required flow, whatever the rules say: the
-        cloud platform's own addresses (Azure's load-balancer probe is not the internet)."""
-        return platform_addresses(self.vm.provider)
+        """Peers that can never satisfy a required flow, whatever the rules allow: the
+        cloud platform's own addresses (Azure's load-balancer probe is not the
+        internet), and peers whose replies a stateless return path drops."""
+        blocked = platform_addresses(self.vm.provider)
+        layers = self.layers.get(req.direction)
+        if layers is not None:
+            blocked = blocked | return_path_blocked(layers, req.protocol)
+        return blocked
 
     def _satisfied(self, access: Access, req: Requirement, ports: tuple[PortRange, ...]) -> bool:
         """Blocked means no address of the documented peers gets through; for internet

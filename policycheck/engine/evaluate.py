@@ -50,7 +50,9 @@ def evaluate(
         expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
-        comparer = Comparer(vm, expected, profile, ctx)
+        comparer = Comparer(
+            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
+        )
         comparer.inbound(access_in)
         comparer.outbound(access_out)
         comparer.requirements(access_in, access_out)

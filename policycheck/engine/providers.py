@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import Layer, ResolvedRule
+from policycheck.engine.access import PORT_PROTOCOLS, Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
 from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet, addr_set, port_set
 from policycheck.model import (
@@ -72,6 +72,21 @@ class VMLayers:
     unresolved: list[ResolvedRule] = field(default_factory=list)
     #: VM-level problems (e.g. its security groups are unknown).
     problems: list[str] = field(default_factory=list)
+    #: Stateless filters the *replies* pass (AWS network ACLs): layers in the reply's
+    #: direction, whose remote side is the client. Empty where the cloud is stateful.
+    reply: list[Layer] = field(default_factory=list)
+    #: The client ports replies go to (the ephemeral range), which ``reply`` must allow.
+    reply_ports: IntervalSet = field(default_factory=IntervalSet)
+
+
+def return_path_blocked(layers: VMLayers, protocol: str) -> IntervalSet:
+    """Remote addresses whose replies on ``protocol`` the stateless return path drops
+    for some client port: a connection from them cannot complete."""
+    if not layers.reply:
+        return IntervalSet()
+    access = effective_access(layers.reply)
+    ports = layers.reply_ports if protocol in PORT_PROTOCOLS else ALL_PORT_SET
+    return ALL_ADDRS - access.addrs_on_all_ports(protocol, ports)
 
 
 Semantics = Callable[[VM, Direction, Context], VMLayers]
@@ -122,6 +137,32 @@ def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
 # ------------------------------------------------------------------------ AWS
 
 
+#: AWS network ACLs: rule numbers users may give, and the default rule ``*`` that
+#: denies whatever no numbered rule matched.
+NACL_DEFAULT_RULE = 32767
+#: Client ports replies go to. AWS documents 1024-65535 as the range a network ACL
+#: must let replies reach to serve clients of every kind (NAT gateways, ELB, Lambda).
+AWS_EPHEMERAL_PORTS = IntervalSet([(1024, 65535)])
+
+
+def nacl_default_rule(fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """The ``*`` rule every network ACL ends with, unless the source listed it."""
+    if any(r.direction == direction and r.priority == NACL_DEFAULT_RULE for r in fw.rules):
+        return []
+    return [
+        Rule(
+            id=f"{fw.id}/{direction}/*",
+            name="*",
+            direction=direction,
+            action="deny",
+            priority=NACL_DEFAULT_RULE,
+            peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+            description="network ACL default rule",
+            provenance=fw.provenance,
+        )
+    ]
+
+
 @provider("aws")
 def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
@@ -130,10 +171,11 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         if peer.kind == "security_group":
             if ctx.firewall(peer.value) is None:
                 return None  # another account or not collected
-            return ctx.member_addresses(ctx.members.get(peer.value.lower(), []), str(peer))
+            return ctx.member_addresses(
+                ctx.members.get(peer.value.lower(), []), str(peer), exclude=vm
+            )
         if peer.kind == "prefix_list":
-            group = ctx.group("prefix_list", peer.value)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+            return ctx.group_addresses("prefix_list", peer)
         return None
 
     rules: list[ResolvedRule] = []
@@ -154,7 +196,60 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if rule.direction == direction and not rule.disabled:
                 rules.append(_collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special))))
     out.layers.append(Layer(label="security groups", ordered=False, rules=rules))
+
+    acls = _network_acls(vm, ctx, out)
+    if acls:
+        # Stateless: each direction has its own rules, and a reply needs the rules of
+        # the other direction (the client's ephemeral port is the reply's port).
+        out.layers.extend(_nacl_layer(fw, direction, ctx, out) for fw in acls)
+        reply: Direction = "outbound" if direction == "inbound" else "inbound"
+        out.reply = [_nacl_layer(fw, reply, ctx, VMLayers()) for fw in acls]
+        out.reply_ports = AWS_EPHEMERAL_PORTS
     return out
+
+
+def _network_acls(vm: VM, ctx: Context, out: VMLayers) -> list[FirewallObject]:
+    """The network ACL of the VM's subnet. A VM with interfaces in subnets with
+    different ACLs is reachable through either; the ACLs are then not applied (its
+    security groups alone decide, the wider answer) and the VM says so."""
+    found: dict[str, FirewallObject] = {}
+    for att in vm.attachments:
+        if att.level != "subnet":
+            continue
+        fw = ctx.firewall(att.firewall_id)
+        if fw is None:
+            out.problems.append(f"network ACL {att.firewall_id} is not in the inventory")
+        elif fw.kind == "network_acl":
+            found.setdefault(fw.id, fw)
+    if len(found) > 1:
+        out.problems.append(
+            "interfaces in subnets with different network ACLs "
+            f"({', '.join(fw.name for fw in found.values())}): the ACLs were not applied"
+        )
+        return []
+    return list(found.values())
+
+
+def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VMLayers) -> Layer:
+    """First match by ascending rule number, explicit deny, the ``*`` rule last."""
+    candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+    ordered = sorted(
+        [*candidates, *nacl_default_rule(fw, direction)],
+        key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
+    )
+    rules = [
+        _collect(
+            out,
+            _resolved(
+                r,
+                fw,
+                ctx.resolve(r.peers, lambda _peer: None),
+                synthetic=r.priority == NACL_DEFAULT_RULE,
+            ),
+        )
+        for r in ordered
+    ]
+    return Layer(label=f"network ACL {fw.name}", ordered=True, rules=rules)
 
 
 # ---------------------------------------------------------------------- Azure
@@ -216,11 +311,10 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 return Resolution(addrs=vnet)
             if tag.lower() == "azureloadbalancer":
                 return Resolution(addrs=PLATFORM_ADDRESSES["azure"])
-            group = ctx.group("service_tag", tag)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+            return ctx.group_addresses("service_tag", peer)
         if peer.kind == "app_security_group":
             members = ctx.asg_members.get(peer.value.lower(), [])
-            return ctx.member_addresses(members, str(peer)) if members else None
+            return ctx.member_addresses(members, str(peer), exclude=vm) if members else None
         return None
 
     def applies(rule: Rule) -> bool:
@@ -388,15 +482,16 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     def special(peer: Peer) -> Resolution | None:
         if peer.kind == "network_tag":
             return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.network_tags], str(peer)
+                [m for m in in_network if peer.value in m.network_tags], str(peer), exclude=vm
             )
         if peer.kind == "service_account":
             return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.service_accounts], str(peer)
+                [m for m in in_network if peer.value in m.service_accounts],
+                str(peer),
+                exclude=vm,
             )
         if peer.kind == "address_group":
-            group = ctx.group("address_group", peer.value)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+            return ctx.group_addresses("address_group", peer)
         return None
 
     def selects(rule: Rule) -> bool:

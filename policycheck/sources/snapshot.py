@@ -38,6 +38,8 @@ def loads(raw: bytes, origin: str) -> Inventory:
         )
     try:
         inventory = Inventory.model_validate(data)
+    except InputError as exc:  # a rule number the cloud would refuse
+        raise InputError(f"{origin}: {exc}") from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])

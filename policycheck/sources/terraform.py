@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from policycheck.errors import InputError
 from policycheck.model import Inventory
 from policycheck.sources import tf_aws, tf_azure, tf_gcp
 from policycheck.sources.tfbuild import Context
@@ -30,9 +31,14 @@ def load_plan(plan: Path, tf_dir: Path | None = None) -> Inventory:
     )
     for translate in _TRANSLATORS:
         translate(ctx)
+    try:
+        firewalls = [draft.freeze() for draft in ctx.firewalls.values()]
+    except InputError as exc:  # a rule number the cloud would refuse
+        raise InputError(f"{ctx.plan_file}: {exc}") from exc
     return Inventory(
         sources=[f"terraform:{plan}"],
         vms=ctx.vms,
-        firewalls=[draft.freeze() for draft in ctx.firewalls.values()],
+        firewalls=firewalls,
         networks=ctx.networks,
+        address_groups=ctx.address_groups,
     )

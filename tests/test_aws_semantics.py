@@ -9,14 +9,11 @@ live estates are built in moto and read back through the collector.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
+from aws_estate import REGION, moto_session  # noqa: F401
 from plan_fragments import Res, const, declaration, ref, write_plan
 
 from policycheck.catalog import default_catalog
@@ -28,7 +25,6 @@ from policycheck.profile import Profile
 from policycheck.sources.aws import AwsOptions, collect
 from policycheck.sources.terraform import load_plan
 
-REGION = "eu-central-1"
 ROLES = "swyxware-server, remote-connector"
 RDP = 3389
 TUNNEL = 16203  # RemoteConnector tunnel: must be reachable from the internet
@@ -326,18 +322,6 @@ def test_plan_separate_acl_rules_association_and_default_acl(tmp_path: Path) -> 
     assert on_port(scan(inv), "SWYX001", RDP) == []
 
 
-@pytest.fixture
-def moto_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
-
-
 def _live_pbx(ec2: Any) -> tuple[str, str]:
     vpc, subnet = build_network(ec2, "swyx", "10.0.0.0/16", "10.0.1.0/24")
     sg = build_security_group(
@@ -365,7 +349,7 @@ def _entry(ec2: Any, acl: str, number: int, action: str, egress: bool, ports: An
     )
 
 
-def test_live_network_acl_of_the_subnet_applies(moto_session: boto3.Session) -> None:
+def test_live_network_acl_of_the_subnet_applies(moto_session: boto3.Session) -> None:  # noqa: F811
     ec2 = moto_session.client("ec2", region_name=REGION)
     vpc, subnet = _live_pbx(ec2)
     acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
@@ -390,7 +374,7 @@ def test_live_network_acl_of_the_subnet_applies(moto_session: boto3.Session) -> 
     assert blocked.rule_id == "SWYX003"
 
 
-def test_live_default_network_acl_allows_everything(moto_session: boto3.Session) -> None:
+def test_live_default_network_acl_allows_everything(moto_session: boto3.Session) -> None:  # noqa: F811
     ec2 = moto_session.client("ec2", region_name=REGION)
     _live_pbx(ec2)
     inv = collect(AwsOptions(regions=[REGION], session=moto_session, retry_mode="standard"))
@@ -507,10 +491,10 @@ def test_keyed_reference_means_that_instance_only(tmp_path: Path) -> None:
     assert on_port(scan(inv), "SWYX001", RDP) == []
 
 
-def test_each_key_and_count_index_pick_the_same_key(tmp_path: Path) -> None:
-    """aws_instance.vm[each.key] with aws_security_group.tier[each.key].id: Terraform
-    lists only the unkeyed tier and each.key; each VM gets its own tier."""
-    vms = [
+def keyed_vms(unknown: dict[str, Any], **placement: Any) -> list[Res]:
+    """Two instances of aws_instance.vm, "pbx" and "web", keyed or in module instances:
+    ``placement`` maps each key to Res keyword arguments (``index``, ``module``)."""
+    return [
         Res(
             "aws_instance",
             "vm",
@@ -520,11 +504,21 @@ def test_each_key_and_count_index_pick_the_same_key(tmp_path: Path) -> None:
                 "private_ip": address,
                 "tags": {"Name": key, "swyx-roles": "swyxgate"},
             },
-            {"id": True, "subnet_id": True, "vpc_security_group_ids": True},
-            index=key,
+            dict(unknown),
+            **placement[key],
         )
         for key, address in (("pbx", "10.0.1.10"), ("web", "10.0.1.11"))
     ]
+
+
+def test_each_key_and_count_index_pick_the_same_key(tmp_path: Path) -> None:
+    """aws_instance.vm[each.key] with aws_security_group.tier[each.key].id: Terraform
+    lists only the unkeyed tier and each.key; each VM gets its own tier."""
+    vms = keyed_vms(
+        {"id": True, "subnet_id": True, "vpc_security_group_ids": True},
+        pbx={"index": "pbx"},
+        web={"index": "web"},
+    )
     vm_config = declaration(
         "aws_instance",
         "vm",
@@ -574,21 +568,11 @@ def test_each_value_reference_is_unknown_not_every_instance(tmp_path: Path) -> N
 def test_for_each_module_each_key(tmp_path: Path) -> None:
     """module "tenant" { for_each = {pbx, web}; sg_id = aws_security_group.tier[each.key].id }
     and inside it an instance with vpc_security_group_ids = [var.sg_id]."""
-    vms = [
-        Res(
-            "aws_instance",
-            "vm",
-            {
-                "ami": "ami-0a1b2c3d",
-                "instance_type": "t3.medium",
-                "private_ip": address,
-                "tags": {"Name": key, "swyx-roles": "swyxgate"},
-            },
-            {"id": True, "vpc_security_group_ids": True},
-            module=f'module.tenant["{key}"]',
-        )
-        for key, address in (("pbx", "10.0.1.10"), ("web", "10.0.1.11"))
-    ]
+    vms = keyed_vms(
+        {"id": True, "vpc_security_group_ids": True},
+        pbx={"module": 'module.tenant["pbx"]'},
+        web={"module": 'module.tenant["web"]'},
+    )
     module_calls = {
         "tenant": {
             "source": "./modules/tenant",

@@ -8,14 +8,11 @@ are checked on the model directly.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
+from aws_estate import REGION, moto_session  # noqa: F401
 from model_estates import prov, rule
-from moto import mock_aws
 
 from policycheck.catalog import default_catalog
 from policycheck.demo import build_host, build_network, build_security_group, perm
@@ -25,7 +22,6 @@ from policycheck.model import VM, Attachment, FirewallObject, Inventory, Provide
 from policycheck.profile import Profile
 from policycheck.sources.aws import AwsOptions, collect
 
-REGION = "eu-central-1"
 GATE_PORT = 5064  # SwyxGate: tcp 5064 inbound from IpPbxSrv only (catalog row 1.3)
 
 
@@ -48,18 +44,6 @@ def gate_findings(result: ScanResult, vm_name: str) -> list[Finding]:
 # ------------------------------------------------------- two tenants, live AWS
 
 
-@pytest.fixture
-def moto_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
-
-
 def _tenant(ec2: Any, name: str, octet: int, gate_from: str) -> None:
     """One tenant: a VPC with its SwyxWare server and a SwyxGate VM whose group
     opens the gate port to ``gate_from``."""
@@ -76,7 +60,7 @@ def _tenant(ec2: Any, name: str, octet: int, gate_from: str) -> None:
     build_host(ec2, f"{name}-gate", subnet, f"10.{octet}.1.20", [gate_sg], roles="swyxgate")
 
 
-def test_two_tenants_other_tenants_server_is_swyx002(moto_session: boto3.Session) -> None:
+def test_two_tenants_other_tenants_server_is_swyx002(moto_session: boto3.Session) -> None:  # noqa: F811
     ec2 = moto_session.client("ec2", region_name=REGION)
     # Tenant A's gate trusts tenant B's server (the exposure); tenant B's gate
     # trusts its own server (clean).

@@ -127,7 +127,7 @@ def test_plan_azure_priority_is_an_input_error(tmp_path: Path) -> None:
         },
         {"id": True},
     )
-    with pytest.raises(InputError, match="Azure NSG pbx-nsg: rule rdp: priority 5000"):
+    with pytest.raises(InputError, match=r"Azure NSG pbx-nsg: rule rdp: priority 5000"):
         load_plan(write_plan(tmp_path, [nsg], []))
 
 
@@ -147,7 +147,7 @@ def test_plan_gcp_priority_is_an_input_error(tmp_path: Path) -> None:
         },
         {"id": True, "self_link": True},
     )
-    with pytest.raises(InputError, match="allow-rdp: .*priority 70000 is outside 0-65535"):
+    with pytest.raises(InputError, match=r"allow-rdp: .*priority 70000 is outside 0-65535"):
         load_plan(write_plan(tmp_path, [fw], []))
 
 
@@ -157,7 +157,7 @@ def test_snapshot_with_bad_priority_names_file_and_rule(tmp_path: Path) -> None:
         "firewalls": [json.loads(_object("azure", "nsg", 100).model_dump_json())],
     }
     raw["firewalls"][0]["rules"][0]["priority"] = 5000
-    with pytest.raises(InputError, match="snap.json: Azure NSG my-nsg: rule r1: priority 5000"):
+    with pytest.raises(InputError, match=r"snap\.json: Azure NSG my-nsg: rule r1: priority 5000"):
         snapshot.loads(json.dumps(raw).encode(), "snap.json")
 
 

@@ -25,6 +25,8 @@ Project decisions the docs leave open, applied the same way on every provider:
   than the VM under evaluation (its traffic to itself never crosses its own
   firewall). The docs say the *private* (primary internal) addresses only, but
   ``VM.addresses`` does not say which addresses are private.
+- AWS: a network ACL without any entry for an address family (an IPv4-only
+  VPC's ACL) does not filter that family; one without any entry denies all.
 - AWS: a VM whose interfaces sit in subnets with *different* network ACLs is
   reachable through either; the engine then applies no ACL (and says so), and so
   does this oracle.
@@ -170,6 +172,11 @@ def nacl_allows(inventory: Inventory, vm: VM, direction: Direction, packet: Pack
     if len(acls) != 1:
         return True  # no ACL; or several, which are not applied (see above)
     [acl] = acls.values()
+    # An ACL has entries only for its VPC's address families; a family it has no
+    # entry for at all is not filtered by it (project decision, docs/semantics.md).
+    families = {_network(p.value).version for r in acl.rules for p in r.peers if p.kind == "cidr"}
+    if families and _remote(packet).version not in families:
+        return True
     rules = sorted(
         (r for r in acl.rules if r.direction == direction and not r.disabled),
         key=lambda r: r.priority if r.priority is not None else 32767,

@@ -21,6 +21,7 @@ peers on the way. Nothing here knows about Swyx.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from policycheck.model import (
     ALL_PORTS,
     AZURE_ANY,
     VM,
+    Action,
     Direction,
     FirewallObject,
     Peer,
@@ -145,22 +147,42 @@ NACL_DEFAULT_RULE = 32767
 AWS_EPHEMERAL_PORTS = IntervalSet([(1024, 65535)])
 
 
-def nacl_default_rule(fw: FirewallObject, direction: Direction) -> list[Rule]:
-    """The ``*`` rule every network ACL ends with, unless the source listed it."""
-    if any(r.direction == direction and r.priority == NACL_DEFAULT_RULE for r in fw.rules):
-        return []
-    return [
-        Rule(
-            id=f"{fw.id}/{direction}/*",
-            name="*",
-            direction=direction,
-            action="deny",
-            priority=NACL_DEFAULT_RULE,
-            peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
-            description="network ACL default rule",
-            provenance=fw.provenance,
-        )
-    ]
+_ANY_BY_FAMILY = {4: "0.0.0.0/0", 6: "::/0"}
+
+
+def nacl_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """What a network ACL does after its numbered rules.
+
+    The ``*`` rule (32767) denies the rest, unless the source listed it. An ACL has
+    ``*`` rules only for the address families of its VPC: one without any entry for a
+    family (an IPv4-only VPC's ACL, as AWS lists it) does not filter that family,
+    since adding IPv6 to the VPC adds IPv6 rules to it; its groups alone decide. An
+    ACL without any entry at all denies everything.
+    """
+    families = {
+        ipaddress.ip_network(p.value).version for r in fw.rules for p in r.peers if p.kind == "cidr"
+    } or {4, 6}
+    out: list[Rule] = []
+    if not any(r.direction == direction and r.priority == NACL_DEFAULT_RULE for r in fw.rules):
+        out.append(_nacl_star(fw, direction, "deny", sorted(families)))
+    if len(families) < 2:
+        out.append(_nacl_star(fw, direction, "allow", sorted({4, 6} - families)))
+    return out
+
+
+def _nacl_star(
+    fw: FirewallObject, direction: Direction, action: Action, families: list[int]
+) -> Rule:
+    return Rule(
+        id=f"{fw.id}/{direction}/*" + ("" if action == "deny" else "/unfiltered"),
+        name="*" if action == "deny" else "* (address family without entries)",
+        direction=direction,
+        action=action,
+        priority=NACL_DEFAULT_RULE,
+        peers=tuple(Peer.cidr(_ANY_BY_FAMILY[f]) for f in families),
+        description="network ACL default rule",
+        provenance=fw.provenance,
+    )
 
 
 @provider("aws")
@@ -234,7 +256,7 @@ def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VML
     """First match by ascending rule number, explicit deny, the ``*`` rule last."""
     candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
     ordered = sorted(
-        [*candidates, *nacl_default_rule(fw, direction)],
+        [*candidates, *nacl_default_rules(fw, direction)],
         key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
     )
     rules = [

@@ -27,12 +27,17 @@ from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
-from policycheck.engine.deployments import Deployments
-from policycheck.engine.evaluate import apply_suppressions, evaluate, sort_key, vm_access
+from policycheck.engine.evaluate import (
+    VMExpectations,
+    apply_suppressions,
+    evaluate,
+    sort_key,
+    vm_access,
+)
 from policycheck.engine.intervals import IntervalSet, to_cidrs
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
-from policycheck.expected import Expected, expected_flows
+from policycheck.expected import Expected
 from policycheck.findings import RULES, Finding, RuleRef, ScanResult
 from policycheck.model import VM, FirewallObject, Inventory, PortRange
 from policycheck.profile import Profile
@@ -118,13 +123,12 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         },
         firewalls={fw.id: fw for fw in inventory.firewalls},
     )
-    deployments = Deployments(inventory.vms, {k: r.roles for k, r in roles.items()}, ctx)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles:
             continue
-        servers = deployments.server_addresses(vm, profile)
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
         # What the native comparison leaves out (the Azure load balancer probe).
@@ -222,7 +226,8 @@ def _requirements(expected: Expected, comparer: Comparer) -> list[Json]:
             "protocol": r.protocol,
             "alternatives": [_ranges(alt) for alt in r.alternatives],
             "peers": [_canonical(p, f"requirement {r.description}") for p in r.peers],
-            # Peers that cannot satisfy it whatever the rules say (platform addresses).
+            # Peers that cannot satisfy it whatever the rules allow (platform
+            # addresses, peers whose replies a stateless return path drops).
             "unreachable_peers": to_cidrs(comparer.unreachable(r)),
             "rows": list(r.rows),
         }

@@ -53,8 +53,9 @@ def test_broken_estate(provider: Provider) -> None:
     b3 = {f.rule_id: f for f in by_rule(result, "B3")}
     assert set(b3) == {"SWYX001", "SWYX002"}
     assert b3["SWYX001"].protocol == "all" and b3["SWYX001"].peers == ["10.0.0.0/8"]
-    # The loopback-only RemoteConnector SIP range is "too broad" for any rule at all.
-    assert (10000, 15000) in ports(b3["SWYX002"])
+    # The loopback-only RemoteConnector SIP range, and the server side of its
+    # forwarding to 80 (co-located: loopback), are "too broad" for any rule at all.
+    assert (10000, 15000) in ports(b3["SWYX002"]) and (80, 80) in ports(b3["SWYX002"])
     [ssh] = by_rule(result, "B4")
     assert ssh.rule_id == "SWYX001" and ssh.peers == ["::/0"] and ports(ssh) == {(22, 22)}
     for compliant in ("B5", "B6", "B7"):
@@ -67,7 +68,9 @@ def test_gcp_allow_without_ports_means_all_ports() -> None:
     b8 = {f.rule_id: f for f in by_rule(run(estate("gcp", "broken")), "B8")}
     udp = b8["SWYX001"]
     assert udp.protocol == "udp" and udp.peers == ["192.168.0.0/16"]
-    assert (0, 5059) in ports(udp) and (65003, 65535) in ports(udp)
+    # udp 712 is VisualContacts from the internal networks (the server's counterpart
+    # of SwyxIt!'s 1.14 row), which hold 192.168.0.0/16.
+    assert (0, 711) in ports(udp) and (713, 5059) in ports(udp) and (65003, 65535) in ports(udp)
 
 
 def test_azure_nsg_without_deny_all_reports_default_vnet_rule() -> None:

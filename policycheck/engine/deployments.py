@@ -2,11 +2,12 @@
 
 A hosting provider's estate holds many tenants' deployments; tenant B's server
 reaching tenant A's SwyxGate on a server-only port is an exposure, not a
-documented flow. So the server addresses a VM's ``IpPbxSrv`` flows allow are
-chosen by the first rule that applies:
+documented flow. So the server addresses a VM's ``IpPbxSrv`` flows allow (and
+likewise the RemoteConnector's, for the server's counterpart flows) are chosen by
+the first rule that applies:
 
-1. the profile's ``peer_groups.IpPbxSrv``: exactly those addresses, for every VM
-   (the profile describes one deployment);
+1. the profile's ``peer_groups.IpPbxSrv`` (``RemoteConnector``): exactly those
+   addresses, for every VM (the profile describes one deployment);
 2. a ``swyx-deployment`` tag / label (GCP also: network tag
    ``swyx-deployment-<name>``) on the VM or on a firewall object that applies to
    it: the servers carrying the same value;
@@ -24,9 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from policycheck.engine.context import Context
-from policycheck.expected import SERVER_ROLE
 from policycheck.model import VM
-from policycheck.profile import IPPBXSRV_GROUP, Profile
+from policycheck.profile import Profile
 
 DEPLOYMENT_TAG = "swyx-deployment"
 DEPLOYMENT_PREFIX = f"{DEPLOYMENT_TAG}-"
@@ -55,37 +55,54 @@ def deployment_of(vm: VM, ctx: Context) -> str | None:
 
 
 class Deployments:
-    """Server VMs indexed by deployment marker and by network, built once per scan."""
+    """The VMs holding each peer role, indexed by deployment marker and by network,
+    built once per scan."""
 
     def __init__(
-        self, inventory_vms: Sequence[VM], roles: Mapping[int, Sequence[str]], ctx: Context
+        self,
+        vms: Sequence[VM],
+        roles: Mapping[int, Sequence[str]],
+        ctx: Context,
+        peer_roles: Mapping[str, str],
     ) -> None:
+        """``peer_roles``: role slug -> the profile peer group that names it instead."""
         self.ctx = ctx
-        self.by_marker: dict[str, list[VM]] = defaultdict(list)
-        self.by_network: dict[tuple[str, str], list[VM]] = defaultdict(list)
-        for vm in inventory_vms:
-            if SERVER_ROLE not in roles[id(vm)]:
-                continue
-            marker = deployment_of(vm, ctx)
-            if marker is not None:
-                self.by_marker[marker].append(vm)
-            for key in self._network_keys(vm):
-                self.by_network[key].append(vm)
+        self.peer_roles = dict(peer_roles)
+        self.by_marker: dict[tuple[str, str], list[VM]] = defaultdict(list)
+        self.by_network: dict[tuple[str, str, str], list[VM]] = defaultdict(list)
+        for vm in vms:
+            for role in self.peer_roles:
+                if role not in roles[id(vm)]:
+                    continue
+                marker = deployment_of(vm, ctx)
+                if marker is not None:
+                    self.by_marker[(role, marker)].append(vm)
+                for provider, network in self._network_keys(vm):
+                    self.by_network[(role, provider, network)].append(vm)
 
     def _network_keys(self, vm: VM) -> list[tuple[str, str]]:
         keys = [(str(vm.provider), self.ctx.network_key(vm.provider, n)) for n in vm.networks]
         return keys or [(str(vm.provider), "")]  # network unknown: its own group
 
-    def servers(self, vm: VM, profile: Profile) -> list[VM]:
-        """The server VMs ``vm`` trusts as IpPbxSrv (empty when the profile names it)."""
-        if IPPBXSRV_GROUP in profile.peer_groups:
+    def holders(self, vm: VM, role: str, profile: Profile) -> list[VM]:
+        """The other VMs holding ``role`` in ``vm``'s deployment (none when the
+        profile's peer group names that role's addresses)."""
+        if self.peer_roles[role] in profile.peer_groups:
             return []
         marker = deployment_of(vm, self.ctx)
         if marker is not None:
-            candidates = self.by_marker.get(marker, [])
+            candidates = self.by_marker.get((role, marker), [])
         else:
-            candidates = [s for key in self._network_keys(vm) for s in self.by_network.get(key, [])]
-        return [s for s in dict.fromkeys(candidates) if s is not vm]
+            candidates = [
+                other
+                for provider, network in self._network_keys(vm)
+                for other in self.by_network.get((role, provider, network), [])
+            ]
+        return [other for other in dict.fromkeys(candidates) if other is not vm]
 
-    def server_addresses(self, vm: VM, profile: Profile) -> list[str]:
-        return [a for server in self.servers(vm, profile) for a in server.addresses]
+    def addresses(self, vm: VM, profile: Profile) -> dict[str, list[str]]:
+        """Per peer role, the addresses ``vm``'s flows to that role may come from."""
+        return {
+            role: [a for other in self.holders(vm, role, profile) for a in other.addresses]
+            for role in self.peer_roles
+        }

@@ -7,26 +7,57 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
-from policycheck.catalog import Catalog
+from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
-from policycheck.expected import expected_flows
+from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
 from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult, Suppression
 from policycheck.model import VM, Direction, Inventory
-from policycheck.profile import Profile
+from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
 
 def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Access]:
     """The provider's layers for one VM and direction, and the access they allow."""
     layers = PROVIDERS[vm.provider](vm, direction, ctx)
     return layers, effective_access(layers.layers)
+
+
+#: Roles whose VMs other VMs' flows point at: the server (``IpPbxSrv IP``) and the
+#: RemoteConnector (the server's counterparts of its forwarding), with the profile
+#: peer group that names each instead.
+PEER_ROLES = {SERVER_ROLE: IPPBXSRV_GROUP, REMOTE_CONNECTOR: REMOTE_CONNECTOR_GROUP}
+
+
+class VMExpectations:
+    """Each VM's expected flows, with the addresses of the other VMs of its own
+    deployment its roles' flows point at (:mod:`policycheck.engine.deployments`).
+    The native comparison and the Rego input both use it, so both compare against
+    the same flows."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        roles: Mapping[int, RoleAssignment],
+        profile: Profile,
+        catalog: Catalog,
+        ctx: Context,
+    ) -> None:
+        self.profile, self.catalog = profile, catalog
+        self.deployments = Deployments(
+            inventory.vms, {k: r.roles for k, r in roles.items()}, ctx, PEER_ROLES
+        )
+
+    def expected(self, vm: VM, roles: list[str]) -> Expected:
+        others = self.deployments.addresses(vm, self.profile)
+        return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
 
 
 def evaluate(
@@ -40,14 +71,13 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
-    deployments = Deployments(inventory.vms, {k: r.roles for k, r in roles.items()}, ctx)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
             continue
-        servers = deployments.server_addresses(vm, profile)
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
         comparer = Comparer(
@@ -133,4 +163,11 @@ def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Fi
     return finding
 
 
-__all__ = ["apply_suppressions", "evaluate", "rule_ref", "sort_key", "vm_access"]
+__all__ = [
+    "VMExpectations",
+    "apply_suppressions",
+    "evaluate",
+    "rule_ref",
+    "sort_key",
+    "vm_access",
+]

@@ -183,7 +183,17 @@ def roles(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @_profile_option
 def expected(roles_csv: str, fmt: str, profile_path: Path | None) -> None:
-    """Show the exact flows a VM with these roles must be reachable by / may reach."""
+    """Show the exact flows a VM with these roles must be reachable by / may reach.
+
+    \b
+    Peers are shown as CIDRs (the internal networks default to 10.0.0.0/8,
+    172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7). Marks:
+      assumed P=V    the range rests on a default the document does not give;
+                     set P in the profile (parameters or role_parameters)
+      uncertain (?)  the document marks the row with '?': accepted, never required
+      counterpart    the server side of a client flow (docs/counterparts.md)
+    JSON carries the same as "assumed", "uncertain", "version" and "derived".
+    """
     from policycheck import views
     from policycheck.catalog import default_catalog
     from policycheck.expected import expected_flows

@@ -34,11 +34,19 @@ from policycheck.engine.evaluate import (
     sort_key,
     vm_access,
 )
-from policycheck.engine.intervals import IntervalSet, to_cidrs
+from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
+from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
 from policycheck.expected import Expected
-from policycheck.findings import RULES, Finding, RuleRef, ScanResult
+from policycheck.findings import (
+    OTHER_PROTOCOLS,
+    PORT_PROTOCOLS,
+    RULES,
+    Finding,
+    RuleRef,
+    ScanResult,
+)
 from policycheck.model import VM, FirewallObject, Inventory, PortRange
 from policycheck.profile import Profile
 
@@ -64,6 +72,10 @@ class RegoInput:
     #: (firewall id, rule id) -> the native RuleRef, with its provenance.
     refs: dict[tuple[str, str], RuleRef] = field(default_factory=dict)
     firewalls: dict[str, FirewallObject] = field(default_factory=dict)
+    #: The profile's internal networks, for the peer summaries native findings carry.
+    internal: IntervalSet = field(default_factory=IntervalSet)
+    #: VM id -> its recognised roles.
+    roles: dict[str, list[str]] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -97,7 +109,9 @@ def evaluate_rego(
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [apply_suppressions(f, profile, day) for f in to_findings(raw, rego_input)]
+    findings += [
+        s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
+    ]
     findings.sort(key=sort_key)
     return native.model_copy(update={"findings": findings})
 
@@ -122,6 +136,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
             "vms": [],
         },
         firewalls={fw.id: fw for fw in inventory.firewalls},
+        internal=ctx.internal,
     )
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
@@ -136,6 +151,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
             vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
         )
         out.vms[vm.id] = vm
+        out.roles[vm.id] = list(assignment.roles)
         out.document["vms"].append(
             {
                 "id": vm.id,
@@ -184,10 +200,13 @@ def _regions(
             )
         out.append(
             {
+                # The finding region's shape (protocol, ports, peers, excluding),
+                # plus what only access has.
                 "protocol": region.protocol,
-                "ports": _intervals(region.ports),
-                "source_ports": _intervals(region.source_ports),
+                "ports": _intervals(region.ports) if region.protocol in PORT_PROTOCOLS else [],
                 "peers": to_cidrs(region.addrs),
+                "excluding": list(access.named) if region.protocol == OTHER_PROTOCOLS else [],
+                "source_ports": _intervals(region.source_ports),
                 "excluded_peers": to_cidrs(exempt(region)),
                 "rules": rules,
             }
@@ -370,6 +389,20 @@ def _finding(obj: Json, rego_input: RegoInput) -> Finding:
         rule_id = str(obj["rule_id"])
         vm = rego_input.vms[str(obj["vm"])]
         info = RULES[rule_id]
+        internal = rego_input.internal
+        region = [
+            region_part(
+                str(part["protocol"]),
+                IntervalSet((lo, hi) for lo, hi in part["ports"])
+                if part["protocol"] in PORT_PROTOCOLS
+                else ALL_PORT_SET,
+                addr_set(str(p) for p in part["peers"]),
+                internal,
+                excluding=[str(p) for p in part["excluding"]],
+            )
+            for part in obj["region"]
+        ]
+        documented = addr_set(str(p) for p in obj.get("documented_peers", []))
         return Finding(
             rule_id=info.id,
             level=info.level,
@@ -377,12 +410,19 @@ def _finding(obj: Json, rego_input: RegoInput) -> Finding:
             vm_id=vm.id,
             vm_name=vm.name,
             direction=obj["direction"],
-            protocol=str(obj["protocol"]),
-            ports=[PortRange(lo=lo, hi=hi) for lo, hi in obj["ports"]],
-            peers=[str(p) for p in obj["peers"]],
+            region=region,
+            peers_summary=peers_summary(region, internal),
             rules=[_ref(r, vm, rego_input) for r in obj["rules"]],
             catalog_rows=[str(r) for r in obj.get("rows", [])],
-            message=str(obj["message"]),
+            roles=rego_input.roles[vm.id],
+            documented_peers=to_cidrs(documented) if rule_id == "SWYX002" else [],
+            documented_summary=summarize_peers(documented, internal)
+            if rule_id == "SWYX002"
+            else None,
+            requirement=obj.get("requirement"),
+            alternatives=[
+                [PortRange(lo=lo, hi=hi) for lo, hi in alt] for alt in obj.get("alternatives", [])
+            ],
             remediation=info.remediation,
         )
     except (KeyError, TypeError, ValueError) as exc:

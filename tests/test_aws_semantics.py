@@ -8,40 +8,22 @@ live estates are built in moto and read back through the collector.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import boto3
 from aws_estate import REGION, moto_session  # noqa: F401
 from plan_fragments import Res, const, declaration, ref, write_plan
+from scan_helpers import on_port, scan, text, unresolved
 
-from policycheck.catalog import default_catalog
 from policycheck.demo import build_host, build_network, build_security_group, perm
-from policycheck.engine.evaluate import evaluate
-from policycheck.findings import Finding, ScanResult
 from policycheck.model import Inventory
-from policycheck.profile import Profile
 from policycheck.sources.aws import AwsOptions, collect
 from policycheck.sources.terraform import load_plan
 
 ROLES = "swyxware-server, remote-connector"
 RDP = 3389
 TUNNEL = 16203  # RemoteConnector tunnel: must be reachable from the internet
-
-
-def scan(inventory: Inventory) -> ScanResult:
-    return evaluate(inventory, Profile(), default_catalog(), today=dt.date(2026, 11, 26))
-
-
-def on_port(result: ScanResult, rule_id: str, port: int, vm: str | None = None) -> list[Finding]:
-    return [
-        f
-        for f in result.findings
-        if f.rule_id == rule_id
-        and (vm is None or f.vm_name == vm)
-        and (not f.ports or any(p.lo <= port <= p.hi for p in f.ports))
-    ]
 
 
 def sg_rule(
@@ -562,7 +544,7 @@ def test_each_value_reference_is_unknown_not_every_instance(tmp_path: Path) -> N
     [pbx] = inv.vms
     assert interface_groups(inv, "pbx1") == []
     assert "vpc_security_group_ids" in pbx.unknown
-    assert [f for f in scan(inv).findings if f.rule_id == "SWYX005" and f.vm_name == "pbx1"]
+    assert unresolved(scan(inv), vm="pbx1")
 
 
 def test_for_each_module_each_key(tmp_path: Path) -> None:
@@ -753,7 +735,7 @@ def test_planned_prefix_list_is_expanded(tmp_path: Path) -> None:
     result = scan(load_plan(plan))
     [rdp] = on_port(result, "SWYX001", RDP)
     assert rdp.peers == ["198.51.100.0/24", "203.0.113.0/24"]
-    assert not [f for f in result.findings if f.rule_id == "SWYX005"]
+    assert not unresolved(result)
 
 
 def test_planned_prefix_list_with_unknown_entry_is_swyx005(tmp_path: Path) -> None:
@@ -761,8 +743,8 @@ def test_planned_prefix_list_with_unknown_entry_is_swyx005(tmp_path: Path) -> No
     result = scan(load_plan(plan))
     [rdp] = on_port(result, "SWYX001", RDP)
     assert rdp.peers == ["198.51.100.0/24"]  # the known part still counts
-    [unknown] = [f for f in result.findings if f.rule_id == "SWYX005"]
-    assert "some entries unknown" in unknown.message
+    [unknown] = unresolved(result)
+    assert "some entries unknown" in text(unknown)
 
 
 # ------------------------------------------------------- self-referencing

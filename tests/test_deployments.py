@@ -7,26 +7,20 @@ are checked on the model directly.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import boto3
 from aws_estate import REGION, moto_session  # noqa: F401
 from model_estates import prov, rule
+from scan_helpers import scan, touches
 
-from policycheck.catalog import default_catalog
 from policycheck.demo import build_host, build_network, build_security_group, perm
-from policycheck.engine.evaluate import evaluate
 from policycheck.findings import Finding, ScanResult
 from policycheck.model import VM, Attachment, FirewallObject, Inventory, Provider
 from policycheck.profile import Profile
 from policycheck.sources.aws import AwsOptions, collect
 
 GATE_PORT = 5064  # SwyxGate: tcp 5064 inbound from IpPbxSrv only (catalog row 1.3)
-
-
-def run(inventory: Inventory, profile: Profile | None = None) -> ScanResult:
-    return evaluate(inventory, profile or Profile(), default_catalog(), today=dt.date(2026, 11, 26))
 
 
 def gate_findings(result: ScanResult, vm_name: str) -> list[Finding]:
@@ -37,7 +31,7 @@ def gate_findings(result: ScanResult, vm_name: str) -> list[Finding]:
         if f.vm_name == vm_name
         and f.rule_id in ("SWYX001", "SWYX002")
         and f.direction == "inbound"
-        and any(p.lo <= GATE_PORT <= p.hi for p in f.ports)
+        and touches(f, GATE_PORT)
     ]
 
 
@@ -67,12 +61,12 @@ def test_two_tenants_other_tenants_server_is_swyx002(moto_session: boto3.Session
     _tenant(ec2, "tenant-a", 1, gate_from="10.2.1.10/32")
     _tenant(ec2, "tenant-b", 2, gate_from="10.2.1.10/32")
     inventory = collect(AwsOptions(regions=[REGION], session=moto_session, retry_mode="standard"))
-    result = run(inventory)
+    result = scan(inventory)
 
     [exposed] = gate_findings(result, "tenant-a-gate")
     assert exposed.rule_id == "SWYX002"
     assert exposed.peers == ["10.2.1.10/32"]
-    assert "documented peers: 10.1.1.10/32" in exposed.message
+    assert exposed.documented_peers == ["10.1.1.10/32"]
     assert gate_findings(result, "tenant-b-gate") == []
 
 
@@ -128,10 +122,10 @@ def test_same_vpc_deployment_tag_decides() -> None:
         _vm("pbx-b", SERVER_B, "swyxware-server", "vpc-shared", tags={"swyx-deployment": "B "}),
         group=_gate_group(f"{SERVER_B}/32"),
     )
-    [exposed] = gate_findings(run(inv), "gate-a")
+    [exposed] = gate_findings(scan(inv), "gate-a")
     assert exposed.rule_id == "SWYX002" and exposed.peers == [f"{SERVER_B}/32"]
     clean = inv.model_copy(update={"firewalls": [_gate_group(f"{SERVER_A}/32")]})
-    assert gate_findings(run(clean), "gate-a") == []
+    assert gate_findings(scan(clean), "gate-a") == []
 
 
 def test_deployment_marker_on_the_security_group() -> None:
@@ -142,7 +136,7 @@ def test_deployment_marker_on_the_security_group() -> None:
         _vm("pbx-b", SERVER_B, "swyxware-server", "vpc-shared", tags={"swyx-deployment": "b"}),
         group=_gate_group(f"{SERVER_B}/32", tags={"swyx-deployment": "a"}),
     )
-    [exposed] = gate_findings(run(inv), "gate-a")
+    [exposed] = gate_findings(scan(inv), "gate-a")
     assert exposed.rule_id == "SWYX002" and exposed.peers == [f"{SERVER_B}/32"]
 
 
@@ -180,7 +174,7 @@ def test_gcp_network_tag_marker_and_network_default() -> None:
         provenance=prov("gcp"),
     )
     inv = Inventory(vms=[gate, *servers], firewalls=[policy])
-    [exposed] = gate_findings(run(inv), "gate-a")
+    [exposed] = gate_findings(scan(inv), "gate-a")
     assert exposed.rule_id == "SWYX002" and exposed.peers == [f"{SERVER_B}/32"]
     # Without the markers the gate trusts the server in its own network: pbx-b.
     unmarked = inv.model_copy(
@@ -192,7 +186,7 @@ def test_gcp_network_tag_marker_and_network_default() -> None:
             ]
         }
     )
-    assert gate_findings(run(unmarked), "gate-a") == []
+    assert gate_findings(scan(unmarked), "gate-a") == []
 
 
 def test_profile_ippbxsrv_wins_over_markers_and_networks() -> None:
@@ -201,9 +195,9 @@ def test_profile_ippbxsrv_wins_over_markers_and_networks() -> None:
         _vm("pbx-a", SERVER_A, "swyxware-server", "vpc-a"),
         group=_gate_group(f"{SERVER_A}/32"),
     )
-    assert gate_findings(run(inv), "gate-a") == []
+    assert gate_findings(scan(inv), "gate-a") == []
     profile = Profile(peer_groups={"IpPbxSrv": ["10.9.9.9/32"]})
-    [exposed] = gate_findings(run(inv, profile), "gate-a")
+    [exposed] = gate_findings(scan(inv, profile), "gate-a")
     assert exposed.rule_id == "SWYX002" and exposed.peers == [f"{SERVER_A}/32"]
 
 
@@ -215,5 +209,5 @@ def test_other_network_server_is_not_trusted_without_markers() -> None:
         _vm("pbx-b", SERVER_B, "swyxware-server", "vpc-b"),
         group=_gate_group(f"{SERVER_B}/32"),
     )
-    [exposed] = gate_findings(run(inv), "gate-a")
+    [exposed] = gate_findings(scan(inv), "gate-a")
     assert exposed.rule_id == "SWYX002" and exposed.peers == [f"{SERVER_B}/32"]

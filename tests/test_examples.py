@@ -62,7 +62,8 @@ def _gate(result: ScanResult) -> list[Finding]:
 
 
 def _ports(f: Finding) -> IntervalSet:
-    return IntervalSet((p.lo, p.hi) for p in f.ports)
+    """The ports of every tcp/udp part of the finding's region."""
+    return IntervalSet((p.lo, p.hi) for part in f.region for p in part.ports)
 
 
 def _with(name: str, **update: object) -> Profile:
@@ -92,8 +93,8 @@ def test_example_scan_native_and_rego_agree(name: str) -> None:
     native = _scan(name, prof)
     rego = evaluate_rego(_estate(name), prof, default_catalog(), engine="embedded", today=TODAY)
 
-    def key(f: Finding) -> tuple[object, ...]:
-        return (f.rule_id, f.vm_name, f.protocol, str(f.ports), tuple(f.peers), f.suppression)
+    def key(f: Finding) -> str:
+        return json.dumps(f.model_dump(mode="json"), sort_keys=True)
 
     assert sorted(map(key, rego.findings)) == sorted(map(key, native.findings))
     assert {f.rule_id for f in rego.findings} & REGO_RULES == {f.rule_id for f in _gate(native)}
@@ -105,7 +106,7 @@ def test_aws_all_in_one_with_sip_trunk() -> None:
     name = "aws-all-in-one-sip-trunk.yaml"
     [finding] = _gate(_scan(name))
     # ingress/14: udp 5060 from 0.0.0.0/0, "sip from anywhere (temporary)".
-    assert finding.rule_id == "SWYX002" and finding.protocol == "udp"
+    assert finding.rule_id == "SWYX002" and finding.protocols == ["udp"]
     assert finding.rules[0].rule_id == "aws_security_group.pbx/ingress/14"
     assert _ports(finding) == IntervalSet([(5060, 5060)])
     reached = addr_set(finding.peers)
@@ -185,8 +186,8 @@ def test_split_deployment_remote_connector_counterparts_come_from_its_vm() -> No
     ]
     # One finding per allow block (tcp 80, 5096; udp 5096), each too broad by the
     # subnet without rc1.
-    assert {(f.rule_id, f.protocol) for f in broad} == {("SWYX002", "tcp"), ("SWYX002", "udp")}
-    tcp = next(f for f in broad if f.protocol == "tcp")
+    assert {(f.rule_id, *f.protocols) for f in broad} == {("SWYX002", "tcp"), ("SWYX002", "udp")}
+    tcp = next(f for f in broad if f.protocols == ["tcp"])
     assert _ports(tcp) == IntervalSet([(80, 80), (5096, 5096)])
     for f in broad:
         assert addr_set(f.peers) == addr_set(["10.0.2.0/24"]) - addr_set(["10.0.2.10/32"])

@@ -16,11 +16,13 @@ from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
+from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
+from policycheck.engine.regions import peers_summary, port_set, split_ports
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
-from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult, Suppression
-from policycheck.model import VM, Direction, Inventory
+from policycheck.findings import RULES, Finding, RegionPart, RuleRef, ScanResult, Suppression
+from policycheck.model import VM, Direction, Inventory, PortRange
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
 
@@ -89,7 +91,8 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
-    findings = [apply_suppressions(f, profile, today or dt.date.today()) for f in findings]
+    day = today or dt.date.today()
+    findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
     findings.sort(key=sort_key)
     return ScanResult(
         tool_version=__version__,
@@ -102,24 +105,13 @@ def evaluate(
 
 
 def sort_key(f: Finding) -> tuple[object, ...]:
-    return (
-        -LEVEL_ORDER[f.level],
-        f.vm_name,
-        f.rule_id,
-        f.resource,
-        [(p.lo, p.hi) for p in f.ports],
-        f.message,
-    )
+    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
     if assignment.roles and not assignment.unknown:
         return []
     info = RULES["SWYX006"]
-    if assignment.unknown:
-        what = f"unknown role slug(s) {', '.join(repr(s) for s in assignment.unknown)}"
-    else:
-        what = "no recognised Swyx role"
     ref = RuleRef(firewall_id=vm.id, firewall_name=vm.name, rule_id=vm.id, provenance=vm.provenance)
     return [
         Finding(
@@ -129,16 +121,21 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
             vm_id=vm.id,
             vm_name=vm.name,
             direction="inbound",
-            protocol="all",
             rules=[ref],
-            message=f"{vm.name}: {what}"
-            + ("" if assignment.roles else "; its access was not compared with the matrix"),
+            roles=list(assignment.roles),
+            unresolved=list(assignment.unknown),
             remediation=info.remediation,
         )
     ]
 
 
-def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Finding:
+def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> list[Finding]:
+    """The finding with the first matching suppression applied.
+
+    A suppression with ``ports`` takes exactly those ports: the finding splits
+    into the suppressed part of its region and the rest, which stays active (with
+    its own fingerprint) and may match a later suppression.
+    """
     for i, s in enumerate(profile.suppressions):
         if s.expires < today:
             continue
@@ -148,19 +145,32 @@ def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Fi
             continue
         if s.resource and not fnmatchcase(finding.resource, s.resource):
             continue
-        if s.ports:
-            lo, _, hi = s.ports.partition("-")
-            want_lo, want_hi = int(lo), int(hi or lo)
-            if not any(p.lo <= want_hi and want_lo <= p.hi for p in finding.ports):
-                continue
-        return finding.model_copy(
-            update={
-                "suppression": Suppression(
-                    reason=s.reason, expires=s.expires, match=f"suppressions[{i}]"
-                )
-            }
-        )
-    return finding
+        suppression = Suppression(reason=s.reason, expires=s.expires, match=f"suppressions[{i}]")
+        if not s.ports:
+            return [finding.model_copy(update={"suppression": suppression})]
+        inside, outside = split_ports(finding.region, port_set([PortRange.parse(s.ports)]))
+        if not inside:
+            continue
+        internal = addr_set(profile.internal_networks)
+        suppressed = _with_region(finding, inside, internal, suppression)
+        if not outside:
+            return [suppressed]
+        rest = _with_region(finding, outside, internal, None)
+        return [suppressed, *apply_suppressions(rest, profile, today)]
+    return [finding]
+
+
+def _with_region(
+    finding: Finding, region: list[RegionPart], internal: IntervalSet, sup: Suppression | None
+) -> Finding:
+    return finding.model_validate(
+        {
+            **dict(finding),
+            "region": region,
+            "peers_summary": peers_summary(region, internal),
+            "suppression": sup,
+        }
+    )
 
 
 __all__ = [

@@ -25,9 +25,10 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import PORT_PROTOCOLS, Layer, ResolvedRule, effective_access
+from policycheck.engine.access import Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
 from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet, addr_set, port_set
+from policycheck.findings import PORT_PROTOCOLS
 from policycheck.model import (
     ALL_PORTS,
     AZURE_ANY,

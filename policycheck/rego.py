@@ -31,7 +31,6 @@ from policycheck.engine.evaluate import (
     VMExpectations,
     apply_suppressions,
     evaluate,
-    sort_key,
     vm_access,
 )
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
@@ -112,7 +111,7 @@ def evaluate_rego(
     findings += [
         s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
     ]
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return native.model_copy(update={"findings": findings})
 
 

@@ -93,7 +93,7 @@ def evaluate(
         findings.extend(comparer.finish())
     day = today or dt.date.today()
     findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
@@ -102,10 +102,6 @@ def evaluate(
         findings=findings,
         errors=list(inventory.errors),
     )
-
-
-def sort_key(f: Finding) -> tuple[object, ...]:
-    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -178,6 +174,5 @@ __all__ = [
     "apply_suppressions",
     "evaluate",
     "rule_ref",
-    "sort_key",
     "vm_access",
 ]

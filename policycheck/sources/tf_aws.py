@@ -45,7 +45,7 @@ def translate(ctx: Context) -> None:
     _prefix_lists(ctx)
     for res in ctx.of_type("aws_vpc"):
         f = ctx.fields(res)
-        cidrs = [c for c in [f.text("cidr_block")] if c]
+        cidrs = f.cidrs("cidr_block")
         ctx.networks.append(
             Network(
                 provider="aws",
@@ -438,10 +438,7 @@ def _interfaces(ctx: Context) -> _Interfaces:
         )
         out.subnets[eni_id] = ctx.linked(eni, "subnet_id", SUBNET)[0]
         f = ctx.fields(eni)
-        out.addresses[eni_id] = [
-            *f.strings("private_ips"),
-            *[v for v in [f.text("private_ip")] if v],
-        ]
+        out.addresses[eni_id] = [*f.addresses("private_ips"), *f.addresses("private_ip")]
         for block in f.blocks("attachment"):
             instance = block.text("instance")
             if instance:
@@ -582,7 +579,7 @@ def _instances(ctx: Context) -> None:
                 groups = template.groups  # the instance names none: the template's apply
             subnets = subnets or template.subnets
             tags = {**template.tags, **tags}
-        addresses = [v for v in [f.text("private_ip")] if v]
+        addresses = f.addresses("private_ip")
         eni_ids = list(interfaces.of_instance.get(vm_id, []))
         for block in f.blocks("network_interface"):
             eni_ids.extend(v for v in [block.text("network_interface_id")] if v)

@@ -339,10 +339,9 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
     Findings point at the .tf block that declares each rule (modules included).
     Values known only after apply are reported as SWYX005 notes, not dropped.
     """
-    from policycheck.sources import terraform
+    from policycheck import api
 
-    inventory = terraform.load_plan(plan, tf_dir=tf_dir, warn=_warn)
-    _finish(inventory, **opts)
+    _finish(api.load_plan(plan, tf_dir=tf_dir, warn=_warn), **opts)
 
 
 @scan.command("snapshot")
@@ -356,9 +355,9 @@ def scan_snapshot(path: Path, **opts: Any) -> None:
       policycheck collect aws --region eu-central-1 -o inventory.json
       policycheck scan snapshot inventory.json --profile swyx.yaml
     """
-    from policycheck.sources import snapshot
+    from policycheck import api
 
-    _finish(snapshot.load(path), **opts)
+    _finish(api.load_snapshot(path), **opts)
 
 
 def _finish(inventory: Any, **opts: Any) -> None:

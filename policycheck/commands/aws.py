@@ -70,20 +70,18 @@ def _read(
     quiet: bool,
     timeout: float,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.aws import AwsOptions, collect
 
     with progress_display("Reading AWS", quiet) as progress:
-        return collect(
-            AwsOptions(
-                regions=list(regions) or None,
-                profile=aws_profile,
-                role_arns=list(role_arns),
-                endpoint_url=endpoint_url,
-                max_workers=max_workers,
-                progress=progress,
-                timeout=timeout,
-            )
+        return api.collect_aws(
+            regions=regions,
+            aws_profile=aws_profile,
+            role_arns=role_arns,
+            endpoint_url=endpoint_url,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
         )
 
 

@@ -78,8 +78,8 @@ def _read(
     quiet: bool,
     timeout: float,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.azure import AzureOptions, collect
 
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
@@ -87,15 +87,13 @@ def _read(
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
-        return collect(
-            AzureOptions(
-                subscriptions=list(subscriptions) or None,
-                base_url=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                disable_instance_discovery=disable_instance_discovery,
-                timeout=timeout,
-            )
+        return api.collect_azure(
+            subscriptions=subscriptions,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            disable_instance_discovery=disable_instance_discovery,
+            timeout=timeout,
         )
 
 

@@ -78,19 +78,17 @@ def _collect(
     timeout: float,
 ) -> Inventory:
     # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.gcp import GcpOptions, collect
 
     with progress_display("Reading GCP", quiet) as progress:
-        return collect(
-            GcpOptions(
-                projects=list(projects),
-                organization=organization,
-                api_endpoint=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                timeout=timeout,
-            )
+        return api.collect_gcp(
+            projects=projects,
+            organization=organization,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
         )
 
 

@@ -28,7 +28,7 @@ from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionConditio
 from policycheck.errors import InputError
 from policycheck.findings import RULES
 from policycheck.inputs import describe_validation_error, parse_yaml, read_text
-from policycheck.model import PortRange, normalize_protocol
+from policycheck.model import PortRange, Text, normalize_protocol
 
 DEFAULT_INTERNAL_NETWORKS = (
     "10.0.0.0/8",
@@ -138,8 +138,8 @@ class ExtraFlow(_Strict):
     an admin jump host). It is accepted like a documented flow; the justification is
     mandatory so every exception is explained in the profile itself."""
 
-    name: str
-    justification: Annotated[str, Field(min_length=3)]
+    name: Text
+    justification: Annotated[Text, Field(min_length=3)]
     direction: Literal["inbound", "outbound"] = "inbound"
     protocol: str
     ports: list[str] = Field(
@@ -196,7 +196,7 @@ class SipTrunk(_Strict):
 class Suppression(_Strict):
     """Accept a finding until a date. Expired suppressions stop applying."""
 
-    reason: Annotated[str, Field(min_length=3)]
+    reason: Annotated[Text, Field(min_length=3)]
     expires: dt.date
     rule: str | None = Field(
         default=None,

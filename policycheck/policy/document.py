@@ -14,13 +14,13 @@ their CIDRs and facts are computed once per distinct set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from policycheck import __version__
 from policycheck.engine.access import Access, Region, ResolvedRule
-from policycheck.engine.compare import RegionComparison, via_load_balancer
+from policycheck.engine.compare import Comparer, RegionComparison
 from policycheck.engine.context import Context
 from policycheck.engine.evaluate import VMEvaluation
 from policycheck.engine.intervals import ALL_V4, ALL_V6, IntervalSet, addr_set, to_cidrs
@@ -96,10 +96,10 @@ class DocumentBuilder:
         )
         comparer = ev.comparer
         compared = comparer.compared if comparer is not None else None
-        ignore = comparer.ignore if comparer is not None else IntervalSet()
+        exempt = comparer.exempt if comparer is not None else None
         sets: dict[tuple[int, ...], int] = {}
-        inbound = self._regions(ev.inbound, ignore, sets, record.rule_sets, compared)
-        outbound = self._regions(ev.outbound, IntervalSet(), sets, record.rule_sets, None)
+        inbound = self._regions(ev.inbound, exempt, sets, record.rule_sets, compared)
+        outbound = self._regions(ev.outbound, None, sets, record.rule_sets, None)
         self.records[vm.id] = record
         self.vms[vm.id] = {
             "id": vm.id,
@@ -121,7 +121,7 @@ class DocumentBuilder:
             "unknown_roles": list(ev.assignment.unknown),
             "compared": ev.expected is not None,
             "expected": _flows(ev.expected),
-            "requirements": _requirements(ev.expected, comparer.met if comparer else []),
+            "requirements": self._requirements(ev.expected, comparer),
             "inbound": inbound,
             "outbound": outbound,
             "rule_sets": [[_rule_key(r) for r in rules] for rules in record.rule_sets],
@@ -130,14 +130,15 @@ class DocumentBuilder:
     def _regions(
         self,
         access: Access,
-        ignore: IntervalSet,
+        exempt: Callable[[Region], IntervalSet] | None,
         sets: dict[tuple[int, ...], int],
         rule_sets: list[tuple[ResolvedRule, ...]],
         compared: Sequence[RegionComparison] | None,
     ) -> list[Json]:
         out: list[Json] = []
         for i, region in enumerate(access.regions):
-            excluded = region.addrs & ignore if ignore and via_load_balancer(region.rules) else None
+            # What the comparison leaves out (the platform's health probe).
+            excluded = exempt(region) if exempt is not None else None
             looked_at = region.addrs - excluded if excluded else region.addrs
             facts = self._facts_of(looked_at)
             key = tuple(id(r) for r in region.rules)
@@ -188,6 +189,26 @@ class DocumentBuilder:
             for piece in found.too_broad
         ]
         return {"undocumented": undocumented, "too_broad": too_broad}
+
+    def _requirements(self, expected: Expected | None, comparer: Comparer | None) -> list[Json]:
+        if expected is None or comparer is None:
+            return []
+        met = comparer.met
+        return [
+            {
+                "description": r.description,
+                "direction": r.direction,
+                "protocol": r.protocol,
+                "alternatives": [_ranges(alt) for alt in r.alternatives],
+                "peers": list(r.peers),
+                # Peers that never satisfy it whatever the rules allow (platform
+                # addresses, peers whose replies a stateless return path drops).
+                "unreachable_peers": self._cidrs_of(comparer.unreachable(r)),
+                "rows": list(r.rows),
+                "met": bool(met[i]) if i < len(met) else True,
+            }
+            for i, r in enumerate(expected.requirements)
+        ]
 
     def _know_rule(self, rr: ResolvedRule) -> None:
         """Platform rules (Azure defaults, GCP implied rules, 'no NSG') are not in
@@ -304,23 +325,6 @@ def _flows(expected: Expected | None) -> list[Json]:
             "rows": list(f.rows),
         }
         for f in expected.flows
-    ]
-
-
-def _requirements(expected: Expected | None, met: Sequence[bool]) -> list[Json]:
-    if expected is None:
-        return []
-    return [
-        {
-            "description": r.description,
-            "direction": r.direction,
-            "protocol": r.protocol,
-            "alternatives": [_ranges(alt) for alt in r.alternatives],
-            "peers": list(r.peers),
-            "rows": list(r.rows),
-            "met": bool(met[i]) if i < len(met) else True,
-        }
-        for i, r in enumerate(expected.requirements)
     ]
 
 

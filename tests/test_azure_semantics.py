@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -391,3 +393,75 @@ def test_plan_malformed_prefix_is_an_input_error(tmp_path: Path, prefix: str) ->
 def test_service_tag_names_are_not_prefixes(tmp_path: Path, tag: str) -> None:
     plan = azure_plan(tmp_path, [TUNNEL_RULE, nsg_rule("rdp", 200, "3389", source=tag)])
     load_plan(plan)
+
+
+# ------------------------------------------- the platform address, as a class
+
+
+@pytest.mark.parametrize(
+    "source", ["AzureLoadBalancer", "azureloadbalancer", "168.63.129.16", "168.63.129.16/32"]
+)
+def test_plan_tunnel_open_only_to_the_platform_address_is_blocked(
+    tmp_path: Path, source: str
+) -> None:
+    """Whether the platform address comes through the tag (any case) or is written
+    as an address, a custom rule letting only it reach the tunnel satisfies nothing."""
+    plan = azure_plan(tmp_path, [nsg_rule("tunnel", 100, str(TUNNEL), source=source)])
+    result = scan(load_plan(plan))
+    [blocked] = on_port(result, "SWYX003", TUNNEL)
+    assert blocked.vm_name == "pbx1"
+
+
+def test_plan_tunnel_open_to_the_internet_is_satisfied(tmp_path: Path) -> None:
+    plan = azure_plan(tmp_path, [TUNNEL_RULE])
+    assert on_port(scan(load_plan(plan)), "SWYX003", TUNNEL) == []
+
+
+# ----------------------------- Dynamic addresses on the VM side of outbound rules
+
+
+def outbound_deny(source: str) -> Json:
+    """Deny everything to the internet from ``source`` (the VM side of an outbound rule)."""
+    rule = nsg_rule("deny-out", 4000, "*", access="Deny", source=source, destination="Internet")
+    return {**rule, "direction": "Outbound", "protocol": "*"}
+
+
+def internet_egress(findings: list[Finding]) -> list[Finding]:
+    return [f for f in by_rule(findings, "AllowInternetOutBound") if f.rule_id == "SWYX004"]
+
+
+def test_outbound_source_prefix_applies_to_a_dynamic_address_in_it(tmp_path: Path) -> None:
+    result = scan(load_plan(azure_plan(tmp_path, [TUNNEL_RULE, outbound_deny("10.0.1.0/24")])))
+    assert internet_egress(result.findings) == []  # the deny holds the VM
+    assert not unresolved(result)
+
+
+def test_outbound_source_prefix_missing_the_subnet_never_applies(tmp_path: Path) -> None:
+    result = scan(load_plan(azure_plan(tmp_path, [TUNNEL_RULE, outbound_deny("10.0.2.0/24")])))
+    assert internet_egress(result.findings)
+    assert not unresolved(result)
+
+
+def test_outbound_partial_deny_is_swyx005_and_not_applied(tmp_path: Path) -> None:
+    result = scan(load_plan(azure_plan(tmp_path, [TUNNEL_RULE, outbound_deny("10.0.1.0/25")])))
+    assert internet_egress(result.findings)  # the deny may miss the VM: egress stays visible
+    [unknown] = unresolved(result)
+    assert "deny-out" in text(unknown) and "not applying" in text(unknown)
+
+
+# ------------------------------------------------------------ the CLI, exit 2
+
+
+def test_cli_malformed_prefix_exits_2_with_one_line(tmp_path: Path) -> None:
+    plan = azure_plan(tmp_path, [TUNNEL_RULE, nsg_rule("rdp", 200, "3389", source="0.0.0.0/33")])
+    out = tmp_path / "report.sarif"
+    proc = subprocess.run(
+        [sys.executable, "-m", "policycheck", "scan", "terraform", str(plan), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert "0.0.0.0/33" in line and "security_rule[1]" in line
+    assert "Traceback" not in proc.stderr and not out.exists()

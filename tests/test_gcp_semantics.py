@@ -552,3 +552,90 @@ def test_plan_priority_outside_the_range_is_an_input_error(tmp_path: Path) -> No
     config = [*NETWORK_CONFIG, *policy_config]
     with pytest.raises(InputError, match=r"swyx-policy: rule policy-rule: priority 2147483648"):
         load_plan(write_plan(tmp_path, [*network(), *policy], config))
+
+
+# --------------------------------------------- implied IPv6 rules, live
+
+
+def egress_peers(inv: Inventory) -> set[str]:
+    """Remote addresses of the implied egress findings (SWYX004)."""
+    return {
+        p
+        for f in scan(inv).findings
+        if f.rule_id == "SWYX004" and any("implied" in (r.rule_name or "") for r in f.rules)
+        for p in f.peers
+    }
+
+
+def test_live_implied_ipv6_egress_only_with_ipv6(
+    gcp_fake: FakeCompute,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The fixture VM is IPV4_ONLY: no ::/0 from the implied rules. The same VM made
+    dual-stack (an ipv6Address on its interface) gets them."""
+    ipv4 = read_live(gcp_fake, tmp_path, live_estate(tmp_path / "v4", lambda b: None))
+    peers = egress_peers(ipv4)
+    assert "0.0.0.0/0" in peers and "::/0" not in peers
+
+    def dual_stack(bodies: dict[str, Json]) -> None:
+        [nic] = bodies["aggregated/instances"]["items"]["zones/europe-west3-a"]["instances"][0][
+            "networkInterfaces"
+        ]
+        nic.update(stackType="IPV4_IPV6", ipv6Address="2600:1900:4000:1::10")
+
+    dual = read_live(gcp_fake, tmp_path, live_estate(tmp_path / "v6", dual_stack))
+    assert "2600:1900:4000:1::10" in dual.vms[0].addresses
+    assert "::/0" in egress_peers(dual)
+
+
+# ------------------------- unexpandable sources: live and plans say the same
+
+
+UNEXPANDABLE = [
+    ("srcRegionCodes", "src_region_codes", ["DE", "AT"]),
+    ("srcThreatIntelligences", "src_threat_intelligences", ["iplist-known-malicious-ips"]),
+    ("srcFqdns", "src_fqdns", ["admin.example.com"]),
+    ("srcAddressGroups", "src_address_groups", ["projects/p/locations/global/addressGroups/ops"]),
+]
+
+
+@pytest.mark.parametrize(("live_key", "plan_key", "values"), UNEXPANDABLE)
+def test_unexpandable_sources_read_alike_live_and_from_plans(
+    gcp_fake: FakeCompute,  # noqa: F811
+    tmp_path: Path,
+    live_key: str,
+    plan_key: str,
+    values: list[str],
+) -> None:
+    """An allow to RDP from sources no address list stands for: never SWYX001 as if
+    from 0.0.0.0/0, always SWYX005, and the same peers whichever way it was read."""
+
+    def edit(bodies: dict[str, Json]) -> None:
+        global_policy(bodies)["rules"].insert(
+            0,
+            {
+                "kind": "compute#firewallPolicyRule",
+                "priority": 800,
+                "match": {
+                    "layer4Configs": [{"ipProtocol": "tcp", "ports": ["3389"]}],
+                    live_key: values,
+                },
+                "action": "allow",
+                "direction": "INGRESS",
+                "ruleName": "rdp-from-somewhere",
+            },
+        )
+
+    live = read_live(gcp_fake, tmp_path, live_estate(tmp_path / "live", edit))
+    [live_rule] = [r for fw in live.firewalls for r in fw.rules if r.name == "rdp-from-somewhere"]
+    match = {plan_key: values, "layer4_configs": [{"ip_protocol": "tcp", "ports": ["3389"]}]}
+    policy, policy_config = network_policy(match, action="allow", priority=800)
+    config = [*NETWORK_CONFIG, firewall_config("tunnel"), *policy_config, instance_config()]
+    plan = load_plan(write_plan(tmp_path, [*network(), TUNNEL, *policy, instance()], config))
+    [plan_rule] = [r for fw in plan.firewalls for r in fw.rules if r.name == "policy-rule"]
+    assert [str(p) for p in live_rule.peers] == [str(p) for p in plan_rule.peers]
+    assert all(p.kind in ("unknown", "address_group") for p in live_rule.peers)
+    for inv in (live, plan):
+        result = scan(inv)
+        assert on_port(result, "SWYX001", RDP) == []
+        assert unresolved(result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -15,10 +16,11 @@ from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
 from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from policycheck.findings import LEVEL_ORDER, ScanResult
+from policycheck.memory import freeze_inputs
 from policycheck.model import Inventory
 from policycheck.profile import load_profile
-from policycheck.report import render
-from policycheck.report.output import write_atomic
+from policycheck.report import Format, render, write_report
+from policycheck.report.output import write_atomic_with
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:
@@ -32,6 +34,40 @@ def exit_code(result: ScanResult, fail_on: str) -> int:
     if any(LEVEL_ORDER[f.level] >= threshold for f in result.active()):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def write_output(
+    result: ScanResult,
+    fmt: Format,
+    output: Path | None,
+    *,
+    category: str | None = None,
+    color: bool = False,
+) -> None:
+    """The report to ``output`` (atomically) or stdout, written as it is rendered."""
+    if output is not None:
+        write_atomic_with(
+            output, lambda sink: write_report(result, fmt, sink, category=category, color=color)
+        )
+        return
+    if fmt == "text":
+        text = render(result, fmt, color=color)
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    sys.stdout.flush()
+    stdout: BinaryIO = sys.stdout.buffer
+    last = b"\n"
+
+    def to_stdout(chunk: bytes) -> None:
+        nonlocal last
+        if chunk:
+            stdout.write(chunk)
+            last = chunk[-1:]
+
+    write_report(result, fmt, to_stdout, category=category)
+    if last != b"\n":
+        stdout.write(b"\n")
+    stdout.flush()
 
 
 def run_report(
@@ -48,6 +84,7 @@ def run_report(
 ) -> int:
     catalog = default_catalog()
     profile = load_profile(profile_path, catalog)
+    freeze_inputs()
     if rego == "off":
         result = evaluate(inventory, profile, catalog)
     else:
@@ -55,12 +92,8 @@ def run_report(
 
         result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
     to_terminal = output is None and sys.stdout.isatty()
-    chosen = fmt or ("text" if to_terminal else "json")
-    text = render(result, chosen, category=category, color=to_terminal)  # type: ignore[arg-type]
-    if output is not None:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    chosen: Format = fmt or ("text" if to_terminal else "json")  # type: ignore[assignment]
+    write_output(result, chosen, output, category=category, color=to_terminal)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
     return exit_code(result, fail_on)

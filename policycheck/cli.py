@@ -234,9 +234,11 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
     Findings point at the .tf block that declares each rule (modules included).
     Values known only after apply are reported as SWYX005 notes, not dropped.
     """
+    from policycheck.memory import bulk_load
     from policycheck.sources import terraform
 
-    inventory = terraform.load_plan(plan, tf_dir=tf_dir)
+    with bulk_load():
+        inventory = terraform.load_plan(plan, tf_dir=tf_dir)
     _finish(inventory, **opts)
 
 
@@ -251,9 +253,12 @@ def scan_snapshot(path: Path, **opts: Any) -> None:
       policycheck collect aws --region eu-central-1 -o inventory.json
       policycheck scan snapshot inventory.json --profile swyx.yaml
     """
+    from policycheck.memory import bulk_load
     from policycheck.sources import snapshot
 
-    _finish(snapshot.load(path), **opts)
+    with bulk_load():
+        inventory = snapshot.load(path)
+    _finish(inventory, **opts)
 
 
 def _finish(inventory: Any, **opts: Any) -> None:

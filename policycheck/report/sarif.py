@@ -14,8 +14,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from policycheck.findings import RULES, Finding, ScanResult
 from policycheck.model import CollectionError
 from policycheck.report.common import (
@@ -26,6 +24,7 @@ from policycheck.report.common import (
     sorted_findings,
 )
 from policycheck.report.rule_help import help_markdown, help_text
+from policycheck.report.stream import Streamed, Write, collect, dump
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -45,11 +44,23 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def render_sarif(result: ScanResult, *, category: str | None = None) -> str:
-    return orjson.dumps(build_sarif(result, category=category), option=orjson.OPT_INDENT_2).decode()
+    return collect(lambda write: write_sarif(result, write, category=category)).decode()
 
 
-def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str, Any]:
+def write_sarif(result: ScanResult, write: Write, *, category: str | None = None) -> None:
+    """The log through ``write``, one result at a time (see report/stream.py)."""
+    dump(build_sarif(result, category=category, streamed=True), write)
+
+
+def build_sarif(
+    result: ScanResult, *, category: str | None = None, streamed: bool = False
+) -> dict[str, Any]:
+    """The SARIF log; ``streamed`` leaves the results to be produced while writing."""
     rule_ids = sorted(RULES)
+    results = (
+        _result(f, rule_ids.index(f.rule_id), result.sources)
+        for f in sorted_findings(result.findings)
+    )
     run: dict[str, Any] = {
         "tool": {"driver": _driver(result.tool_version, rule_ids)},
         "automationDetails": {"id": automation_id(category, result.sources)},
@@ -62,10 +73,7 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             }
         },
         "invocations": [_invocation(result.errors)],
-        "results": [
-            _result(f, rule_ids.index(f.rule_id), result.sources)
-            for f in sorted_findings(result.findings)
-        ],
+        "results": Streamed(results) if streamed else list(results),
         "columnKind": "unicodeCodePoints",
         "properties": {
             "sources": list(result.sources),

@@ -1281,3 +1281,26 @@ def summary(vm_count: int) -> Iterator[tuple[str, int]]:
         sum(len(vm_firewall_rules(d.cloud, vm, plan=False)) for d in deps for vm in d.vms)
         + sum(len(shared_rules(cloud)) for cloud, _, _ in scopes),
     )
+
+
+def main() -> None:
+    """Write one estate (if missing) and print its path and counts as JSON
+    (measure.generate runs this in a child process)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=main.__doc__.splitlines()[0] if main.__doc__ else ""
+    )
+    parser.add_argument("kind", choices=["plan", "snapshot", "profile"])
+    parser.add_argument("vms", type=int)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.kind == "profile":
+        print(json.dumps({"path": str(write_profile(args.out))}))
+        return
+    estate = write_estate(args.out, args.kind, args.vms)
+    print(json.dumps({"path": str(estate.path), **dict(summary(args.vms))}))
+
+
+if __name__ == "__main__":
+    main()

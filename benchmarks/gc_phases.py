@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import estates
-from measure import REPO, run
+from measure import REPO, generate, run
 
 POLICIES = {
     "default": "CPython's default thresholds throughout",
@@ -79,13 +78,13 @@ def main() -> None:
     parser.add_argument("--kind", choices=["snapshot", "plan"], default="snapshot")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "estates")
     args = parser.parse_args()
-    estate = estates.write_estate(args.out, args.kind, args.vms)
-    profile = estates.write_profile(args.out)
-    print(f"{args.kind}, {args.vms:,} VMs ({estate.path.stat().st_size / 2**20:.0f} MiB)\n")
+    path = Path(generate(args.kind, args.vms, args.out)["path"])
+    profile = Path(generate("profile", 0, args.out)["path"])
+    print(f"{args.kind}, {args.vms:,} VMs ({path.stat().st_size / 2**20:.0f} MiB)\n")
     print("| policy | load (GC) | evaluate (GC) | render (GC) | GC total | peak RSS |")
     print("|---|---:|---:|---:|---:|---:|")
     for policy, meaning in POLICIES.items():
-        argv = [sys.executable, "-c", CHILD, policy, args.kind, str(estate.path), str(profile)]
+        argv = [sys.executable, "-c", CHILD, policy, args.kind, str(path), str(profile)]
         done = run(argv, cwd=REPO)
         if done.returncode != 0:
             raise SystemExit(done.stderr)

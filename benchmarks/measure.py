@@ -7,6 +7,7 @@ garbage left behind by an earlier run never flatter (or burden) the next one.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,6 +106,20 @@ class _Capture:
         self._file.close()
 
 
+def generate(kind: str, vms: int, out: Path) -> dict[str, Any]:
+    """Write an estate (benchmarks/estates.py) in a child process; its path and counts.
+
+    On Linux a child inherits its parent's peak RSS across fork and exec, so the
+    process that measures children must never hold an estate itself.
+    """
+    script = Path(__file__).resolve().parent / "estates.py"
+    done = run([sys.executable, str(script), kind, str(vms), "--out", str(out)])
+    if done.returncode != 0:
+        raise SystemExit(f"generating {kind} {vms}: {done.stderr.strip()}")
+    info: dict[str, Any] = json.loads(done.stdout)
+    return info
+
+
 def policycheck(*args: str) -> list[str]:
     """The CLI as a child process, from this checkout's interpreter."""
     return [sys.executable, "-m", "policycheck", *args]
@@ -133,7 +149,8 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": f"{platform.system()} {platform.release()}",
         "commit": _git("rev-parse", "--short=12", "HEAD"),
-        "dirty": "yes" if _git("status", "--porcelain", "--untracked-files=no") else "no",
+        # Only the measured code counts: benchmark scripts may be newer than it.
+        "dirty": "yes" if _git("status", "--porcelain", "--", "policycheck", "policies") else "no",
     }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,8 +32,7 @@ from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import estates
-from measure import REPO, Run, load_average, machine, policycheck, run
+from measure import REPO, Run, generate, load_average, machine, policycheck, run
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "out"
@@ -91,12 +91,12 @@ def count_findings(report: Path) -> int | None:
     return sum(len(r.get("results", [])) for r in doc.get("runs", []))
 
 
-def scan(path: Path_, estate: estates.Estate, profile: Path, out: Path, timeout: float) -> Run:
-    report = out / "reports" / f"{path}-{estate.vms}.sarif"
+def scan(path: Path_, estate: Path, vms: int, profile: Path, out: Path, timeout: float) -> Run:
+    report = out / "reports" / f"{path}-{vms}.sarif"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    command = "terraform" if estate.kind == "plan" else "snapshot"
-    args = ["scan", command, str(estate.path), "--profile", str(profile)]
+    command = "terraform" if path == "plan" else "snapshot"
+    args = ["scan", command, str(estate), "--profile", str(profile)]
     args += ["--format", "sarif", "-o", str(report), "--quiet"]
     if path == "rego":
         args += ["--rego", "embedded"]
@@ -106,15 +106,14 @@ def scan(path: Path_, estate: estates.Estate, profile: Path, out: Path, timeout:
 def measure(
     path: Path_, vms: int, out: Path, profile: Path, timeout: float, skip: str | None
 ) -> Row:
-    kind: estates.Kind = "plan" if path == "plan" else "snapshot"
-    estate = estates.write_estate(out / "estates", kind, vms)
-    counts = dict(estates.summary(vms))
+    counts = generate("plan" if path == "plan" else "snapshot", vms, out / "estates")
+    estate = Path(counts["path"])
     row = Row(
         path=path,
         vms=vms,
         deployments=counts["deployments"],
         rules=counts["rules"],
-        file_mib=estate.path.stat().st_size / 2**20,
+        file_mib=estate.stat().st_size / 2**20,
         json_s=None,
         orjson_s=None,
         seconds=None,
@@ -123,11 +122,11 @@ def measure(
         status=skip or "",
     )
     if path != "rego":
-        row.json_s = floor(estate.path, "json")
-        row.orjson_s = floor(estate.path, "orjson")
+        row.json_s = floor(estate, "json")
+        row.orjson_s = floor(estate, "orjson")
     if skip:
         return row
-    done = scan(path, estate, profile, out, timeout)
+    done = scan(path, estate, vms, profile, out, timeout)
     row.seconds, row.peak_mib, row.status = done.seconds, done.peak_mib, done.status
     if not done.timed_out:
         row.findings = count_findings(out / "reports" / f"{path}-{vms}.sarif")
@@ -195,7 +194,9 @@ def render(rows: list[Row], info: dict[str, str], startup: Run, command: str) ->
         + f"; load average {info['load_before']} before, {info['load_after']} after.",
         "",
         f"Process start-up (`policycheck --version`): {startup.seconds:.2f} s, "
-        f"{startup.peak_mib:.0f} MiB; it is included in every policycheck figure.",
+        f"{startup.peak_mib:.0f} MiB; it is included in every policycheck figure. "
+        f"Peak RSS is each child's own (`wait4`); the runner stayed at "
+        f"{info['runner_peak_mib']} MiB, the floor below which no child's figure can go.",
         "",
     ]
     for path in ("plan", "snapshot", "rego"):
@@ -238,7 +239,7 @@ def main() -> None:
 
     info = machine()
     info["load_before"] = load_average()
-    profile = estates.write_profile(args.out / "estates")
+    profile = Path(generate("profile", 0, args.out / "estates")["path"])
     startup = run(policycheck("--version"), cwd=REPO)
     rows: list[Row] = []
     for path in paths:
@@ -249,6 +250,8 @@ def main() -> None:
             if row.status.startswith(("timeout", "killed")) and skip is None:
                 skip = f"not run: {row.vms:,} VMs already hit the limit"
     info["load_after"] = load_average()
+    # Children inherit this process's peak RSS (see estates.main): it must stay small.
+    info["runner_peak_mib"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     generated = render(rows, info, startup, command.strip())
     (args.out / "results.json").write_text(

@@ -21,6 +21,7 @@ from policycheck.model import Inventory
 from policycheck.profile import load_profile
 from policycheck.report import Format, render, write_report
 from policycheck.report.output import write_atomic_with
+from policycheck.shard import Part
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:
@@ -81,16 +82,35 @@ def run_report(
     quiet: bool = False,
     rego: str = "off",
     opa_url: str | None = None,
+    part: Part | None = None,
 ) -> int:
     catalog = default_catalog()
     profile = load_profile(profile_path, catalog)
     freeze_inputs()
+    select = part.selects if part is not None else None
     if rego == "off":
-        result = evaluate(inventory, profile, catalog)
+        result = evaluate(inventory, profile, catalog, select=select)
     else:
         from policycheck.rego import evaluate_rego
 
-        result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
+        result = evaluate_rego(
+            inventory,
+            profile,
+            catalog,
+            engine=rego,  # type: ignore[arg-type]
+            opa_url=opa_url,
+            select=select,
+        )
+    if part is not None:
+        result = result.model_copy(
+            update={"firewall_count": part.firewall_count, "shard": part.mark()}
+        )
+        if not quiet:
+            click.echo(
+                f"policycheck: shard {part.shard} evaluates {result.vm_count} of the "
+                f"{len(inventory.vms)} VMs read",
+                err=True,
+            )
     to_terminal = output is None and sys.stdout.isatty()
     chosen: Format = fmt or ("text" if to_terminal else "json")  # type: ignore[assignment]
     write_output(result, chosen, output, category=category, color=to_terminal)

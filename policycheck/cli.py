@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 import click
 
 from policycheck import __version__
+from policycheck.commands.sharding import file_part, shard_option
 from policycheck.errors import EXIT_INPUT, InputError, one_line
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -221,7 +223,8 @@ def scan() -> None:
     help="Directory of the .tf sources, for file/line locations (default: the plan's).",
 )
 @_report_options
-def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
+@shard_option
+def scan_terraform(plan: Path, tf_dir: Path | None, shard: Shard | None, **opts: Any) -> None:
     """Scan a Terraform plan before it is applied.
 
     \b
@@ -239,13 +242,14 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
 
     with bulk_load():
         inventory = terraform.load_plan(plan, tf_dir=tf_dir)
-    _finish(inventory, **opts)
+    _finish(inventory, part=file_part(inventory, shard, "terraform"), **opts)
 
 
 @scan.command("snapshot")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @_report_options
-def scan_snapshot(path: Path, **opts: Any) -> None:
+@shard_option
+def scan_snapshot(path: Path, shard: Shard | None, **opts: Any) -> None:
     """Re-evaluate an inventory snapshot written by `policycheck collect`.
 
     \b
@@ -258,7 +262,7 @@ def scan_snapshot(path: Path, **opts: Any) -> None:
 
     with bulk_load():
         inventory = snapshot.load(path)
-    _finish(inventory, **opts)
+    _finish(inventory, part=file_part(inventory, shard, "snapshot"), **opts)
 
 
 def _finish(inventory: Any, **opts: Any) -> None:
@@ -293,6 +297,15 @@ def _register_cloud_commands() -> None:
 
 
 _register_cloud_commands()
+
+
+def _register_merge() -> None:
+    from policycheck.commands import merge
+
+    merge.register(cli)
+
+
+_register_merge()
 
 
 def main() -> None:

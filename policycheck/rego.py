@@ -17,7 +17,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +69,7 @@ def evaluate_rego(
     opa_url: str | None = None,
     policy_path: Path = POLICY_PATH,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
     """A native scan whose SWYX001-SWYX003 findings come from the Rego policy.
 
@@ -77,8 +78,8 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = evaluate(inventory, profile, catalog, today=today)
-    rego_input = build_input(inventory, profile, catalog)
+    native = evaluate(inventory, profile, catalog, today=today, select=select)
+    rego_input = build_input(inventory, profile, catalog, select=select)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
     if engine == "embedded":
@@ -99,7 +100,13 @@ def evaluate_rego(
 # ------------------------------------------------------------------ input
 
 
-def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> RegoInput:
+def build_input(
+    inventory: Inventory,
+    profile: Profile,
+    catalog: Catalog,
+    *,
+    select: Callable[[VM], bool] | None = None,
+) -> RegoInput:
     """The input document: per VM with roles, its exact access and expected flows.
 
     Roles, server addresses and expected flows are found as
@@ -119,7 +126,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
     )
     for vm in inventory.vms:
         assignment = roles[id(vm)]
-        if not assignment.roles:
+        if not assignment.roles or (select is not None and not select(vm)):
             continue
         servers = [
             addr

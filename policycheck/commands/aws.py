@@ -10,13 +10,16 @@ from typing import Any, TypeVar
 import click
 
 from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan aws` and `collect aws`."""
+    f = shard_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(min=1, max=64),
@@ -60,6 +63,7 @@ def _read(
     endpoint_url: str | None,
     max_workers: int,
     quiet: bool,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck.progress import progress_display
     from policycheck.sources.aws import AwsOptions, collect
@@ -73,6 +77,7 @@ def _read(
                 endpoint_url=endpoint_url,
                 max_workers=max_workers,
                 progress=progress,
+                shard=shard,
             )
         )
 
@@ -89,6 +94,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read security groups and instances from a live AWS estate and scan them.
@@ -119,8 +125,9 @@ def register(ctx: CommandContext) -> None:
             endpoint_url,
             max_workers,
             bool(report_opts.get("quiet")),
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "aws"), **report_opts)
 
     @ctx.collect.command("aws")
     @_collection_options
@@ -131,6 +138,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -145,5 +153,5 @@ def register(ctx: CommandContext) -> None:
           policycheck collect aws --aws-profile audit -o aws-$(date +%F).json
           policycheck scan snapshot aws.json --format sarif -o aws.sarif
         """
-        inventory = _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet)
+        inventory = _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, shard)
         sys.exit(write_snapshot(inventory, output))

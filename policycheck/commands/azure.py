@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 import click
 
 from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +34,7 @@ Authentication (DefaultAzureCredential, first that works):
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = shard_option(f)
     f = click.option(
         "--no-instance-discovery",
         "disable_instance_discovery",
@@ -68,6 +71,7 @@ def _read(
     max_workers: int,
     disable_instance_discovery: bool,
     quiet: bool,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck.progress import progress_display
     from policycheck.sources.azure import AzureOptions, collect
@@ -85,6 +89,7 @@ def _read(
                 max_workers=max_workers,
                 progress=progress,
                 disable_instance_discovery=disable_instance_discovery,
+                shard=shard,
             )
         )
 
@@ -100,6 +105,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
@@ -121,8 +127,9 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "azure"), **report_opts)
 
     @ctx.collect.command("azure", epilog=_AUTH_HELP)
     @_collection_options
@@ -132,6 +139,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -146,5 +154,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
-        inventory = _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+        inventory = _read(
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, shard
+        )
         sys.exit(write_snapshot(inventory, output))

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import click
 
 from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +33,7 @@ Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 
 
 def _gcp_options(f: F) -> F:
+    f = shard_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(1, 64),
@@ -67,6 +70,7 @@ def _collect(
     endpoint: str | None,
     max_workers: int,
     quiet: bool,
+    shard: Shard | None,
 ) -> Inventory:
     # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
     from policycheck.progress import progress_display
@@ -80,6 +84,7 @@ def _collect(
                 api_endpoint=endpoint,
                 max_workers=max_workers,
                 progress=progress,
+                shard=shard,
             )
         )
 
@@ -95,6 +100,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Scan live GCP projects: VPC firewall rules, network firewall policies
@@ -111,8 +117,8 @@ def register(ctx: CommandContext) -> None:
           policycheck scan gcp --project swyx-prod --organization 123456789012
         """
         quiet = bool(report_opts.get("quiet"))
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet)
-        ctx.finish(inventory, **report_opts)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, shard)
+        ctx.finish(inventory, part=live_part(inventory, shard, "gcp"), **report_opts)
 
     @ctx.collect.command("gcp", epilog=_AUTH_HELP)
     @_gcp_options
@@ -122,6 +128,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -132,5 +139,5 @@ def register(ctx: CommandContext) -> None:
           policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
           policycheck scan snapshot gcp-2026-01-31.json
         """
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, shard)
         sys.exit(write_snapshot(inventory, output))

@@ -7,6 +7,7 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
@@ -34,13 +35,17 @@ def evaluate(
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
+    """Findings for the inventory's VMs, or only for those ``select`` accepts (one
+    shard's); the whole inventory still resolves peers and servers either way."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     server_vms = [vm for vm in inventory.vms if SERVER_ROLE in roles[id(vm)].roles]
-    for vm in inventory.vms:
+    evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
+    for vm in evaluated:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
@@ -61,7 +66,7 @@ def evaluate(
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
-        vm_count=len(inventory.vms),
+        vm_count=len(evaluated),
         firewall_count=len(inventory.firewalls),
         findings=findings,
         errors=list(inventory.errors),

@@ -37,7 +37,7 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
         }
         for finding in sorted_findings(result.findings)
     )
-    return {
+    document: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
         "tool": {
             "name": TOOL_NAME,
@@ -57,3 +57,6 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
         "findings": Streamed(findings) if streamed else list(findings),
         "errors": [error.model_dump(mode="json") for error in result.errors],
     }
+    if result.shard is not None:
+        document["shard"] = result.shard.model_dump()
+    return document

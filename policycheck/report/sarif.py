@@ -63,7 +63,7 @@ def build_sarif(
     )
     run: dict[str, Any] = {
         "tool": {"driver": _driver(result.tool_version, rule_ids)},
-        "automationDetails": {"id": automation_id(category, result.sources)},
+        "automationDetails": {"id": automation_id(category, _source_kinds(result))},
         "originalUriBaseIds": {
             SRCROOT: {
                 "description": {
@@ -80,6 +80,7 @@ def build_sarif(
             "vmCount": result.vm_count,
             "firewallCount": result.firewall_count,
             "incomplete": result.incomplete,
+            **({"shard": result.shard.model_dump()} if result.shard is not None else {}),
         },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
@@ -226,6 +227,14 @@ def pseudo_uri(provider: str, resource: str) -> str:
 
 
 # ---------------------------------------------------------------- run details
+
+
+def _source_kinds(result: ScanResult) -> list[str]:
+    """What was scanned; a shard that had nothing to read still says what it scanned,
+    so its run lands in the same category as its siblings'."""
+    if not result.sources and result.shard is not None:
+        return [f"{result.shard.scan}:"]
+    return list(result.sources)
 
 
 def automation_id(category: str | None, sources: list[str]) -> str:

@@ -44,6 +44,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import AZURE_ANY, azure_port_ranges, azure_prefixes
 
 if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
@@ -80,6 +81,8 @@ class AzureOptions:
     #: authority hosts (AZURE_AUTHORITY_HOST) that Microsoft's instance discovery
     #: does not know, e.g. Azure Stack or a private test authority.
     disable_instance_discovery: bool = False
+    #: Read only this part of the subscriptions.
+    shard: Shard | None = None
 
 
 @dataclass
@@ -134,9 +137,14 @@ def collect(opts: AzureOptions) -> Inventory:
     credential = opts.credential or _default_credential(opts.disable_instance_discovery)
     _check_credential(credential, scope)
     # A subscription named twice is read once.
-    subscriptions = list(
-        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, base_url, scope))
+    subscriptions = take_scopes(
+        opts.shard,
+        list(
+            dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, base_url, scope))
+        ),
     )
+    if not subscriptions:
+        return Inventory()  # a shard with nothing to read
 
     def one(sub: str) -> _Outcome:
         try:

@@ -46,6 +46,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
@@ -74,6 +75,8 @@ class GcpOptions:
     credentials: Credentials | None = None
     max_workers: int = 8
     progress: Progress | None = None
+    #: Read only this part of the projects (the organization is read by every part).
+    shard: Shard | None = None
 
 
 def collect(opts: GcpOptions) -> Inventory:
@@ -87,6 +90,7 @@ def collect(opts: GcpOptions) -> Inventory:
                 "or set GOOGLE_CLOUD_PROJECT"
             )
         projects = [default_project]
+    projects = take_scopes(opts.shard, projects)
     api = _Api(credentials, opts.api_endpoint)
     report = opts.progress or (lambda _msg: None)
 

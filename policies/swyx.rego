@@ -48,7 +48,7 @@ _pieces contains piece if {
 	some region in vm.inbound
 	addrs := _region_addrs(region)
 	count(addrs) > 0
-	ports := _port_intervals(region.ports)
+	ports := _region_ports(region)
 	documented := _documented(_inbound_flows(vm, region))
 	excess := _interval_diff(ports, documented)
 	count(excess) > 0
@@ -57,6 +57,7 @@ _pieces contains piece if {
 		"kind": "SWYX001",
 		"rules": region.rules,
 		"protocol": region.protocol,
+		"excluding": object.get(region, "excluding", []),
 		"ports": excess,
 		"addrs": addrs,
 		"rows": [],
@@ -69,7 +70,7 @@ _pieces contains piece if {
 	addrs := _region_addrs(region)
 	count(addrs) > 0
 	flows := _inbound_flows(vm, region)
-	ports := _port_intervals(region.ports)
+	ports := _region_ports(region)
 	covered := _interval_intersect(ports, _documented(flows))
 	count(covered) > 0
 
@@ -87,6 +88,7 @@ _pieces contains piece if {
 		"kind": "SWYX002",
 		"rules": region.rules,
 		"protocol": region.protocol,
+		"excluding": object.get(region, "excluding", []),
 		"ports": [cell],
 		"addrs": too_broad,
 		"rows": _sorted({r | some f in here; some r in f.rows}),
@@ -102,11 +104,29 @@ _region_addrs(region) := addrs if {
 	addrs := _interval_diff(admitted, ignored)
 }
 
+_port_protocols := {"tcp", "udp"}
+
+_all_ports := [[0, 65536]]
+
+# Protocols without ports have no port list; they are compared as every port.
+_region_ports(region) := _port_intervals(region.ports) if region.protocol in _port_protocols
+
+_region_ports(region) := _all_ports if not region.protocol in _port_protocols
+
+# A packet without ports matches only flows that cover every port.
 _inbound_flows(vm, region) := [f |
 	some f in vm.expected
 	f.direction == "inbound"
 	f.protocol in {region.protocol, "all"}
+	_flow_applies(f, region.protocol)
 ]
+
+_flow_applies(_, protocol) if protocol in _port_protocols
+
+_flow_applies(f, protocol) if {
+	not protocol in _port_protocols
+	_port_intervals(f.ports) == _all_ports
+}
 
 _documented(flows) := _interval_union(_flow_port_intervals(flows))
 
@@ -144,24 +164,19 @@ _excess_and_breadth contains f if {
 	pieces := grouped[key]
 	group := [pieces[0].vm, pieces[0].kind, pieces[0].rules]
 	vm := _vm(group[0])
-	protocols := _sorted({p.protocol | some p in pieces})
-	piece_ports := [iv | some p in pieces; pp := _piece_ports(p); some iv in pp]
-	ports := _interval_union(piece_ports)
-	addrs := _interval_union([iv | some p in pieces; some iv in p.addrs])
+	protocols := {p.protocol | some p in pieces}
+	region := [part | some proto in protocols; parts := _parts(proto, pieces); some part in parts]
 	rows := _sorted({r | some p in pieces; some r in p.rows})
-	parts := concat("; ", [text | some proto in protocols; text := _describe_ports(proto, pieces)])
-	peers := _cidrs(addrs)
 	f := {
 		"rule_id": group[1],
 		"vm": vm.id,
 		"vm_name": vm.name,
 		"direction": "inbound",
-		"protocol": _group_protocol(protocols, group[2]),
-		"ports": _inclusive(ports),
-		"peers": peers,
+		"region": region,
 		"rules": group[2],
 		"rows": rows,
-		"message": _excess_message(group[1], vm, parts, peers, group[2], pieces, rows),
+		"documented_peers": _cidrs(_interval_union([iv | some p in pieces; some iv in object.get(p, "allowed", [])])),
+		"message": _excess_message(group[1], vm, region, group[2], pieces, rows),
 	}
 }
 
@@ -170,31 +185,39 @@ _vm(id) := vm if {
 	vm.id == id
 }
 
-# One protocol names the finding; several (an all-protocols rule) take the
-# first responsible rule's protocol, as the native engine does.
-_group_protocol(protocols, _) := protocols[0] if count(protocols) == 1
-
-_group_protocol(protocols, rules) := rules[0].protocol if count(protocols) != 1
-
-_port_protocols := {"tcp", "udp"}
-
-# Protocols without ports (icmp, other) count as every port.
-_piece_ports(piece) := piece.ports if piece.protocol in _port_protocols
-
-_piece_ports(piece) := [[0, 65536]] if not piece.protocol in _port_protocols
-
-_describe_ports(proto, pieces) := text if {
-	proto in _port_protocols
-	ports := _interval_union([iv | some p in pieces; p.protocol == proto; some iv in p.ports])
-	text := concat(" ", [proto, _ranges_text(ports)])
+# The finding's region, exactly and in one canonical form (as the native
+# engine's policycheck/engine/regions.py): per protocol, the ports are cut where
+# the set of addresses changes, and the cells reached from one address set form
+# one part. No part claims a (protocol, port, address) outside the region.
+_parts(proto, pieces) := [part |
+	some addrs in sets
+	runs := _runs([c | some pair in reached; pair[1] == addrs; c := pair[0]])
+	peers := _cidrs(addrs)
+	part := {
+		"protocol": proto,
+		"ports": _part_ports(proto, runs),
+		"peers": peers,
+		"excluding": _part_excluding(proto, mine),
+	}
+] if {
+	mine := [p | some p in pieces; p.protocol == proto]
+	cells := _cells(_points([iv | some p in mine; some iv in p.ports]))
+	reached := [pair |
+		some c in cells
+		addrs := _interval_union([iv | some p in mine; _covered(p.ports, c[0]); some iv in p.addrs])
+		count(addrs) > 0
+		pair := [c, addrs]
+	]
+	sets := {pair[1] | some pair in reached}
 }
 
-_describe_ports("other", _) := "all protocols other than tcp/udp"
+_part_ports(proto, runs) := _inclusive(runs) if proto in _port_protocols
 
-_describe_ports(proto, _) := proto if {
-	not proto in _port_protocols
-	proto != "other"
-}
+_part_ports(proto, _) := [] if not proto in _port_protocols
+
+_part_excluding("other", mine) := mine[0].excluding
+
+_part_excluding(proto, _) := [] if proto != "other"
 
 _port_text(iv) := sprintf("%d", [iv[0]]) if iv[1] == iv[0] + 1
 
@@ -220,14 +243,30 @@ _peer_text(peers) := concat("", [concat(", ", array.slice(peers, 0, 4)), " and "
 	count(peers) > 4
 }
 
-_excess_message("SWYX001", vm, parts, peers, rules, _, _) := concat("", [
-	"undocumented inbound access to ", vm.name, ": ", parts,
-	" from ", _peer_text(peers), " (allowed by ", _rule_names(rules), ")",
+# Messages are for conftest-style use of `deny`; policycheck words findings
+# itself, from their data (policycheck/report/common.py).
+_part_text(part) := concat(" ", [part.protocol, _ranges_text(_port_intervals(part.ports))]) if part.protocol in _port_protocols
+
+_part_text(part) := concat(" ", ["every protocol except", concat(", ", part.excluding)]) if part.protocol == "other"
+
+_part_text(part) := part.protocol if {
+	not part.protocol in _port_protocols
+	part.protocol != "other"
+}
+
+_region_text(region) := concat("; ", [text |
+	some part in region
+	text := concat(" from ", [_part_text(part), _peer_text(part.peers)])
 ])
 
-_excess_message("SWYX002", vm, parts, peers, rules, pieces, rows) := concat("", [
-	"inbound source too broad on ", vm.name, ": ", parts,
-	" is reachable from ", _peer_text(peers), " (allowed by ", _rule_names(rules), ")",
+_excess_message("SWYX001", vm, region, rules, _, _) := concat("", [
+	"undocumented inbound access to ", vm.name, ": ", _region_text(region),
+	" (allowed by ", _rule_names(rules), ")",
+])
+
+_excess_message("SWYX002", vm, region, rules, pieces, rows) := concat("", [
+	"inbound source too broad on ", vm.name, ": ", _region_text(region),
+	" (allowed by ", _rule_names(rules), ")",
 	"; documented peers: ", _documented_text(pieces),
 	"; rows: ", concat(", ", [text | some r in rows; text := _row_text(r)]),
 ])
@@ -271,11 +310,11 @@ _blocked contains f if {
 		"vm": vm.id,
 		"vm_name": vm.name,
 		"direction": req.direction,
-		"protocol": req.protocol,
-		"ports": _inclusive(ports),
-		"peers": peers,
+		"region": [{"protocol": req.protocol, "ports": _part_ports(req.protocol, ports), "peers": peers, "excluding": []}],
 		"rules": [_missing_rule(vm, req.direction)],
 		"rows": _sorted({r | some r in req.rows}),
+		"requirement": req.description,
+		"alternatives": req.alternatives,
 		"message": concat("", [
 			vm.name, ": ", req.description, " is blocked: no rule allows ",
 			alternatives, " from ", _peer_text(peers),

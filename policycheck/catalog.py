@@ -38,6 +38,8 @@ SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 Transport = Literal["tcp", "udp"]
 CatalogDirection = Literal["inbound", "outbound", "mutual"]
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+#: The role the document calls ``IpPbxSrv``.
+SERVER_ROLE = "swyxware-server"
 
 
 class _Strict(BaseModel):
@@ -162,10 +164,21 @@ class CatalogRow(_Strict):
     source: str
     target: str
     source_ports: Annotated[list[PortSpec], Field(min_length=1)]
-    target_ports: Annotated[list[PortSpec], Field(min_length=1)]
+    target_ports: list[PortSpec]
     #: The remote peer: the source of an inbound row, the target of an outbound row.
     peer: CatalogPeer
     wan: bool = False
+    #: ``wan`` is this catalog's reading, not the document's words: the row's table
+    #: has no Comment column, and its target is a named public host (see ``notes``).
+    wan_inferred: bool = False
+    #: The role whose VM the target is, where the target cell names no host but the
+    #: service belongs to that role (VisualContacts 712, the phone book on LDAP).
+    #: ``IpPbxSrv IP`` targets need no such field: they are ``swyxware-server``.
+    target_role: Annotated[str, Field(pattern=SLUG_RE)] | None = None
+    #: The target ports are the target ports of these rows (each with its own
+    #: role's parameters), because the cell refers to them: HealthMonitor's
+    #: ``(see SwyxWare services above)``. ``target_ports`` is then empty.
+    refers_to: list[str] = Field(default_factory=list)
     configurable_via: str | None = None
     #: Parameter names mentioned by the row (registry keys or formula inputs).
     parameters: list[str] = Field(default_factory=list)
@@ -181,7 +194,22 @@ class CatalogRow(_Strict):
         section, direction, _ = self.id.split("/")
         if section != self.section or direction != self.direction:
             raise ValueError(f"id {self.id} does not match section/direction")
+        if bool(self.target_ports) == bool(self.refers_to):
+            raise ValueError("a row has either target_ports or refers_to, not both or neither")
+        if self.wan_inferred and not self.wan:
+            raise ValueError("wan_inferred needs wan")
+        if self.target_role is not None and self.direction != "outbound":
+            raise ValueError("target_role is for outbound rows only")
         return self
+
+    @property
+    def server_targeted(self) -> str | None:
+        """The role whose VM this outbound row's target is, if the document says so."""
+        if self.direction != "outbound":
+            return None
+        if self.peer.kind == "ippbxsrv":
+            return SERVER_ROLE
+        return self.target_role
 
 
 class Role(_Strict):
@@ -192,14 +220,39 @@ class Role(_Strict):
     description: str | None = None
 
 
+ParameterKind = Literal["port", "range", "ports", "forwards", "count"]
+
+
 class Parameter(_Strict):
     """A registry/config key or formula input that moves ports."""
 
     name: str
-    #: Default value: a port, a ``"lo-hi"`` range, a list of ports, or a count.
+    #: Default value: a port, a ``"lo-hi"`` range, a list of ports, a forwarding
+    #: list (``"712,9100,9980 80"``: entries ``port`` or ``local-port target-port``),
+    #: or a count.
     default: int | str | list[int]
-    kind: Literal["port", "range", "ports", "count"]
+    kind: ParameterKind
     description: str
+    #: The document gives no default: ``default`` is this catalog's assumption, and
+    #: ranges computed from it are marked assumed in ``expected`` and findings.
+    assumed: bool = False
+    #: The key acts only in these SwyxWare versions (``TcpForwardingPorts`` until
+    #: 12.20, ``TcpForwarding`` since); a profile setting it for another version is
+    #: an error, not silently ignored.
+    version: VersionCondition | None = None
+
+
+class TrunkEndpoint(_Strict):
+    """A role that can terminate a SIP trunk, and the rows a trunk's traffic uses.
+
+    ``signalling`` are the role's SIP rows (inbound and outbound), ``media`` its
+    RTP rows; a profile's ``sip_trunks`` entry expands them with the trunk's
+    peers (``policycheck.expected``).
+    """
+
+    role: Annotated[str, Field(pattern=SLUG_RE)]
+    signalling: Annotated[list[str], Field(min_length=1)]
+    media: Annotated[list[str], Field(min_length=1)]
 
 
 class Catalog(_Strict):
@@ -207,25 +260,47 @@ class Catalog(_Strict):
     roles: list[Role]
     parameters: list[Parameter]
     rows: list[CatalogRow]
+    sip_trunk_endpoints: list[TrunkEndpoint] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Catalog:
         slugs = {r.slug for r in self.roles}
         params = {p.name for p in self.parameters}
-        ids: set[str] = set()
+        rows: dict[str, CatalogRow] = {}
         for row in self.rows:
-            if row.id in ids:
+            if row.id in rows:
                 raise ValueError(f"duplicate row id {row.id}")
-            ids.add(row.id)
+            rows[row.id] = row
+        for row in self.rows:
             if row.role not in slugs:
                 raise ValueError(f"row {row.id}: unknown role {row.role!r}")
+            if row.target_role is not None and row.target_role not in slugs:
+                raise ValueError(f"row {row.id}: unknown target_role {row.target_role!r}")
+            for ref in row.refers_to:
+                if ref not in rows or rows[ref].refers_to:
+                    raise ValueError(f"row {row.id}: refers_to {ref!r} is not a row with ports")
             for spec in [*row.source_ports, *row.target_ports]:
                 for name in (spec.lo_param, spec.hi_param, spec.param):
                     if name and name not in params:
                         raise ValueError(f"row {row.id}: undeclared parameter {name!r}")
                 if spec.formula and spec.formula.param not in params:
                     raise ValueError(f"row {row.id}: undeclared parameter {spec.formula.param!r}")
+        for end in self.sip_trunk_endpoints:
+            for row_id in [*end.signalling, *end.media]:
+                if row_id not in rows or rows[row_id].role != end.role:
+                    raise ValueError(
+                        f"sip_trunk_endpoints {end.role}: {row_id!r} is not a row of that role"
+                    )
         return self
+
+    def row(self, row_id: str) -> CatalogRow:
+        for row in self.rows:
+            if row.id == row_id:
+                return row
+        raise KeyError(row_id)
+
+    def trunk_endpoint(self, role: str) -> TrunkEndpoint | None:
+        return next((e for e in self.sip_trunk_endpoints if e.role == role), None)
 
     @property
     def role_slugs(self) -> frozenset[str]:

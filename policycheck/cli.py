@@ -54,12 +54,31 @@ class _Group(click.Group):
             ctx.exit(EXIT_INPUT)
 
 
+def _check_profile_path(
+    _ctx: click.Context, _param: click.Parameter, value: Path | None
+) -> Path | None:
+    """``--profile prod`` (the AWS CLI habit) names no file: say what the option
+    takes and where an AWS named profile goes, instead of 'no such file'."""
+    if value is None or value.exists():
+        return value
+    text = str(value)
+    if value.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text or "\\" in text:
+        raise InputError(f"--profile {text}: no such file (create one: policycheck profile init)")
+    raise InputError(
+        f"--profile {text}: no such file; --profile takes a deployment profile YAML file "
+        "(policycheck profile init writes one). For an AWS named profile use --aws-profile "
+        f"{text} or AWS_PROFILE={text}"
+    )
+
+
 def _profile_option(f: F) -> F:
     return click.option(
         "--profile",
         "profile_path",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="Deployment profile (YAML). Without it, sensible defaults apply.",
+        callback=_check_profile_path,
+        help="Deployment profile, a YAML file (policycheck profile init writes a starter). "
+        "Without it, the defaults apply. AWS named profiles go in --aws-profile.",
     )(f)
 
 
@@ -166,7 +185,17 @@ def roles(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @_profile_option
 def expected(roles_csv: str, fmt: str, profile_path: Path | None) -> None:
-    """Show the exact flows a VM with these roles must be reachable by / may reach."""
+    """Show the exact flows a VM with these roles must be reachable by / may reach.
+
+    \b
+    Peers are shown as CIDRs (the internal networks default to 10.0.0.0/8,
+    172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7). Marks:
+      assumed P=V    the range rests on a default the document does not give;
+                     set P in the profile (parameters or role_parameters)
+      uncertain (?)  the document marks the row with '?': accepted, never required
+      counterpart    the server side of a client flow (docs/counterparts.md)
+    JSON carries the same as "assumed", "uncertain", "version" and "derived".
+    """
     from policycheck import views
     from policycheck.catalog import default_catalog
     from policycheck.expected import expected_flows
@@ -195,6 +224,31 @@ def profile_schema() -> None:
     from policycheck.profile import Profile
 
     click.echo(json.dumps(Profile.model_json_schema(), indent=2))
+
+
+@profile.command("init")
+@click.option(
+    "--roles",
+    "roles_csv",
+    default=None,
+    help="Role slugs of your VMs (e.g. swyxware-server,cds,remote-connector): the starter "
+    "then lists the registry keys of exactly those roles, with their defaults.",
+)
+def profile_init(roles_csv: str | None) -> None:
+    """Print a commented starter profile that `profile check` accepts.
+
+    \b
+    Example:
+      policycheck profile init --roles swyxware-server,cds > swyx-profile.yaml
+      policycheck profile check swyx-profile.yaml
+    """
+    from policycheck.catalog import default_catalog
+    from policycheck.profile import parse_roles
+    from policycheck.starter import starter_profile
+
+    cat = default_catalog()
+    roles = parse_roles(roles_csv, cat) if roles_csv is not None else []
+    click.echo(starter_profile(cat, roles), nl=False)
 
 
 @profile.command("check")

@@ -10,26 +10,48 @@ This is where the document's peers become address sets:
 - ``localhost``: never a firewall rule.
 
 Version conditions and port parameters (registry keys, formulas, the SDC switch)
-are applied here, so the engine only ever sees concrete port ranges.
+are applied here, so the engine only ever sees concrete port ranges. Three kinds
+of flows are derived rather than read off one row (each names the rows it comes
+from): the server's counterparts of client flows (docs/counterparts.md), a
+profile's SIP trunks, and HealthMonitor's probes of the services it refers to.
+Every flow says what it rests on: ``assumed`` parameters (a default the document
+does not give) and ``uncertain`` rows (the document writes ``?``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from policycheck.catalog import Catalog, CatalogRow, PortSpec
+from policycheck.catalog import SERVER_ROLE, Catalog, CatalogRow, PortSpec, Transport
+from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.errors import InputError
 from policycheck.model import PortRange
-from policycheck.profile import IPPBXSRV_GROUP, Profile
+from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile, SipTrunk
 
-PeerClass = Literal["internet", "internal", "ippbxsrv", "loopback", "group"]
+PeerClass = Literal[
+    "internet", "internal", "ippbxsrv", "remote-connector", "loopback", "group", "trunk"
+]
+Derived = Literal["server_counterpart", "sip_trunk"]
 INTERNET = ("0.0.0.0/0", "::/0")
-SERVER_ROLE = "swyxware-server"
 REMOTE_CONNECTOR = "remote-connector"
 TUNNEL_PARAM = "TunnelListeningPorts"
+ParamValue = int | str | list[int]
+
+
+class Assumption(BaseModel):
+    """A parameter whose value the document does not give; the flow's range rests on
+    this catalog's default because the profile does not set it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameter: str
+    value: ParamValue
+    #: The role whose ``role_parameters`` would set it.
+    role: str
 
 
 class ExpectedFlow(BaseModel):
@@ -44,10 +66,19 @@ class ExpectedFlow(BaseModel):
     peer: PeerClass
     #: Allowed remote addresses; empty for loopback flows.
     peers: tuple[str, ...]
-    #: Catalog row ids (or ``profile:<name>`` for extra flows).
+    #: Catalog row ids (``profile:<name>`` for extra flows, ``sip_trunk:<name>``
+    #: next to the rows a trunk expands).
     rows: tuple[str, ...]
     wan: bool = False
     note: str | None = None
+    #: The version condition the flow rests on, as documented (``since 12.20``).
+    version: str | None = None
+    #: Ranges computed from defaults the document does not give.
+    assumed: tuple[Assumption, ...] = ()
+    #: Every row behind the flow is marked ``?`` in the document: accepted, never required.
+    uncertain: bool = False
+    #: Not a row's own flow: the server's counterpart of a client row, or a SIP trunk.
+    derived: Derived | None = None
 
 
 class Requirement(BaseModel):
@@ -69,6 +100,8 @@ class Expected(BaseModel):
     roles: tuple[str, ...]
     flows: tuple[ExpectedFlow, ...]
     requirements: tuple[Requirement, ...]
+    #: The profile's internal networks, which ``internal`` flows resolve to.
+    internal_networks: tuple[str, ...] = ()
 
     def for_direction(self, direction: str) -> list[ExpectedFlow]:
         return [f for f in self.flows if f.direction == direction]
@@ -80,62 +113,57 @@ def expected_flows(
     roles: Iterable[str],
     *,
     server_addresses: Sequence[str] = (),
+    role_addresses: Mapping[str, Sequence[str]] | None = None,
 ) -> Expected:
     """The flows a VM holding ``roles`` must permit, per direction.
 
-    ``server_addresses`` are the SwyxWare server's addresses known from the
-    inventory; the profile's ``IpPbxSrv`` peer group adds to them. When neither
-    knows the server, IpPbxSrv flows fall back to the internal networks.
+    ``role_addresses`` are the addresses of the *other* VMs of the inventory per
+    role (``swyxware-server`` and ``remote-connector`` are used);
+    ``server_addresses`` adds to the server's. The profile's ``IpPbxSrv`` and
+    ``RemoteConnector`` peer groups add to them. When neither knows the server,
+    IpPbxSrv flows fall back to the internal networks.
     """
     role_list = tuple(dict.fromkeys(roles))
-    resolver = _PeerResolver(profile, role_list, server_addresses)
+    others = dict(role_addresses or {})
+    others[SERVER_ROLE] = [*others.get(SERVER_ROLE, ()), *server_addresses]
+    resolver = _PeerResolver(profile, role_list, others)
     flows: list[ExpectedFlow] = []
     for row in catalog.rows_for(role_list):
-        if row.version and not row.version.holds(profile.version):
-            continue
-        ports = tuple(resolve_ports(row, row.target_ports, catalog, profile))
-        if not ports:
-            continue
-        peer_class, peers, note = resolver.resolve(row)
-        directions: tuple[Literal["inbound", "outbound"], ...] = (
-            ("inbound", "outbound") if row.direction == "mutual" else (row.direction,)
-        )
-        for direction in directions:
-            for transport in row.transports:
-                flows.append(
-                    ExpectedFlow(
-                        role=row.role,
-                        direction=direction,
-                        protocol=transport,
-                        ports=ports,
-                        peer=peer_class,
-                        peers=peers,
-                        rows=(row.id,),
-                        wan=row.wan,
-                        note=note,
-                    )
-                )
+        flows.extend(_row_flows(row, catalog, profile, resolver))
+    if profile.server_counterparts:
+        flows.extend(_counterparts(catalog, profile, role_list, resolver, flows))
+    for trunk in profile.sip_trunks:
+        if trunk.role in role_list:
+            flows.extend(_trunk_flows(trunk, catalog, profile))
     flows.extend(_extra_flows(profile, role_list))
     return Expected(
         roles=role_list,
         flows=tuple(flows),
         requirements=tuple(_requirements(catalog, profile, role_list, flows)),
+        internal_networks=tuple(profile.internal_networks),
     )
 
 
+# ------------------------------------------------------------------ peers
+
+
 class _PeerResolver:
-    def __init__(self, profile: Profile, roles: Sequence[str], servers: Sequence[str]) -> None:
+    def __init__(
+        self, profile: Profile, roles: Sequence[str], others: Mapping[str, Sequence[str]]
+    ) -> None:
         self.internal = tuple(profile.internal_networks)
-        self.co_located = SERVER_ROLE in roles
-        known = [*servers, *profile.peer_groups.get(IPPBXSRV_GROUP, [])]
-        self.servers = tuple(dict.fromkeys(_host_cidr(a) for a in known))
+        self.roles = frozenset(roles)
+        self.servers = _cidrs([*others.get(SERVER_ROLE, ()), *_group(profile, IPPBXSRV_GROUP)])
+        self.connectors = _cidrs(
+            [*others.get(REMOTE_CONNECTOR, ()), *_group(profile, REMOTE_CONNECTOR_GROUP)]
+        )
 
     def resolve(self, row: CatalogRow) -> tuple[PeerClass, tuple[str, ...], str | None]:
         kind = row.peer.kind
         if kind == "localhost":
             return "loopback", (), "loopback on the VM: no firewall rule"
         if kind == "ippbxsrv":
-            if self.co_located:
+            if SERVER_ROLE in self.roles:
                 return "loopback", (), "IpPbxSrv is this VM (swyxware-server): no firewall rule"
             if self.servers:
                 return "ippbxsrv", self.servers, None
@@ -148,6 +176,30 @@ class _PeerResolver:
             return "internet", INTERNET, None
         return "internal", self.internal, None
 
+    def client(self, row: CatalogRow) -> tuple[PeerClass, tuple[str, ...], str | None]:
+        """Where the client of ``row`` can be, seen from the server it targets: the
+        RemoteConnector's addresses for its rows, the internal networks otherwise."""
+        if row.role != REMOTE_CONNECTOR:
+            return "internal", self.internal, None
+        if self.connectors:
+            return "remote-connector", self.connectors, None
+        if REMOTE_CONNECTOR in self.roles:
+            return "loopback", (), "the RemoteConnector is this VM: no firewall rule"
+        return (
+            "internal",
+            self.internal,
+            f"RemoteConnector address unknown (set peer_groups.{REMOTE_CONNECTOR_GROUP}): "
+            "internal networks",
+        )
+
+
+def _group(profile: Profile, name: str) -> list[str]:
+    return list(profile.peer_groups.get(name, []))
+
+
+def _cidrs(addresses: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_host_cidr(a) for a in addresses))
+
 
 def _host_cidr(address: str) -> str:
     if "/" in address:
@@ -155,9 +207,10 @@ def _host_cidr(address: str) -> str:
     return f"{address}/128" if ":" in address else f"{address}/32"
 
 
-def parameter_value(
-    name: str, role: str, catalog: Catalog, profile: Profile
-) -> int | str | list[int] | None:
+# ------------------------------------------------------------------ ports
+
+
+def parameter_value(name: str, role: str, catalog: Catalog, profile: Profile) -> ParamValue | None:
     """A parameter as the profile sets it for ``role``; ``None`` when not set."""
     per_role = profile.role_parameters.get(role, {})
     if name in per_role:
@@ -165,41 +218,68 @@ def parameter_value(
     return profile.parameters.get(name)
 
 
-def _parse_ports(name: str, value: int | str | list[int]) -> list[PortRange]:
+def _parse_ports(name: str, value: ParamValue, kind: str) -> list[PortRange]:
     try:
         if isinstance(value, int):
             return [PortRange(lo=value, hi=value)]
         if isinstance(value, list):
             return [PortRange(lo=int(v), hi=int(v)) for v in value]
-        return [PortRange.parse(part) for part in str(value).replace(";", ",").split(",") if part]
+        entries = [e.strip() for e in str(value).replace(";", ",").split(",") if e.strip()]
+        if kind == "forwards":
+            # "local-port target-port" forwards a local port to another port of the
+            # server: only the target crosses the firewall ("9980 80" -> 80).
+            targets = []
+            for entry in entries:
+                words = entry.split()
+                if len(words) > 2:
+                    raise ValueError(entry)
+                targets.append(words[-1])
+            entries = targets
+        return [PortRange.parse(e) for e in entries]
     except ValueError as exc:
-        raise InputError(f"parameters.{name}: invalid port value {value!r}") from exc
+        shape = " (entries: port or 'local-port target-port')" if kind == "forwards" else ""
+        raise InputError(f"parameters.{name}: invalid port value {value!r}{shape}") from exc
 
 
-def _parse_int(name: str, value: int | str | list[int]) -> int:
+def _parse_int(name: str, value: ParamValue) -> int:
     try:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise InputError(f"parameters.{name}: expected a number, got {value!r}") from exc
 
 
-def resolve_ports(
+@dataclass(frozen=True)
+class ResolvedPort:
+    """One concrete range of a row, with the version condition and the assumption
+    it rests on."""
+
+    range: PortRange
+    version: str | None = None
+    assumed: Assumption | None = None
+
+
+def resolve_specs(
     row: CatalogRow, specs: Sequence[PortSpec], catalog: Catalog, profile: Profile
-) -> list[PortRange]:
+) -> list[ResolvedPort]:
     """Concrete port ranges of ``specs`` after version, SDC and parameters."""
-    out: list[PortRange] = []
+    out: list[ResolvedPort] = []
     replaced: set[str] = set()
     for spec in specs:
         if spec.version and not spec.version.holds(profile.version):
             continue
+        version = spec.version.text if spec.version else None
         if spec.param:
             value = parameter_value(spec.param, row.role, catalog, profile)
             if value is not None:
                 if spec.param not in replaced:
                     replaced.add(spec.param)
-                    out.extend(_parse_ports(spec.param, value))
+                    kind = catalog.parameter(spec.param).kind
+                    out.extend(
+                        ResolvedPort(p, version) for p in _parse_ports(spec.param, value, kind)
+                    )
                 continue
         lo, hi = spec.lo, spec.hi
+        assumed: Assumption | None = None
         if spec.sdc is not None and profile.sdc:
             lo = hi = spec.sdc
         if spec.lo_param:
@@ -209,12 +289,13 @@ def resolve_ports(
         if spec.formula:
             # The formula's base moves with lo (MediaPack BaseUDPPort), its length
             # with the count parameter.
-            value = parameter_value(spec.formula.param, row.role, catalog, profile)
-            count = _parse_int(
-                spec.formula.param,
-                value if value is not None else catalog.parameter(spec.formula.param).default,
-            )
-            hi = lo + spec.formula.per * count
+            param = catalog.parameter(spec.formula.param)
+            value = parameter_value(param.name, row.role, catalog, profile)
+            if value is None:
+                value = param.default
+                if param.assumed:
+                    assumed = Assumption(parameter=param.name, value=value, role=row.role)
+            hi = lo + spec.formula.per * _parse_int(param.name, value)
         if spec.hi_param:
             value = parameter_value(spec.hi_param, row.role, catalog, profile)
             if value is not None:
@@ -223,8 +304,221 @@ def resolve_ports(
             raise InputError(
                 f"parameters: row {row.id} gives port range {lo}-{hi}, which is not valid"
             )
-        out.append(PortRange(lo=lo, hi=hi))
+        out.append(ResolvedPort(PortRange(lo=lo, hi=hi), version, assumed))
     return out
+
+
+def resolve_ports(
+    row: CatalogRow, specs: Sequence[PortSpec], catalog: Catalog, profile: Profile
+) -> list[PortRange]:
+    return [r.range for r in resolve_specs(row, specs, catalog, profile)]
+
+
+def _grouped(
+    resolved: Iterable[ResolvedPort], row_version: str | None
+) -> list[tuple[tuple[PortRange, ...], str | None, tuple[Assumption, ...]]]:
+    """Ranges grouped by the version condition and assumption they rest on, so each
+    flow states its own (a row's since-12.20 port is one flow, its other ports another)."""
+    groups: dict[tuple[str | None, str | None], tuple[list[PortRange], Assumption | None]] = {}
+    for r in resolved:
+        key = (r.version or row_version, r.assumed.parameter if r.assumed else None)
+        groups.setdefault(key, ([], r.assumed))[0].append(r.range)
+    return [
+        (tuple(ports), version, (assumed,) if assumed else ())
+        for (version, _), (ports, assumed) in groups.items()
+    ]
+
+
+# ------------------------------------------------------------------ flows
+
+
+def _row_flows(
+    row: CatalogRow, catalog: Catalog, profile: Profile, resolver: _PeerResolver
+) -> list[ExpectedFlow]:
+    if row.version and not row.version.holds(profile.version):
+        return []
+    peer_class, peers, note = resolver.resolve(row)
+    directions: tuple[Literal["inbound", "outbound"], ...] = (
+        ("inbound", "outbound") if row.direction == "mutual" else (row.direction,)
+    )
+    row_version = row.version.text if row.version else None
+    # (transports, resolved ports, note) per source of ports: the row's own target
+    # ports, or those of the rows it refers to (HealthMonitor).
+    sources: list[tuple[list[Transport], list[ResolvedPort], str | None]] = []
+    if row.refers_to:
+        for ref_id in row.refers_to:
+            ref = catalog.row(ref_id)
+            if ref.version and not ref.version.holds(profile.version):
+                continue
+            transports = [t for t in ref.transports if t in row.transports]
+            ref_note = f"port of {ref.id} ({ref.component}), which the row refers to"
+            sources.append(
+                (transports, resolve_specs(ref, ref.target_ports, catalog, profile), ref_note)
+            )
+    else:
+        own = resolve_specs(row, row.target_ports, catalog, profile)
+        sources.append((row.transports, own, None))
+    flows: list[ExpectedFlow] = []
+    for transports, resolved, source_note in sources:
+        for ports, version, assumed in _grouped(resolved, row_version):
+            for direction in directions:
+                for transport in transports:
+                    flows.append(
+                        ExpectedFlow(
+                            role=row.role,
+                            direction=direction,
+                            protocol=transport,
+                            ports=ports,
+                            peer=peer_class,
+                            peers=peers,
+                            rows=(row.id,),
+                            wan=row.wan,
+                            note=_join(note, source_note),
+                            version=version,
+                            assumed=assumed,
+                            uncertain=row.uncertain,
+                        )
+                    )
+    return flows
+
+
+def _join(*notes: str | None) -> str | None:
+    text = "; ".join(n for n in notes if n)
+    return text or None
+
+
+def _counterparts(
+    catalog: Catalog,
+    profile: Profile,
+    roles: Sequence[str],
+    resolver: _PeerResolver,
+    own: Sequence[ExpectedFlow],
+) -> list[ExpectedFlow]:
+    """Inbound flows of the VM's roles that the document lists only from the other
+    side: every outbound row whose target is this role (``IpPbxSrv IP``, or a
+    ``target_role``) gives the role an inbound flow on the row's target ports, from
+    where that row's component can be. Kept only where it adds to what the VM's own
+    rows, or a counterpart from more peers, already allow (docs/counterparts.md has
+    the rule and its reasoning)."""
+    candidates: list[ExpectedFlow] = []
+    for row in catalog.rows:
+        target = row.server_targeted
+        if target is None or target not in roles or row.role == target:
+            continue
+        if row.version and not row.version.holds(profile.version):
+            continue
+        peer_class, peers, note = resolver.client(row)
+        row_version = row.version.text if row.version else None
+        resolved = resolve_specs(row, row.target_ports, catalog, profile)
+        for ports, version, assumed in _grouped(resolved, row_version):
+            for transport in row.transports:
+                candidates.append(
+                    ExpectedFlow(
+                        role=target,
+                        direction="inbound",
+                        protocol=transport,
+                        ports=ports,
+                        peer=peer_class,
+                        peers=peers,
+                        rows=(row.id,),
+                        note=_join(note, "server side of a client flow"),
+                        version=version,
+                        assumed=assumed,
+                        uncertain=row.uncertain,
+                        derived="server_counterpart",
+                    )
+                )
+    sets = {peers: addr_set(peers) for peers in {f.peers for f in [*own, *candidates]}}
+    merged: dict[tuple[object, ...], ExpectedFlow] = {}
+    for flow in candidates:
+        wanted = sets[flow.peers]
+        wider = [c for c in candidates if sets[c.peers] != wanted and sets[c.peers].covers(wanted)]
+        left = _not_yet_allowed(flow, [*own, *wider], sets)
+        if not left:
+            continue
+        # Many components send to the same server port (9094 from every
+        # component): one flow lists every row it mirrors.
+        key = (
+            flow.protocol,
+            left,
+            flow.peers,
+            flow.version,
+            tuple(a.parameter for a in flow.assumed),
+            flow.uncertain,
+        )
+        if key in merged:
+            merged[key] = merged[key].model_copy(update={"rows": (*merged[key].rows, *flow.rows)})
+        else:
+            merged[key] = flow.model_copy(update={"ports": left})
+    return list(merged.values())
+
+
+def _not_yet_allowed(
+    flow: ExpectedFlow,
+    others: Sequence[ExpectedFlow],
+    sets: Mapping[tuple[str, ...], IntervalSet],
+) -> tuple[PortRange, ...]:
+    """``flow``'s ports minus those another inbound flow allows from all its peers."""
+    left = IntervalSet((p.lo, p.hi) for p in flow.ports)
+    wanted = sets[flow.peers]
+    for other in others:
+        if other.direction != "inbound" or other.protocol != flow.protocol:
+            continue
+        if not sets[other.peers].covers(wanted):
+            continue
+        left = left - IntervalSet((p.lo, p.hi) for p in other.ports)
+        if not left:
+            break
+    return tuple(PortRange(lo=lo, hi=hi) for lo, hi in left)
+
+
+def _trunk_flows(trunk: SipTrunk, catalog: Catalog, profile: Profile) -> list[ExpectedFlow]:
+    """The terminating role's SIP signalling (the trunk's transports) and RTP media
+    rows, in and out, with exactly the trunk's peers."""
+    endpoint = catalog.trunk_endpoint(trunk.role)
+    if endpoint is None:  # the profile validator names the endpoint roles
+        raise InputError(f"sip_trunks {trunk.name!r}: role {trunk.role!r} ends no SIP trunk")
+    peers = _expand_peers(profile, trunk.peers)
+    flows: list[ExpectedFlow] = []
+    for row_id in [*endpoint.signalling, *endpoint.media]:
+        row = catalog.row(row_id)
+        if row.version and not row.version.holds(profile.version):
+            continue
+        transports = (
+            [t for t in row.transports if t in trunk.transports]
+            if row_id in endpoint.signalling
+            else list(row.transports)
+        )
+        direction: Literal["inbound", "outbound"] = (
+            "outbound" if row.direction == "outbound" else "inbound"
+        )
+        resolved = resolve_specs(row, row.target_ports, catalog, profile)
+        row_version = row.version.text if row.version else None
+        for ports, version, assumed in _grouped(resolved, row_version):
+            for transport in transports:
+                flows.append(
+                    ExpectedFlow(
+                        role=trunk.role,
+                        direction=direction,
+                        protocol=transport,
+                        ports=ports,
+                        peer="trunk",
+                        peers=peers,
+                        rows=(row.id, f"sip_trunk:{trunk.name}"),
+                        note=f"SIP trunk {trunk.name}",
+                        version=version,
+                        assumed=assumed,
+                        derived="sip_trunk",
+                    )
+                )
+    return flows
+
+
+def _expand_peers(profile: Profile, names: Iterable[str]) -> tuple[str, ...]:
+    peers: list[str] = []
+    for peer in names:
+        peers.extend(profile.peer_groups.get(peer, [peer]))
+    return tuple(dict.fromkeys(peers))
 
 
 def _extra_flows(profile: Profile, roles: Sequence[str]) -> list[ExpectedFlow]:
@@ -232,9 +526,6 @@ def _extra_flows(profile: Profile, roles: Sequence[str]) -> list[ExpectedFlow]:
     for extra in profile.extra_flows:
         if extra.roles is not None and not set(extra.roles) & set(roles):
             continue
-        peers: list[str] = []
-        for peer in extra.peers:
-            peers.extend(profile.peer_groups.get(peer, [peer]))
         out.append(
             ExpectedFlow(
                 role="profile",
@@ -242,7 +533,7 @@ def _extra_flows(profile: Profile, roles: Sequence[str]) -> list[ExpectedFlow]:
                 protocol=extra.protocol,
                 ports=tuple(PortRange.parse(p) for p in extra.ports),
                 peer="group",
-                peers=tuple(peers),
+                peers=_expand_peers(profile, extra.peers),
                 rows=(f"profile:{extra.name}",),
                 note=extra.justification,
             )
@@ -272,7 +563,8 @@ def _requirements(
             )
     wanted = set(profile.required)
     for flow in flows:
-        if wanted & set(flow.rows) and flow.peer != "loopback":
+        # Uncertain flows are never required (the profile refuses to name them).
+        if wanted & set(flow.rows) and flow.peer != "loopback" and not flow.uncertain:
             out.append(
                 Requirement(
                     description=f"required by profile: {', '.join(flow.rows)}",

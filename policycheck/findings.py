@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
+from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
 
@@ -156,6 +158,10 @@ class RuleRef(BaseModel):
     firewall_name: str
     rule_id: str
     rule_name: str | None = None
+    #: The rule's action and priority where the rule exists (``None`` for a rule
+    #: that is missing, and for priorities where order does not exist).
+    action: str | None = None
+    priority: int | None = None
     provenance: Provenance
 
 
@@ -168,8 +174,83 @@ class Suppression(BaseModel):
     match: str
 
 
+#: Protocols whose parts carry ports; every other part covers its whole protocol.
+PORT_PROTOCOLS = frozenset({"tcp", "udp"})
+#: The protocol of a part that covers every protocol not in its ``excluding``.
+OTHER_PROTOCOLS = "other"
+
+
+PeerBase = Literal["anywhere", "internet", "internal", "cidrs", "none"]
+PeerFamily = Literal["any", "ipv4", "ipv6"]
+
+
+class PeerSummary(BaseModel):
+    """An exact, short characterisation of an address set, for wording.
+
+    The set is ``base`` (restricted to ``family``) minus ``excluding``. ``base``
+    is ``anywhere`` (every address), ``internet`` (every address outside the
+    profile's internal networks) or ``internal`` (the internal networks); ``cidrs``
+    means no named base describes the set briefly: read the CIDR list it
+    summarizes; ``none`` is the empty set.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    base: PeerBase
+    family: PeerFamily = "any"
+    excluding: list[str] = Field(default_factory=list)
+
+
+class RegionPart(BaseModel):
+    """One protocol's share of a finding's region, exactly.
+
+    The part claims every (protocol, port, peer) combination of ``ports`` x
+    ``peers`` and nothing else; a finding's region is the union of its parts.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``tcp``, ``udp``, another named protocol (``icmp``, ``icmpv6``), an IP
+    #: protocol number (``47``), or ``other``: every protocol not in ``excluding``.
+    protocol: str
+    #: Inclusive destination port ranges, sorted and disjoint; ``tcp``/``udp`` only.
+    #: Empty for protocols without ports: the part covers the whole protocol.
+    ports: list[PortRange] = Field(default_factory=list)
+    #: The remote side: exact CIDRs (fewest, IPv4 first). Symbolic ``kind:value``
+    #: peers only where nothing resolves (SWYX005).
+    peers: list[str] = Field(default_factory=list)
+    #: For ``other``: the protocols it does not cover (they have parts of their
+    #: own, or are not part of the region). Empty for every other protocol.
+    excluding: list[str] = Field(default_factory=list)
+    #: ``peers`` characterised for wording (None for symbolic peers).
+    peers_summary: PeerSummary | None = None
+
+    def key(self) -> tuple[object, ...]:
+        """Canonical order: tcp, udp, named protocols, numbers, other; then ports, peers."""
+        return (
+            protocol_rank(self.protocol),
+            tuple((p.lo, p.hi) for p in self.ports),
+            tuple(self.peers),
+            tuple(self.excluding),
+        )
+
+
+def protocol_rank(protocol: str) -> tuple[int, int, str]:
+    if protocol in ("tcp", "udp"):
+        return (0, 0, protocol)
+    if protocol == OTHER_PROTOCOLS:
+        return (3, 0, protocol)
+    if protocol.isdigit():
+        return (2, int(protocol), protocol)
+    return (1, 0, protocol)
+
+
 class Finding(BaseModel):
-    """One conclusion, merged per (VM, responsible rule, kind)."""
+    """One conclusion, merged per (VM, responsible rules, kind).
+
+    Only data: the words a report shows are rendered from these fields by
+    ``policycheck.report.common.message``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -179,19 +260,40 @@ class Finding(BaseModel):
     vm_id: str
     vm_name: str
     direction: Direction
-    #: The exact excess or missing region.
-    protocol: str
-    ports: list[PortRange] = Field(default_factory=list)
-    peers: list[str] = Field(default_factory=list)
-    #: Short wording of ``peers`` for tables, e.g. "the internet (everything outside
-    #: the internal networks)" instead of 38 prefixes.
-    peers_summary: str | None = None
+    #: The exact excess (SWYX001/002/004), missing (SWYX003) or rule (SWYX005/007)
+    #: region, in canonical order; empty for a finding about a whole VM.
+    region: list[RegionPart] = Field(default_factory=list)
+    #: ``peers`` (the union of the parts' peers) characterised for wording; None
+    #: when they are symbols or empty.
+    peers_summary: PeerSummary | None = None
     rules: list[RuleRef] = Field(default_factory=list)
     #: Catalog rows the region was compared against.
     catalog_rows: list[str] = Field(default_factory=list)
-    message: str
+    #: The VM's recognised Swyx roles (what its access was compared with).
+    roles: list[str] = Field(default_factory=list)
+    #: SWYX002: who may reach the finding's ports (union over its ports).
+    documented_peers: list[str] = Field(default_factory=list)
+    documented_summary: PeerSummary | None = None
+    #: SWYX003: what is required, and the port alternatives (any one suffices).
+    requirement: str | None = None
+    alternatives: list[list[PortRange]] = Field(default_factory=list)
+    #: SWYX005: what could not be resolved; SWYX006: unknown role slugs.
+    unresolved: list[str] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _canonical_order(cls, value: list[RegionPart]) -> list[RegionPart]:
+        # Part order carries no meaning, so it never changes fingerprints or
+        # comparisons, whoever built the finding (engine, Rego, a JSON report).
+        return sorted(value, key=RegionPart.key)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def peers(self) -> list[str]:
+        """The union of the parts' peers: fewest CIDRs (IPv4 first), then symbols."""
+        return union_peers(p.peers for p in self.region)
 
     @property
     def primary(self) -> RuleRef | None:
@@ -206,18 +308,67 @@ class Finding(BaseModel):
         prov = ref.provenance
         return prov.address or prov.cloud_id or ref.firewall_id
 
+    @property
+    def protocols(self) -> list[str]:
+        """The region's protocols in canonical order, each once."""
+        return list(dict.fromkeys(part.protocol for part in self.region))
+
     def fingerprint(self) -> str:
-        """Stable across runs and unrelated edits: no line numbers, no ordering."""
+        """Stable across runs and unrelated edits: no line numbers, no ordering.
+
+        Identity is the rule, VM, resource, direction and the canonical region;
+        what could not be resolved tells apart SWYX005 findings without a region.
+        """
         parts = [
             self.rule_id,
             self.vm_id,
             self.resource,
             self.direction,
-            self.protocol,
-            ",".join(str(p) for p in self.ports),
-            ",".join(sorted(self.peers)),
+            *(region_text(p) for p in self.region),
+            ",".join(sorted(self.unresolved)),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+    def sort_key(self) -> tuple[object, ...]:
+        """Level (worst first), VM, rule id, resource, region; the fingerprint breaks ties."""
+        return (
+            -LEVEL_ORDER[self.level],
+            self.vm_name,
+            self.vm_id,
+            self.rule_id,
+            self.resource,
+            tuple(p.key() for p in self.region),
+            self.direction,
+            self.fingerprint(),
+        )
+
+
+def union_peers(lists: Iterable[list[str]]) -> list[str]:
+    """Peers of several parts as one exact list: CIDRs collapsed, symbols kept."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    symbols: dict[str, None] = {}
+    for peers in lists:
+        for peer in peers:
+            try:
+                net = ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                symbols[peer] = None
+                continue
+            if isinstance(net, ipaddress.IPv4Network):
+                v4.append(net)
+            else:
+                v6.append(net)
+    cidrs = [str(n) for n in ipaddress.collapse_addresses(v4)]
+    cidrs += [str(n) for n in ipaddress.collapse_addresses(v6)]
+    return cidrs + list(symbols)
+
+
+def region_text(part: RegionPart) -> str:
+    """A part as canonical text, e.g. ``tcp 80-80,443-443 <- 0.0.0.0/0``."""
+    ports = ",".join(str(p) for p in part.ports)
+    excluding = f" -{','.join(part.excluding)}" if part.excluding else ""
+    return f"{part.protocol}{excluding} {ports} <- {','.join(part.peers)}"
 
 
 class ShardMark(BaseModel):

@@ -25,9 +25,9 @@ from pydantic import (
     model_validator,
 )
 
-from policycheck.catalog import Catalog, default_catalog
+from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionCondition, default_catalog
 from policycheck.errors import InputError
-from policycheck.model import normalize_protocol
+from policycheck.model import PortRange, normalize_protocol
 
 DEFAULT_INTERNAL_NETWORKS = (
     "10.0.0.0/8",
@@ -39,8 +39,12 @@ DEFAULT_INTERNAL_NETWORKS = (
 #: Peer group name that, when given, states the SwyxWare server's addresses
 #: (the document's ``IpPbxSrv IP``) for VMs that are not the server themselves.
 IPPBXSRV_GROUP = "IpPbxSrv"
+#: Peer group name that states the RemoteConnector's addresses, for the server's
+#: counterparts of the RemoteConnector's forwarding when it runs on another VM.
+REMOTE_CONNECTOR_GROUP = "RemoteConnector"
 DEFAULT_VERSION = "14.0"
 ROLE_SPLIT = re.compile(r"[\s,]+")
+VERSION_RE = r"^\d+(\.\d+)*$"
 
 
 def _check_cidr(value: str) -> str:
@@ -57,6 +61,48 @@ def _check_roles(roles: list[str], info: ValidationInfo) -> list[str]:
             if slug not in known:
                 raise ValueError(f"unknown role slug {slug!r}")
     return roles
+
+
+def _port_texts(value: object) -> object:
+    """YAML reads ``ports: [3389]`` as numbers and ``ports: 3389`` as one number;
+    both mean the port text ``"3389"``."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return value
+
+
+def _check_ports(value: list[str]) -> list[str]:
+    for text in value:
+        try:
+            PortRange.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"invalid port or range {text!r}") from exc
+    return value
+
+
+def _version_text(value: object, info: ValidationInfo) -> object:
+    """``version: 14.1`` is a YAML number; read it as the text ``"14.1"``.
+
+    A number loses trailing zeros: ``version: 12.30`` arrives as 12.3, and Swyx
+    numbers compare per component (12.3 < 12.20 < 12.30). Where the two readings
+    would select different flows of the catalog, the number is refused and the
+    user is asked to quote it, instead of silently taking the wrong one.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    text = str(value)
+    conditions: list[VersionCondition] = list((info.context or {}).get("version_conditions", ()))
+    whole, _, fraction = text.partition(".")
+    if len(fraction) == 1 and conditions:
+        padded = f"{whole}.{fraction}0"
+        if any(c.holds(text) != c.holds(padded) for c in conditions):
+            raise ValueError(
+                f"{text} is a YAML number and may stand for {text} or {padded}, which select "
+                f'different flows; quote it: version: "{padded}" or version: "{text}"'
+            )
+    return text
 
 
 class _Strict(BaseModel):
@@ -95,7 +141,10 @@ class ExtraFlow(_Strict):
     justification: Annotated[str, Field(min_length=3)]
     direction: Literal["inbound", "outbound"] = "inbound"
     protocol: str
-    ports: list[str] = Field(default_factory=lambda: ["0-65535"])
+    ports: list[str] = Field(
+        default_factory=lambda: ["0-65535"],
+        description="Ports or ranges: [3389], ['5000-5100'] (default: all ports).",
+    )
     peers: Annotated[list[str], Field(min_length=1)] = Field(
         description="CIDRs or peer group names."
     )
@@ -104,22 +153,42 @@ class ExtraFlow(_Strict):
     )
 
     _roles = field_validator("roles")(lambda v, info: None if v is None else _check_roles(v, info))
+    _port_input = field_validator("ports", mode="before")(_port_texts)
+    _ports = field_validator("ports")(_check_ports)
 
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, value: str) -> str:
         return normalize_protocol(value)
 
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, value: list[str]) -> list[str]:
-        from policycheck.model import PortRange
 
-        for text in value:
-            try:
-                PortRange.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"invalid port or range {text!r}") from exc
+class SipTrunk(_Strict):
+    """A SIP trunk provider. It expands to the documented SIP signalling and the
+    terminating role's current RTP range (as ``parameters`` move it), in and out,
+    from and to exactly the provider's peers; the same ports from anywhere else
+    stay as the document says (internal-only SIP from the internet is SWYX002)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    peers: Annotated[list[str], Field(min_length=1)] = Field(
+        description="The provider's signalling and media addresses: CIDRs or peer group names."
+    )
+    transports: Annotated[list[Transport], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Transport](["udp"]),
+        description="SIP transports the trunk uses (default: [udp]).",
+    )
+    role: str = Field(
+        default=SERVER_ROLE,
+        description=f"Role that terminates the trunk (default: {SERVER_ROLE}; or linkmanager).",
+    )
+
+    @field_validator("role")
+    @classmethod
+    def _endpoint(cls, value: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get("trunk_roles")
+        if known is not None and value not in known:
+            raise ValueError(
+                f"role {value!r} does not terminate SIP trunks (one of: {', '.join(sorted(known))})"
+            )
         return value
 
 
@@ -134,6 +203,16 @@ class Suppression(_Strict):
         default=None, description="Glob on the responsible resource address or cloud id."
     )
     ports: str | None = Field(default=None, description="Only findings touching this port/range.")
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _port_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("ports")
+    @classmethod
+    def _port_range(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ports([value])[0]
 
 
 class Egress(_Strict):
@@ -150,17 +229,24 @@ class Egress(_Strict):
 class Profile(_Strict):
     """A hosting provider's deployment profile. All fields optional."""
 
-    version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*$")] = Field(
-        default=DEFAULT_VERSION, description="SwyxWare version, for version-bound flows."
+    version: Annotated[str, Field(pattern=VERSION_RE)] = Field(
+        default=DEFAULT_VERSION,
+        description=f"SwyxWare version, for version-bound flows (default: {DEFAULT_VERSION}).",
     )
     sdc: bool = Field(default=False, description="Swyx Deployment Center: CDS on 9095.")
     internal_networks: list[str] = Field(
         default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS),
-        description="Where 'Any IP' without WAN access may come from.",
+        description=(
+            "Where 'Any IP' without WAN access may come from (default: "
+            f"{', '.join(DEFAULT_INTERNAL_NETWORKS)})."
+        ),
     )
     peer_groups: dict[str, list[str]] = Field(
         default_factory=dict,
-        description=f"Named CIDR lists; '{IPPBXSRV_GROUP}' names the SwyxWare server.",
+        description=(
+            f"Named CIDR lists; '{IPPBXSRV_GROUP}' names the SwyxWare server and "
+            f"'{REMOTE_CONNECTOR_GROUP}' the RemoteConnector when they are not VMs in the scan."
+        ),
     )
     role_markers: bool = Field(
         default=True,
@@ -175,6 +261,17 @@ class Profile(_Strict):
         default_factory=dict, description="Per-role parameters; win over `parameters`."
     )
     extra_flows: list[ExtraFlow] = Field(default_factory=list)
+    sip_trunks: list[SipTrunk] = Field(
+        default_factory=list,
+        description="SIP trunk providers: SIP and RTP from and to exactly their peers.",
+    )
+    server_counterparts: bool = Field(
+        default=True,
+        description=(
+            "Give the SwyxWare server the inbound counterparts of client flows the document "
+            "lists only from the client's side (712, 9100, 80, phone book); docs/counterparts.md."
+        ),
+    )
     required: list[str] = Field(
         default_factory=list,
         description="Catalog row ids whose flows must be allowed (besides the defaults).",
@@ -188,6 +285,8 @@ class Profile(_Strict):
         default=False, description="Report AzureLoadBalancer (168.63.129.16) access as findings."
     )
     suppressions: list[Suppression] = Field(default_factory=list)
+
+    _version_input = field_validator("version", mode="before")(_version_text)
 
     @field_validator("internal_networks")
     @classmethod
@@ -211,33 +310,81 @@ class Profile(_Strict):
     def _references(self, info: ValidationInfo) -> Profile:
         context = info.context or {}
         params = context.get("parameters")
-        if params is not None:
-            for name in [*self.parameters, *(k for p in self.role_parameters.values() for k in p)]:
-                if name not in params:
-                    raise ValueError(f"parameters: unknown parameter {name!r}")
+        versions: dict[str, tuple[VersionCondition, list[str]]] = context.get(
+            "parameter_versions", {}
+        )
+        settings = [("parameters", name) for name in self.parameters] + [
+            (f"role_parameters.{role}", name)
+            for role, values in self.role_parameters.items()
+            for name in values
+        ]
+        for where, name in settings:
+            if params is not None and name not in params:
+                raise ValueError(f"{where}: unknown parameter {name!r}")
+            if name in versions:
+                condition, others = versions[name]
+                if not condition.holds(self.version):
+                    use = [o for o in others if versions[o][0].holds(self.version)]
+                    hint = f"; for this version set {' or '.join(use)}" if use else ""
+                    raise ValueError(
+                        f"{where}: {name} acts {condition.text} only, but the profile's "
+                        f"version is {self.version}{hint}"
+                    )
         rows = context.get("rows")
-        if rows is not None:
-            for row_id in self.required:
-                if row_id not in rows:
-                    raise ValueError(f"required: unknown catalog row {row_id!r}")
-        for flow in self.extra_flows:
-            for peer in flow.peers:
+        uncertain = context.get("uncertain_rows", frozenset())
+        for row_id in self.required:
+            if rows is not None and row_id not in rows:
+                raise ValueError(f"required: unknown catalog row {row_id!r}")
+            if row_id in uncertain:
+                raise ValueError(
+                    f"required: catalog row {row_id!r} is uncertain (the document marks it "
+                    "with '?'); uncertain flows are accepted but never required"
+                )
+        named = [("extra_flows", f.name, f.peers) for f in self.extra_flows] + [
+            ("sip_trunks", t.name, t.peers) for t in self.sip_trunks
+        ]
+        for where, name, peers in named:
+            for peer in peers:
                 if peer not in self.peer_groups:
                     try:
                         _check_cidr(peer)
                     except ValueError:
                         raise ValueError(
-                            f"extra_flows {flow.name!r}: peer {peer!r} is neither a CIDR "
-                            "nor a peer group"
+                            f"{where} {name!r}: peer {peer!r} is neither a CIDR nor a peer group"
                         ) from None
+        for where, names in (
+            ("extra_flows", [f.name for f in self.extra_flows]),
+            ("sip_trunks", [t.name for t in self.sip_trunks]),
+        ):
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    raise ValueError(f"{where}: the name {name!r} is used twice")
         return self
 
 
 def validation_context(catalog: Catalog) -> dict[str, object]:
+    """What the profile is checked against: the catalog's roles, parameters (with
+    the version range a key acts in, and the key acting instead elsewhere), rows,
+    version conditions and SIP trunk endpoints."""
+    conditions = [r.version for r in catalog.rows if r.version] + [
+        s.version for r in catalog.rows for s in r.target_ports if s.version
+    ]
+    bounded = {p.name: p.version for p in catalog.parameters if p.version}
+    siblings: dict[str, set[str]] = {name: set() for name in bounded}
+    for row in catalog.rows:
+        named = {n for n in row.parameters if n in bounded}
+        for name in named:
+            siblings[name] |= named - {name}
     return {
         "roles": catalog.role_slugs,
         "parameters": {p.name for p in catalog.parameters},
+        "parameter_versions": {
+            name: (cond, sorted(siblings[name])) for name, cond in bounded.items()
+        },
         "rows": {r.id for r in catalog.rows},
+        "uncertain_rows": frozenset(r.id for r in catalog.rows if r.uncertain),
+        "version_conditions": conditions,
+        "trunk_roles": frozenset(e.role for e in catalog.sip_trunk_endpoints),
     }
 
 

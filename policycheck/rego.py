@@ -27,12 +27,26 @@ from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
 from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
-from policycheck.engine.evaluate import apply_suppressions, evaluate, sort_key, vm_access
-from policycheck.engine.intervals import IntervalSet, to_cidrs
+from policycheck.engine.evaluate import (
+    VMExpectations,
+    apply_suppressions,
+    evaluate,
+    sort_key,
+    vm_access,
+)
+from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
+from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
 from policycheck.errors import InputError, one_line
-from policycheck.expected import SERVER_ROLE, Expected, expected_flows
-from policycheck.findings import RULES, Finding, RuleRef, ScanResult
+from policycheck.expected import Expected
+from policycheck.findings import (
+    OTHER_PROTOCOLS,
+    PORT_PROTOCOLS,
+    RULES,
+    Finding,
+    RuleRef,
+    ScanResult,
+)
 from policycheck.model import VM, FirewallObject, Inventory, PortRange
 from policycheck.profile import Profile
 
@@ -58,6 +72,10 @@ class RegoInput:
     #: (firewall id, rule id) -> the native RuleRef, with its provenance.
     refs: dict[tuple[str, str], RuleRef] = field(default_factory=dict)
     firewalls: dict[str, FirewallObject] = field(default_factory=dict)
+    #: The profile's internal networks, for the peer summaries native findings carry.
+    internal: IntervalSet = field(default_factory=IntervalSet)
+    #: VM id -> its recognised roles.
+    roles: dict[str, list[str]] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -92,7 +110,9 @@ def evaluate_rego(
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [apply_suppressions(f, profile, day) for f in to_findings(raw, rego_input)]
+    findings += [
+        s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
+    ]
     findings.sort(key=sort_key)
     return native.model_copy(update={"findings": findings})
 
@@ -123,23 +143,20 @@ def build_input(
             "vms": [],
         },
         firewalls={fw.id: fw for fw in inventory.firewalls},
+        internal=ctx.internal,
     )
+    expectations = VMExpectations(inventory, roles, profile, catalog)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles or (select is not None and not select(vm)):
             continue
-        servers = [
-            addr
-            for other in inventory.vms
-            if other is not vm and SERVER_ROLE in roles[id(other)].roles
-            for addr in other.addresses
-        ]
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         _, access_in = vm_access(vm, "inbound", ctx)
         _, access_out = vm_access(vm, "outbound", ctx)
         # What the native comparison ignores (the Azure load balancer probe).
         ignored = Comparer(vm, expected, profile, ctx).ignore
         out.vms[vm.id] = vm
+        out.roles[vm.id] = list(assignment.roles)
         out.document["vms"].append(
             {
                 "id": vm.id,
@@ -186,10 +203,13 @@ def _regions(
             )
         out.append(
             {
+                # The finding region's shape (protocol, ports, peers, excluding),
+                # plus what only access has.
                 "protocol": region.protocol,
-                "ports": _intervals(region.ports),
-                "source_ports": _intervals(region.source_ports),
+                "ports": _intervals(region.ports) if region.protocol in PORT_PROTOCOLS else [],
                 "peers": to_cidrs(region.addrs),
+                "excluding": list(access.named) if region.protocol == OTHER_PROTOCOLS else [],
+                "source_ports": _intervals(region.source_ports),
                 "excluded_peers": _excluded(region, ignored),
                 "rules": rules,
             }
@@ -375,6 +395,20 @@ def _finding(obj: Json, rego_input: RegoInput) -> Finding:
         rule_id = str(obj["rule_id"])
         vm = rego_input.vms[str(obj["vm"])]
         info = RULES[rule_id]
+        internal = rego_input.internal
+        region = [
+            region_part(
+                str(part["protocol"]),
+                IntervalSet((lo, hi) for lo, hi in part["ports"])
+                if part["protocol"] in PORT_PROTOCOLS
+                else ALL_PORT_SET,
+                addr_set(str(p) for p in part["peers"]),
+                internal,
+                excluding=[str(p) for p in part["excluding"]],
+            )
+            for part in obj["region"]
+        ]
+        documented = addr_set(str(p) for p in obj.get("documented_peers", []))
         return Finding(
             rule_id=info.id,
             level=info.level,
@@ -382,12 +416,19 @@ def _finding(obj: Json, rego_input: RegoInput) -> Finding:
             vm_id=vm.id,
             vm_name=vm.name,
             direction=obj["direction"],
-            protocol=str(obj["protocol"]),
-            ports=[PortRange(lo=lo, hi=hi) for lo, hi in obj["ports"]],
-            peers=[str(p) for p in obj["peers"]],
+            region=region,
+            peers_summary=peers_summary(region, internal),
             rules=[_ref(r, vm, rego_input) for r in obj["rules"]],
             catalog_rows=[str(r) for r in obj.get("rows", [])],
-            message=str(obj["message"]),
+            roles=rego_input.roles[vm.id],
+            documented_peers=to_cidrs(documented) if rule_id == "SWYX002" else [],
+            documented_summary=summarize_peers(documented, internal)
+            if rule_id == "SWYX002"
+            else None,
+            requirement=obj.get("requirement"),
+            alternatives=[
+                [PortRange(lo=lo, hi=hi) for lo, hi in alt] for alt in obj.get("alternatives", [])
+            ],
             remediation=info.remediation,
         )
     except (KeyError, TypeError, ValueError) as exc:

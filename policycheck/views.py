@@ -15,7 +15,7 @@ from rich.table import Table
 
 from policycheck.catalog import Catalog, CatalogPeer, CatalogRow, PortSpec, default_catalog
 from policycheck.engine.intervals import IntervalSet
-from policycheck.expected import Expected
+from policycheck.expected import Expected, ExpectedFlow
 from policycheck.model import PortRange
 
 #: Wide enough that no column of the catalog table wraps mid-port-list.
@@ -46,7 +46,9 @@ def catalog_table(rows: Sequence[CatalogRow]) -> str:
             row.direction + (f" ({row.mode})" if row.mode else ""),
             f"{row.protocol or '-'}/{'+'.join(row.transports)}{'+tls' if row.tls else ''}",
             format_ports(row.source_ports),
-            format_ports(row.target_ports),
+            format_ports(row.target_ports)
+            if row.target_ports
+            else f"those of {len(row.refers_to)} rows (refers_to)",
             format_peer(row.peer),
             "WAN" if row.wan else "",
             row.configurable_via or "",
@@ -98,6 +100,10 @@ def _flags(row: CatalogRow) -> str:
         flags.append("?")
     if row.version:
         flags.append(row.version.text)
+    if row.wan_inferred:
+        flags.append("WAN inferred")
+    if row.target_role:
+        flags.append(f"target: {row.target_role}")
     if row.notes:
         flags.append(f"{len(row.notes)} note{'s' if len(row.notes) > 1 else ''}")
     return " ".join(flags)
@@ -110,41 +116,91 @@ def _render(table: Table) -> str:
 
 
 _PEER_WORDS = {
-    "internet": "internet (0.0.0.0/0, ::/0)",
+    "internet": "internet",
     "internal": "internal networks",
     "ippbxsrv": "SwyxWare server (IpPbxSrv)",
+    "remote-connector": "RemoteConnector",
     "loopback": "none: stays on the VM, no rule needed",
     "group": "profile peers",
+    "trunk": "SIP trunk",
+}
+_PEER_ORDER = {
+    "internet": 0,
+    "internal": 1,
+    "ippbxsrv": 2,
+    "remote-connector": 3,
+    "trunk": 4,
+    "group": 5,
+    "loopback": 6,
 }
 
 
 def expected_view(expected: Expected, fmt: str) -> str:
-    """The flows a VM's firewall must permit, merged per direction, protocol and peers."""
+    """The flows a VM's firewall must permit, merged per direction, protocol, peers
+    and markers; every peer set is shown as its CIDRs."""
     if fmt == "json":
         return json.dumps(expected.model_dump(mode="json"), indent=2) + "\n"
-    merged: dict[tuple[str, str, str, tuple[str, ...]], tuple[list[PortRange], list[str]]] = {}
+    merged: dict[tuple[str, str, str, tuple[str, ...], str], tuple[list[PortRange], list[str]]] = {}
     for flow in expected.flows:
-        key = (flow.direction, flow.peer, flow.protocol, flow.peers)
+        key = (flow.direction, flow.peer, flow.protocol, flow.peers, _markers(flow))
         ports, rows = merged.setdefault(key, ([], []))
         ports.extend(flow.ports)
         rows.extend(flow.rows)
     table = Table(title=f"Expected flows for {', '.join(expected.roles)}")
-    for column in ("direction", "protocol", "ports", "peers", "catalog rows"):
+    for column in ("direction", "protocol", "ports", "peers", "catalog rows", "marks"):
         table.add_column(column)
-    order = {"internet": 0, "internal": 1, "ippbxsrv": 2, "group": 3, "loopback": 4}
-    for (direction, peer, protocol, peers), (ports, rows) in sorted(
-        merged.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
+    for (direction, peer, protocol, peers, marks), (ports, rows) in sorted(
+        merged.items(), key=lambda kv: (kv[0][0], _PEER_ORDER[kv[0][1]], kv[0][2], kv[0][4])
     ):
         words = _PEER_WORDS[peer]
-        if peer in ("ippbxsrv", "group"):
+        if peers:
             words = f"{words}: {', '.join(peers)}"
-        table.add_row(direction, protocol, _port_list(ports), words, ", ".join(dict.fromkeys(rows)))
+        table.add_row(
+            direction, protocol, _port_list(ports), words, ", ".join(dict.fromkeys(rows)), marks
+        )
     out = _render(table)
+    legend = _legend(expected)
+    if legend:
+        out += legend
     for req in expected.requirements:
         alternatives = " or ".join(_port_list(list(alt)) for alt in req.alternatives)
         row_ids = ", ".join(req.rows)
         out += f"required: {req.description}: {req.protocol} {alternatives} ({row_ids})\n"
     return out
+
+
+def _markers(flow: ExpectedFlow) -> str:
+    marks: list[str] = []
+    if flow.version:
+        marks.append(flow.version)
+    for a in flow.assumed:
+        marks.append(f"assumed {a.parameter}={a.value}")
+    if flow.uncertain:
+        marks.append("uncertain (?)")
+    if flow.derived == "server_counterpart":
+        marks.append("counterpart")
+    return "; ".join(marks)
+
+
+def _legend(expected: Expected) -> str:
+    """One line per marker kind in use, saying what it means and what to do."""
+    lines: list[str] = []
+    assumed = {(a.parameter, str(a.value), a.role) for f in expected.flows for a in f.assumed}
+    for parameter, value, role in sorted(assumed):
+        lines.append(
+            f"assumed: {parameter}={value} is this catalog's default (the document gives "
+            f"none); set parameters.{parameter} or role_parameters.{role}.{parameter}\n"
+        )
+    if any(f.uncertain for f in expected.flows):
+        lines.append(
+            "uncertain: the document marks these rows with '?'; accepted, never required\n"
+        )
+    if any(f.derived == "server_counterpart" for f in expected.flows):
+        lines.append(
+            "counterpart: the server side of a client flow the document lists only from "
+            "the client (docs/counterparts.md; profile server_counterparts: false turns it off)\n"
+        )
+    return "".join(lines)
 
 
 def _port_list(ports: Sequence[PortRange]) -> str:

@@ -1,8 +1,8 @@
 """Comparing findings across sources (Terraform, live clouds, snapshots, model).
 
 Rule ids and names differ by source (a Terraform address vs an ``sgr-`` id), so
-findings are compared by what they say about the VM: kind, direction, protocol,
-exact ports and exact peers.
+findings are compared by what they say about the VM: kind, direction and the
+exact region (per part: protocol, ports, peers, excluded protocols).
 """
 
 from __future__ import annotations
@@ -10,22 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from policycheck.findings import Finding
+from policycheck.findings import Finding, region_text
 
 GATE_RULES = ("SWYX001", "SWYX002", "SWYX003")
 
-Signature = tuple[str, str, str, str, tuple[tuple[int, int], ...], tuple[str, ...]]
+Signature = tuple[str, str, str, tuple[str, ...]]
 
 
 def signature(f: Finding) -> Signature:
-    return (
-        f.rule_id,
-        f.vm_name,
-        f.direction,
-        f.protocol,
-        tuple((p.lo, p.hi) for p in f.ports),
-        tuple(sorted(f.peers)),
-    )
+    return (f.rule_id, f.vm_name, f.direction, tuple(region_text(p) for p in f.region))
 
 
 def signatures(

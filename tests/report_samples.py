@@ -1,7 +1,8 @@
 """Hand-built ScanResults for the report tests.
 
 They mirror the broken reference estate (fixtures/ESTATE.md) on all three clouds,
-so every SWYX id appears several times: the AWS findings carry Terraform
+so every SWYX id appears several times, with multi-protocol regions (B3's
+all-protocols rule, Azure's AllowVnetInBound): the AWS findings carry Terraform
 provenance (file and lines), the Azure and GCP ones come from a live scan (cloud
 ids, no file), one Azure finding is suppressed and one subscription could not be
 read. Reports must render exactly what is here; nothing is evaluated.
@@ -10,9 +11,18 @@ read. Reports must render exactly what is here; nothing is evaluated.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from policycheck.findings import RULES, Finding, RuleRef, ScanResult, Suppression
-from policycheck.model import ALL_PORTS, CollectionError, PortRange, Provenance
+from policycheck.findings import (
+    RULES,
+    Finding,
+    PeerSummary,
+    RegionPart,
+    RuleRef,
+    ScanResult,
+    Suppression,
+)
+from policycheck.model import CollectionError, PortRange, Provenance
 
 AWS_VM = "i-0a1b2c3d4e5f60718"
 AZURE_VM = (
@@ -32,13 +42,16 @@ def ports(*specs: str) -> list[PortRange]:
     return [PortRange.parse(s) for s in specs]
 
 
-def tf_ref(rule_id: str, name: str, address: str, start: int, end: int) -> RuleRef:
+def tf_ref(
+    rule_id: str, name: str, address: str, start: int, end: int, *, action: str | None = None
+) -> RuleRef:
     """A rule declared in Terraform: address plus file and lines."""
     return RuleRef(
         firewall_id="sg-0123456789abcdef0",
         firewall_name="swyx-pbx",
         rule_id=rule_id,
         rule_name=name,
+        action=action,
         provenance=Provenance(
             source="terraform",
             address=address,
@@ -49,12 +62,14 @@ def tf_ref(rule_id: str, name: str, address: str, start: int, end: int) -> RuleR
     )
 
 
-def azure_ref(rule_name: str) -> RuleRef:
+def azure_ref(rule_name: str, *, priority: int | None = None) -> RuleRef:
     return RuleRef(
         firewall_id=AZURE_NSG,
         firewall_name="pbx1-nsg",
         rule_id=f"{AZURE_NSG}/securityRules/{rule_name}",
         rule_name=rule_name,
+        action="allow" if priority is not None else None,
+        priority=priority,
         provenance=Provenance(
             source="azure",
             cloud_id=f"{AZURE_NSG}/securityRules/{rule_name}",
@@ -64,14 +79,39 @@ def azure_ref(rule_name: str) -> RuleRef:
     )
 
 
-def gcp_ref(rule_name: str) -> RuleRef:
+def gcp_ref(rule_name: str, *, priority: int | None = None) -> RuleRef:
     return RuleRef(
         firewall_id=f"{GCP_FIREWALLS}/{rule_name}",
         firewall_name=rule_name,
         rule_id=rule_name,
+        action="allow" if priority is not None else None,
+        priority=priority,
         provenance=Provenance(
             source="gcp", cloud_id=f"{GCP_FIREWALLS}/{rule_name}", scope="swyx-prod"
         ),
+    )
+
+
+INTERNET_V4 = PeerSummary(base="internet", family="ipv4")
+ANYWHERE_V4 = PeerSummary(base="anywhere", family="ipv4")
+ANYWHERE_V6 = PeerSummary(base="anywhere", family="ipv6")
+CIDRS = PeerSummary(base="cidrs")
+
+
+def part(
+    protocol: str,
+    *port_specs: str,
+    peers: list[str],
+    summary: PeerSummary | None = CIDRS,
+    excluding: list[str] | None = None,
+) -> RegionPart:
+    """One region part: ``part("tcp", "3389", peers=["0.0.0.0/0"])``."""
+    return RegionPart(
+        protocol=protocol,
+        ports=ports(*port_specs),
+        peers=peers,
+        excluding=excluding or [],
+        peers_summary=summary,
     )
 
 
@@ -82,16 +122,17 @@ def finding(
     vm_id: str,
     vm_name: str = "pbx1",
     direction: str = "inbound",
-    protocol: str = "tcp",
-    port_ranges: list[PortRange] | None = None,
-    peers: list[str] | None = None,
+    region: list[RegionPart] | None = None,
     rules: list[RuleRef] | None = None,
     catalog_rows: list[str] | None = None,
-    message: str = "",
     suppression: Suppression | None = None,
+    **details: Any,
 ) -> Finding:
-    """A finding with the rule's default level and remediation."""
+    """A finding with the rule's default level and remediation; the union of the
+    parts' peers is summarized as the parts' summary when they agree."""
     info = RULES[rule_id]
+    parts = region or []
+    summaries = [p.peers_summary for p in parts]
     return Finding.model_validate(
         {
             "rule_id": rule_id,
@@ -100,106 +141,119 @@ def finding(
             "vm_id": vm_id,
             "vm_name": vm_name,
             "direction": direction,
-            "protocol": protocol,
-            "ports": port_ranges or [],
-            "peers": peers or [],
+            "region": parts,
+            "peers_summary": summaries[0]
+            if summaries.count(summaries[0] if summaries else None) == len(summaries) and summaries
+            else CIDRS,
             "rules": rules or [],
             "catalog_rows": catalog_rows or [],
-            "message": message or info.description,
+            "roles": ["swyxware-server"],
             "remediation": info.remediation,
             "suppression": suppression,
+            **details,
         }
     )
 
 
+#: B3's exact excess on pbx1: undocumented tcp and udp ranges and every other protocol.
+B3_TCP = ("0-5059", "5061-9092", "9095-9099", "9102-9199", "9201-9999", "15001-16202")
+B3_TCP_MORE = ("16204-57202", "57204-65000", "65003-65535")
+
+
 def aws_findings() -> list[Finding]:
     """Terraform plan of the broken estate: every finding has a file and lines."""
-    aws = {"provider": "aws", "vm_id": AWS_VM}
+    aws: dict[str, Any] = {"provider": "aws", "vm_id": AWS_VM}
     return [
         finding(
             "SWYX001",
             **aws,
-            port_ranges=ports("3389"),
-            peers=["0.0.0.0/0"],
+            region=[part("tcp", "3389", peers=["0.0.0.0/0"], summary=ANYWHERE_V4)],
             rules=[tf_ref("B1", "rdp", "module.pbx.aws_security_group_rule.rdp", 12, 20)],
-            message="tcp 3389 is open to the internet; no role of pbx1 documents it.",
         ),
         finding(
             "SWYX002",
             **aws,
-            port_ranges=ports("5060"),
-            peers=["0.0.0.0/0"],
+            region=[part("tcp", "5060", peers=["0.0.0.0/0"], summary=ANYWHERE_V4)],
             rules=[tf_ref("B2", "sip", "module.pbx.aws_security_group_rule.sip", 22, 30)],
             catalog_rows=["swyxware-server/inbound/CallControl/SIP/TCP/5060"],
-            message="SIP 5060 is documented for internal peers only, but open to 0.0.0.0/0.",
+            documented_peers=["10.0.0.0/8"],
+            documented_summary=CIDRS,
         ),
         finding(
             "SWYX001",
             **aws,
-            protocol="all",
-            port_ranges=[ALL_PORTS],
-            peers=["10.0.0.0/8"],
+            region=[
+                part("tcp", *B3_TCP, *B3_TCP_MORE, peers=["10.0.0.0/8"]),
+                part("udp", "0-5059", "5061-9999", peers=["10.0.0.0/8"]),
+                part("other", peers=["10.0.0.0/8"], excluding=["tcp", "udp"]),
+            ],
             rules=[tf_ref("B3", "internal-any", "module.pbx.aws_security_group.pbx", 1, 60)],
-            message="All protocols and ports are open to 10.0.0.0/8.",
         ),
         finding(
             "SWYX002",
             **aws,
-            protocol="udp",
-            port_ranges=ports("10000-15000"),
-            peers=["10.0.0.0/8"],
+            region=[part("udp", "10000-15000", peers=["10.0.0.0/8"])],
             rules=[tf_ref("B3", "internal-any", "module.pbx.aws_security_group.pbx", 1, 60)],
             catalog_rows=["remote-connector/inbound/CallControl/SIP/UDP/10000-15000"],
-            message="The RemoteConnector SIP range stays on the VM but is open to 10.0.0.0/8.",
+            documented_summary=PeerSummary(base="none"),
         ),
         finding(
             "SWYX001",
             **aws,
-            port_ranges=ports("22"),
-            peers=["::/0"],
+            region=[part("tcp", "22", peers=["::/0"], summary=ANYWHERE_V6)],
             rules=[tf_ref("B4", "ssh", "module.pbx.aws_security_group_rule.ssh", 32, 40)],
-            message="tcp 22 is open to every IPv6 address.",
         ),
         finding(
             "SWYX004",
             **aws,
             direction="outbound",
-            protocol="all",
-            port_ranges=[ALL_PORTS],
-            peers=["0.0.0.0/0"],
-            rules=[tf_ref("E1", "egress-all", "module.pbx.aws_security_group.pbx", 52, 58)],
-            message="Egress allows every protocol to everywhere.",
+            region=[
+                part("tcp", "0-65535", peers=["0.0.0.0/0"], summary=ANYWHERE_V4),
+                part("udp", "0-65535", peers=["0.0.0.0/0"], summary=ANYWHERE_V4),
+                part("other", peers=["0.0.0.0/0"], summary=ANYWHERE_V4, excluding=["tcp", "udp"]),
+            ],
+            rules=[
+                tf_ref(
+                    "E1", "egress-all", "module.pbx.aws_security_group.pbx", 52, 58, action="allow"
+                )
+            ],
         ),
         finding(
             "SWYX005",
             **aws,
-            port_ranges=ports("8443"),
-            peers=["unknown:cidr_blocks"],
-            rules=[tf_ref("B9", "portal", "module.pbx.aws_security_group_rule.portal", 42, 50)],
-            message="The source of tcp 8443 is known only after apply.",
+            region=[part("tcp", "8443", peers=["unknown:cidr_blocks"], summary=None)],
+            rules=[
+                tf_ref(
+                    "B9",
+                    "portal",
+                    "module.pbx.aws_security_group_rule.portal",
+                    42,
+                    50,
+                    action="allow",
+                )
+            ],
+            unresolved=["cidr_blocks (known after apply)"],
         ),
         finding(
             "SWYX006",
             provider="aws",
             vm_id="i-0fedcba9876543210",
             vm_name="media1",
-            protocol="all",
-            message="media1 has no `swyx-roles` tag | its access cannot be compared.",
+            roles=[],
+            unresolved=["media`server|x"],
         ),
     ]
 
 
 def azure_findings() -> list[Finding]:
     """Live Azure scan: cloud ids, no files; one finding is suppressed."""
-    azure = {"provider": "azure", "vm_id": AZURE_VM}
+    azure: dict[str, Any] = {"provider": "azure", "vm_id": AZURE_VM}
     return [
         finding(
             "SWYX001",
             **azure,
-            port_ranges=ports("3389"),
-            peers=["0.0.0.0/0"],
+            region=[part("tcp", "3389", peers=["0.0.0.0/0"], summary=ANYWHERE_V4)],
             rules=[azure_ref("allow-rdp")],
-            message="tcp 3389 is open to the internet.",
             suppression=Suppression(
                 reason="Vendor support access until the migration, ticket OPS-1234",
                 expires=dt.date(2031, 3, 31),
@@ -209,93 +263,92 @@ def azure_findings() -> list[Finding]:
         finding(
             "SWYX001",
             **azure,
-            protocol="all",
-            port_ranges=[ALL_PORTS],
-            peers=["service_tag:VirtualNetwork"],
+            region=[
+                part("tcp", "0-5059", "5061-65535", peers=["10.0.0.0/16"]),
+                part("udp", "0-5059", "5061-65535", peers=["10.0.0.0/16"]),
+                part("icmp", peers=["10.0.0.0/16"]),
+                part("other", peers=["10.0.0.0/16"], excluding=["icmp", "tcp", "udp"]),
+            ],
             rules=[azure_ref("AllowVnetInBound")],
-            message="The default AllowVnetInBound rule opens undocumented ports to the VNet.",
         ),
         finding(
             "SWYX004",
             **azure,
             direction="outbound",
-            protocol="all",
-            port_ranges=[ALL_PORTS],
-            peers=["service_tag:Internet"],
+            region=[
+                part("tcp", "0-65535", peers=["0.0.0.0/5"], summary=INTERNET_V4),
+                part("udp", "0-65535", peers=["0.0.0.0/5"], summary=INTERNET_V4),
+            ],
             rules=[azure_ref("AllowInternetOutBound")],
-            message="The default AllowInternetOutBound rule allows all egress.",
         ),
         finding(
             "SWYX003",
             **azure,
-            protocol="udp",
-            port_ranges=ports("51000-51499"),
-            peers=["10.0.0.0/8"],
+            region=[part("udp", "51000-51499", peers=["10.0.0.0/8"])],
             catalog_rows=["swyxware-server/inbound/Audio/RTP/UDP/51000-51499"],
-            message="RTP audio from internal clients is not allowed.",
+            requirement="RTP audio from internal clients",
+            alternatives=[ports("51000-51499")],
         ),
         finding(
             "SWYX007",
             **azure,
-            port_ranges=ports("9094"),
-            peers=["10.0.0.0/8"],
-            rules=[azure_ref("allow-cds-late"), azure_ref("deny-all-early")],
-            message="allow-cds-late never applies: deny-all-early decides first.",
+            region=[part("tcp", "9094", peers=["10.0.0.0/8"])],
+            rules=[azure_ref("allow-cds-late", priority=400), azure_ref("deny-all-early")],
         ),
     ]
 
 
 def gcp_findings() -> list[Finding]:
-    gcp = {"provider": "gcp", "vm_id": f"{GCP_VM}/pbx1"}
+    gcp: dict[str, Any] = {"provider": "gcp", "vm_id": f"{GCP_VM}/pbx1"}
     return [
         finding(
             "SWYX001",
             **gcp,
-            protocol="udp",
-            port_ranges=[ALL_PORTS],
-            peers=["10.0.0.0/8"],
+            region=[part("udp", "0-5059", "5061-65535", peers=["10.0.0.0/8"])],
             rules=[gcp_ref("b8-udp-internal")],
-            message="udp without ports opens every udp port to 10.0.0.0/8.",
         ),
         finding(
             "SWYX002",
             **gcp,
-            port_ranges=ports("5060"),
-            peers=["0.0.0.0/0"],
+            region=[part("tcp", "5060", peers=["0.0.0.0/0"], summary=ANYWHERE_V4)],
             rules=[gcp_ref("b2-sip")],
-            message="SIP 5060 is open to the internet.",
+            documented_peers=["10.0.0.0/8"],
+            documented_summary=CIDRS,
         ),
         finding(
             "SWYX003",
             **gcp,
-            port_ranges=ports("9094"),
-            peers=["10.0.0.0/8"],
+            region=[part("tcp", "9094", peers=["10.0.0.0/8"])],
             catalog_rows=["cds/inbound/CDS API (configuration)/WCF/TCP/9094"],
-            message="The CDS configuration API is not reachable from internal networks.",
+            requirement="the CDS configuration API from internal clients",
+            alternatives=[ports("9094")],
         ),
         finding(
             "SWYX005",
             **gcp,
-            port_ranges=ports("9200"),
-            peers=["service_account:provisioner@other-project.iam.gserviceaccount.com"],
+            region=[
+                part(
+                    "tcp",
+                    "9200",
+                    peers=["service_account:provisioner@other-project.iam.gserviceaccount.com"],
+                    summary=None,
+                )
+            ],
             rules=[gcp_ref("provisioning-from-sa")],
-            message="The service account lives in another project; its members are unknown.",
+            unresolved=["service_account:provisioner@other-project.iam.gserviceaccount.com"],
         ),
         finding(
             "SWYX006",
             provider="gcp",
             vm_id=f"{GCP_VM}/worker-7",
             vm_name="worker-7",
-            protocol="all",
-            message="worker-7 has the target tag swyx-pbx but no swyx-role-* tag.",
+            roles=[],
         ),
         finding(
             "SWYX007",
             **gcp,
-            port_ranges=ports("16203", "57203"),
-            peers=["0.0.0.0/0"],
-            rules=[gcp_ref("allow-rc-dup"), gcp_ref("b5-remote-connector")],
-            message="allow-rc-dup repeats b5-remote-connector at a lower priority.",
+            region=[part("tcp", "16203", "57203", peers=["0.0.0.0/0"], summary=ANYWHERE_V4)],
+            rules=[gcp_ref("allow-rc-dup", priority=1100), gcp_ref("b5-remote-connector")],
         ),
     ]
 

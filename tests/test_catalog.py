@@ -157,11 +157,22 @@ def test_uncertain_exactly_where_the_document_writes_a_question_mark(catalog: Ca
     assert {r.split("/")[0] for r in flagged} == {"1.27", "1.28", "1.28.2"}
 
 
-def test_wan_exactly_where_the_document_says_wan_access(
+def test_wan_where_the_document_says_wan_access_or_names_a_public_host(
     doc_rows: list[DocRow], catalog: Catalog
 ) -> None:
     doc_wan = ["WAN access" in doc.cells.values() for doc in doc_rows]
-    assert [r.wan for r in catalog.rows] == doc_wan
+    assert [r.wan and not r.wan_inferred for r in catalog.rows] == doc_wan
+    # The inferred ones: named public hosts in tables without a Comment column
+    # (1.15 and 1.16), read like every other named host of the document.
+    inferred = {r.id for r in catalog.rows if r.wan_inferred}
+    no_comment_hosts = {
+        row.id
+        for row, doc in zip(catalog.rows, doc_rows, strict=True)
+        if row.peer.kind == "host" and "Comment" not in doc.cells
+    }
+    assert inferred == no_comment_hosts
+    assert inferred == {"1.15/outbound/2", "1.15/outbound/3", "1.15/outbound/4", "1.16/outbound/1"}
+    assert all(r.wan for r in catalog.rows if r.peer.kind == "host")
 
 
 def test_parameters_declared_used_and_listed(catalog: Catalog) -> None:
@@ -202,6 +213,7 @@ IPPBX = {"kind": "ippbxsrv"}
 ANYPEER = {"kind": "any"}
 UNSPEC = {"kind": "unspecified"}
 SINCE_1220 = {"op": ">=", "version": "12.20", "text": "since 12.20"}
+UNTIL_1220 = {"op": "<", "version": "12.20", "text": "until 12.20"}
 CONNECTIONS = {"base": 15000, "per": 2, "param": "TypicalConnections"}
 CHANNELS = {"base": 6000, "per": 10, "param": "Channels"}
 CLIENTS = {"kind": "any", "qualifier": "(IpPbxSrv, RemoteConnector, Clients)"}
@@ -300,14 +312,17 @@ SPOT: dict[str, dict[str, Any]] = {
         "source_ports": [p(15000, 16000, formula=CONNECTIONS)],
         "parameters": ["TypicalConnections"],
     },
+    # Targets 'IpPbxSrv IP:712 IpPbxSrv IP:9100 IpPbxSrv IP:80'; keys 'Until 12.20:
+    # Registry: TcpForwardingPorts Since 12.20: Registry: TcpForwarding'.
     "1.11/outbound/5": {
         "protocol": None,
         "transports": ["tcp"],
         "source_ports": [ANY],
         "target_ports": [
-            p(712, param="TcpForwarding"),
-            p(9100, param="TcpForwarding"),
-            p(9980, param="TcpForwarding", version=SINCE_1220),
+            p(712, param="TcpForwardingPorts", version=UNTIL_1220),
+            p(9100, param="TcpForwardingPorts", version=UNTIL_1220),
+            p(712, param="TcpForwarding", version=SINCE_1220),
+            p(9100, param="TcpForwarding", version=SINCE_1220),
             p(80, param="TcpForwarding", version=SINCE_1220),
         ],
         "peer": IPPBX,
@@ -325,15 +340,32 @@ SPOT: dict[str, dict[str, Any]] = {
     "1.11/inbound/4": {"target_ports": [p(15000, 16000, formula=CONNECTIONS)]},
     "1.12/outbound/3": {"source_ports": [p(65009, param="SipCallSignalingPort")]},
     "1.13/inbound/1": {"target_ports": [p(65012, param="Port")], "peer": ANYPEER},
-    "1.14/outbound/6": {"transports": ["tcp", "udp"], "target_ports": [p(712)]},
+    "1.14/outbound/6": {
+        "transports": ["tcp", "udp"],
+        "target_ports": [p(712)],
+        "target_role": "swyxware-server",
+    },
     "1.14/outbound/7": {"target_ports": [p(16203), p(57203)], "wan": True, "parameters": []},
     "1.14/inbound/1": {"target_ports": [p(5070, 5170, param="SIPListenerPort")]},
     "1.14/inbound/4": {"transports": ["udp"], "target_ports": [ANY]},
-    "1.15/outbound/2": {"peer": host("swyx-im-security.k8s.ispworks.nl"), "target_ports": [p(443)]},
-    "1.15/outbound/3": {"protocol": "WSS", "peer": host("iam.voipoperator.eu")},
-    "1.15/outbound/4": {"peer": host("iamfile.voipoperator.eu"), "target_ports": [p(4006)]},
+    "1.15/outbound/1": {"target_ports": [p(9100)], "target_role": "swyxware-server"},
+    "1.15/outbound/2": {
+        "peer": host("swyx-im-security.k8s.ispworks.nl"),
+        "target_ports": [p(443)],
+        "wan": True,
+    },
+    "1.15/outbound/3": {"protocol": "WSS", "peer": host("iam.voipoperator.eu"), "wan": True},
+    "1.15/outbound/4": {
+        "peer": host("iamfile.voipoperator.eu"),
+        "target_ports": [p(4006)],
+        "wan": True,
+    },
     "1.15/outbound/5": {"peer": {"kind": "localhost"}, "target_ports": [ANY]},
-    "1.16/outbound/1": {"peer": host("msteams-app.swyx.com"), "target_ports": [p(443)]},
+    "1.16/outbound/1": {
+        "peer": host("msteams-app.swyx.com"),
+        "target_ports": [p(443)],
+        "wan": True,
+    },
     "1.16/outbound/2": {
         "peer": {"kind": "localhost"},
         "target_ports": [p(x) for x in (12042, 17042, 22042, 27042, 32042, 37042, 42042)],
@@ -419,7 +451,7 @@ SPOT: dict[str, dict[str, Any]] = {
     },
     "1.31/outbound/2": {"target_ports": [p(9101)], "peer": UNSPEC},
     "1.32/inbound/1": {"source": "", "target_ports": [p(5000)], "peer": UNSPEC},
-    "1.32/outbound/2": {"transports": ["tcp", "udp"], "target_ports": [ANY]},
+    "1.32/outbound/2": {"transports": ["tcp", "udp"], "target_ports": []},
     "1.33/outbound/1": {
         "classification": None,
         "peer": host("graph.microsoft.com"),
@@ -428,7 +460,7 @@ SPOT: dict[str, dict[str, Any]] = {
     "1.33/outbound/2": {"peer": host("login.microsoftonline.com"), "target_ports": [p(443)]},
 }
 
-_DEFAULTS = {"tls": False, "wan": False, "uncertain": False, "parameters": []}
+_DEFAULTS = {"tls": False, "wan": False, "uncertain": False, "parameters": [], "refers_to": []}
 
 
 @pytest.mark.parametrize("row_id", sorted(SPOT))
@@ -440,6 +472,149 @@ def test_spot_check(catalog: Catalog, row_id: str) -> None:
 
 def test_enough_spot_checks() -> None:
     assert len(SPOT) >= 40
+
+
+# -------------------------------------------------------------------- corrections
+# Readings of the document that an earlier catalog got wrong or weaker than the
+# document supports (issue 11). Each test cites the section and the cells.
+
+
+def _doc_row(doc_rows: list[DocRow], catalog: Catalog, row_id: str) -> DocRow:
+    index = [r.id for r in catalog.rows].index(row_id)
+    return doc_rows[index]
+
+
+def _ports_in(cell: str) -> set[int]:
+    return {int(n) for n in re.findall(r"IpPbxSrv IP:(\d+)", cell)}
+
+
+def test_1_11_tcp_forwarding_targets_are_the_three_target_cells(
+    doc_rows: list[DocRow], catalog: Catalog
+) -> None:
+    """1.11 Remote Connector, outbound '"TCP Forwarding"': Port (target) is
+    'IpPbxSrv IP:712 IpPbxSrv IP:9100 IpPbxSrv IP:80'; the source cell
+    'Until 12.20: 712,9100 Since 12.20: 712,9100,9980 80' is the registry value,
+    in which 9980 is a local port forwarded to 80."""
+    doc = _doc_row(doc_rows, catalog, "1.11/outbound/5")
+    assert doc.cells["Classification"] == '"TCP Forwarding"'
+    targets = _ports_in(doc.cell(TARGET_HEADERS))
+    assert targets == {712, 9100, 80}
+    assert "9980" in doc.cell(SOURCE_HEADERS)
+    row = by_id(catalog)["1.11/outbound/5"]
+    assert {s.lo for s in row.target_ports} == targets
+    assert all(s.lo == s.hi for s in row.target_ports)
+
+
+def test_1_11_forwarding_keys_act_each_in_its_version_range(
+    doc_rows: list[DocRow], catalog: Catalog
+) -> None:
+    """1.11, Configurable via: 'Until 12.20: Registry: TcpForwardingPorts Since 12.20:
+    Registry: TcpForwarding'; source cell 'Until 12.20: 712,9100 Since 12.20:
+    712,9100,9980 80'."""
+    doc = _doc_row(doc_rows, catalog, "1.11/outbound/5")
+    assert doc.cells["Configurable via"] == (
+        "Until 12.20: Registry: TcpForwardingPorts Since 12.20: Registry: TcpForwarding"
+    )
+    old, new = catalog.parameter("TcpForwardingPorts"), catalog.parameter("TcpForwarding")
+    assert old.version is not None and (old.version.op, old.version.version) == ("<", "12.20")
+    assert new.version is not None and (new.version.op, new.version.version) == (">=", "12.20")
+    # The defaults are the documented registry values.
+    assert (old.default, new.default) == ("712,9100", "712,9100,9980 80")
+    assert old.kind == new.kind == "forwards"
+    row = by_id(catalog)["1.11/outbound/5"]
+    for spec in row.target_ports:
+        key = catalog.parameter(spec.param or "")
+        assert spec.version == key.version, spec
+
+
+def test_named_public_hosts_of_1_15_and_1_16_are_wan(
+    doc_rows: list[DocRow], catalog: Catalog
+) -> None:
+    """1.15 ('https://swyx-im-security.k8s.ispworks.nl/', 'wss://iam.voipoperator.eu/socket',
+    'https://iamfile.voipoperator.eu:4006') and 1.16 (Target Host
+    'https://msteams-app.swyx.com'): no Comment column, public hosts like the license,
+    cpe and push hosts the document marks 'WAN access'."""
+    rows = by_id(catalog)
+    for row_id, name in [
+        ("1.15/outbound/2", "swyx-im-security.k8s.ispworks.nl"),
+        ("1.15/outbound/3", "iam.voipoperator.eu"),
+        ("1.15/outbound/4", "iamfile.voipoperator.eu"),
+        ("1.16/outbound/1", "msteams-app.swyx.com"),
+    ]:
+        doc = _doc_row(doc_rows, catalog, row_id)
+        assert "Comment" not in doc.cells
+        assert name in " ".join(doc.cells.values())
+        assert rows[row_id].peer.host == name
+        assert rows[row_id].wan and rows[row_id].wan_inferred
+    other_hosts = [r for r in catalog.rows if r.peer.kind == "host" and not r.wan_inferred]
+    assert len(other_hosts) >= 8
+    for row in other_hosts:
+        assert "WAN access" in _doc_row(doc_rows, catalog, row.id).cells.values(), row.id
+
+
+def test_1_32_health_monitor_sip_targets_the_services_above(
+    doc_rows: list[DocRow], catalog: Catalog
+) -> None:
+    """1.32 HealthMonitor, 'Health Probing of SwyxWare Services', SIP, 'TCP or UDP',
+    Port (Target) '(see SwyxWare services above)': the inbound SIP rows of the
+    SwyxWare services (server components, sections 1.1 to 1.13)."""
+    doc = _doc_row(doc_rows, catalog, "1.32/outbound/2")
+    assert doc.cell(TARGET_HEADERS) == "(see SwyxWare services above)"
+    assert doc.cells["Type"] == "TCP or UDP" and doc.cells["Protocol"] == "SIP"
+    kinds = {r.slug: r.kind for r in catalog.roles}
+    services_above = [
+        r.id
+        for r in catalog.rows
+        if r.direction == "inbound"
+        and r.protocol == "SIP"
+        and kinds[r.role] == "server"
+        and tuple(map(int, r.section.split("."))) < (1, 32)
+    ]
+    row = by_id(catalog)["1.32/outbound/2"]
+    assert row.refers_to == services_above
+    assert row.target_ports == []
+    assert {r.split("/")[0] for r in services_above} == {
+        "1.1",
+        "1.3",
+        "1.4",
+        "1.5",
+        "1.6",
+        "1.7",
+        "1.9",
+        "1.10",
+        "1.11",
+        "1.13",
+    }
+
+
+def test_hostless_targets_served_by_the_server(catalog: Catalog) -> None:
+    """Targets that name no host but a service of the SwyxWare server: VisualContacts
+    'Any IP:712' (1.14), the phone book '389' / '636' (1.21, 1.25) and 'REST API to
+    SwyxWare' '9100' (1.15). Every other target_role-free row keeps its peer."""
+    marked = {r.id for r in catalog.rows if r.target_role == "swyxware-server"}
+    assert marked == {
+        "1.14/outbound/6",
+        "1.15/outbound/1",
+        "1.21/outbound/2",
+        "1.21/outbound/3",
+        "1.25/outbound/2",
+        "1.25/outbound/3",
+    }
+    for row_id in marked:
+        assert by_id(catalog)[row_id].server_targeted == "swyxware-server"
+
+
+def test_assumed_parameters_are_the_formula_counts(catalog: Catalog) -> None:
+    """1.11 '15000 - max (Typical number of connections * 2)' and 1.28 '6000 -
+    (6000+(channels*10))' give no count: the catalog's 500 and 30 are assumptions."""
+    assumed = {p.name for p in catalog.parameters if p.assumed}
+    formula_params = {
+        s.formula.param
+        for r in catalog.rows
+        for s in [*r.source_ports, *r.target_ports]
+        if s.formula
+    }
+    assert assumed == formula_params == {"TypicalConnections", "Channels"}
 
 
 # --------------------------------------------------------------- invalid catalogs
@@ -477,9 +652,24 @@ def _duplicate_id(data: dict[str, Any]) -> None:
     _row(data, "1.1/inbound/2")["id"] = "1.1/inbound/1"
 
 
+def _refers_to_unknown(data: dict[str, Any]) -> None:
+    _row(data, "1.32/outbound/2")["refers_to"].append("1.99/inbound/1")
+
+
+def _ports_and_refers_to(data: dict[str, Any]) -> None:
+    _row(data, "1.32/outbound/2")["target_ports"] = [{"lo": 0, "hi": 65535}]
+
+
+def _trunk_row_of_other_role(data: dict[str, Any]) -> None:
+    data["sip_trunk_endpoints"][0]["media"].append("1.4/inbound/6")
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
+        (_refers_to_unknown, "refers_to '1.99/inbound/1'"),
+        (_ports_and_refers_to, "either target_ports or refers_to"),
+        (_trunk_row_of_other_role, "'1.4/inbound/6' is not a row of that role"),
         (_unknown_role, "unknown role 'nope'"),
         (_undeclared_parameter, "undeclared parameter 'NoSuchKey'"),
         (_reversed_range, "rows.11.target_ports.0"),

@@ -2,8 +2,9 @@
 
 The native engine is the reference: on every estate here, the Rego run's
 SWYX001-SWYX003 findings must equal the native ones field by field (rule, VM,
-direction, protocol, ports, peers, responsible rules, catalog rows); messages
-are the policy's own wording and are not compared.
+direction, the exact region part by part, responsible rules, catalog rows, the
+SWYX002/SWYX003 details; everything a finding holds). The policy's own
+``message`` (for conftest-style ``deny``) is not part of a finding.
 """
 
 from __future__ import annotations
@@ -52,16 +53,8 @@ Key = tuple[Any, ...]
 
 
 def finding_key(f: Finding) -> Key:
-    return (
-        f.rule_id,
-        f.vm_id,
-        f.direction,
-        f.protocol,
-        tuple((p.lo, p.hi) for p in f.ports),
-        tuple(f.peers),
-        tuple((r.firewall_id, r.rule_id) for r in f.rules),
-        tuple(f.catalog_rows),
-    )
+    """Everything the finding holds, as canonical JSON."""
+    return (json.dumps(f.model_dump(mode="json"), sort_keys=True),)
 
 
 def keys(result: ScanResult, *, rego_rules: bool) -> Counter[Key]:
@@ -111,7 +104,9 @@ def test_blocked_tunnel_is_swyx003_in_both(provider: str) -> None:
     # Without C1 the RemoteConnector tunnel (16203/57203 from the internet) is closed.
     native = assert_agree(without_rule(estate(provider, "compliant"), "C1"))  # type: ignore[arg-type]
     blocked = [f for f in native.findings if f.rule_id == "SWYX003"]
-    assert [(f.ports[0].lo, f.ports[1].lo) for f in blocked] == [(16203, 57203)]
+    assert [[(p.lo, p.hi) for p in part.ports] for f in blocked for part in f.region] == [
+        [(16203, 16203), (57203, 57203)]
+    ]
 
 
 def with_load_balancer_rule() -> Inventory:
@@ -190,7 +185,13 @@ def test_profile_extra_flows_ipv6_and_required_rows(tmp_path: Path) -> None:
     native = assert_agree(estate("aws", "compliant"), profile)
     assert any(f.rule_id == "SWYX003" for f in native.findings)
     native = assert_agree(estate("aws", "broken"), profile)
-    ssh = [f for f in native.findings if f.rule_id == "SWYX002" and f.ports[0].lo == 22]
+    ssh = [
+        f
+        for f in native.findings
+        if f.rule_id == "SWYX002"
+        and f.region[0].protocol == "tcp"
+        and f.region[0].ports[0].lo == 22
+    ]
     assert ssh and "::/3" in ssh[0].peers and "2001:db8::/32" not in ssh[0].peers
 
 
@@ -328,7 +329,7 @@ def document(regions: list[dict[str, Any]], flows: list[Any], reqs: list[Any]) -
 
 
 def region(ports: list[list[int]], peers: list[str]) -> dict[str, Any]:
-    return {"protocol": "tcp", "ports": ports, "peers": peers, "rules": [RULE]}
+    return {"protocol": "tcp", "ports": ports, "peers": peers, "excluding": [], "rules": [RULE]}
 
 
 def run_policy(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -337,10 +338,9 @@ def run_policy(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_policy_undocumented_port() -> None:
     [f] = run_policy(document([region([[3389, 3389]], ["0.0.0.0/0"])], [], []))
-    assert (f["rule_id"], f["ports"], f["peers"], f["rules"]) == (
+    assert (f["rule_id"], f["region"], f["rules"]) == (
         "SWYX001",
-        [[3389, 3389]],
-        ["0.0.0.0/0"],
+        [{"protocol": "tcp", "ports": [[3389, 3389]], "peers": ["0.0.0.0/0"], "excluding": []}],
         [RULE],
     )
     assert f["message"] == (
@@ -351,7 +351,9 @@ def test_policy_undocumented_port() -> None:
 def test_policy_source_too_broad_names_the_catalog_row() -> None:
     [f] = run_policy(document([region([[5060, 5060]], ["0.0.0.0/0", "::/0"])], [SIP], []))
     assert f["rule_id"] == "SWYX002"
-    assert f["peers"] == to_cidrs(addr_set(["0.0.0.0/0", "::/0"]) - addr_set(["10.0.0.0/8"]))
+    [part] = f["region"]
+    assert part["peers"] == to_cidrs(addr_set(["0.0.0.0/0", "::/0"]) - addr_set(["10.0.0.0/8"]))
+    assert f["documented_peers"] == ["10.0.0.0/8"]
     assert "1.1/inbound/1 (SwyxWare Server SIP)" in f["message"]
 
 
@@ -362,9 +364,10 @@ def test_policy_documented_peers_are_clean() -> None:
 def test_policy_requirement_blocked_and_satisfied() -> None:
     inside = run_policy(document([region([[16203, 16203]], ["10.0.0.0/8"])], [], [TUNNEL]))
     blocked = [f for f in inside if f["rule_id"] == "SWYX003"]
-    assert [(f["ports"], f["rules"][0]["rule_id"]) for f in blocked] == [
+    assert [(f["region"][0]["ports"], f["rules"][0]["rule_id"]) for f in blocked] == [
         ([[16203, 16203], [57203, 57203]], "sg-1/(inbound rule missing)")
     ]
+    assert blocked[0]["alternatives"] == TUNNEL["alternatives"]
     outside = run_policy(document([region([[57203, 57203]], ["0.0.0.0/0"])], [], [TUNNEL]))
     assert not [f for f in outside if f["rule_id"] == "SWYX003"]
 
@@ -491,17 +494,8 @@ def scan(snapshot: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def report_keys(stdout: str) -> Counter[Key]:
-    return Counter(
-        (
-            f["rule_id"],
-            f["vm_id"],
-            f["protocol"],
-            tuple((p["lo"], p["hi"]) for p in f["ports"]),
-            tuple(f["peers"]),
-            tuple(r["rule_id"] for r in f["rules"]),
-        )
-        for f in json.loads(stdout)["findings"]
-    )
+    """Every finding of a JSON report, whole (message and fingerprint included)."""
+    return Counter((json.dumps(f, sort_keys=True),) for f in json.loads(stdout)["findings"])
 
 
 @pytest.fixture

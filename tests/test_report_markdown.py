@@ -5,7 +5,7 @@ from __future__ import annotations
 from report_samples import clean_result, mixed_result, terraform_result
 
 from policycheck.report import render
-from policycheck.report.common import ports_text
+from policycheck.report.common import region_text
 from policycheck.report.markdown import MAX_ROWS, escape
 
 
@@ -27,7 +27,7 @@ def test_every_finding_appears() -> None:
     md = render(result, "markdown")
     for finding in result.findings:
         assert f"| {finding.rule_id} | {escape(finding.vm_name)} ({finding.provider}) |" in md
-        assert escape(ports_text(finding.ports)) in md
+        assert escape(region_text(finding)) in md
 
 
 def test_notes_and_suppressed_are_folded() -> None:
@@ -41,11 +41,12 @@ def test_notes_and_suppressed_are_folded() -> None:
 
 def test_pipes_and_backticks_are_escaped() -> None:
     md = render(terraform_result(), "markdown")
-    assert "media1 has no \\`swyx-roles\\` tag \\| its access cannot be compared." in md
-    assert "`swyx-roles` tag |" not in md
+    # The sample's unknown role slug is "media`server|x".
+    assert "unknown role slug(s) 'media\\`server\\|x'" in md
+    assert "media`server|x" not in md
     # Each table row keeps its column count despite the pipe in the message.
-    row = next(line for line in md.splitlines() if "media1 has no" in line)
-    assert row.replace("\\|", "").count("|") == 10
+    row = next(line for line in md.splitlines() if "unknown role slug" in line)
+    assert row.replace("\\|", "").count("|") == 9
 
 
 def test_escape_neutralises_html_and_markdown() -> None:

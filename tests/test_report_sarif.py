@@ -15,6 +15,7 @@ from report_samples import (
     clean_result,
     finding,
     mixed_result,
+    part,
     terraform_result,
     with_shifted_lines,
 )
@@ -28,7 +29,7 @@ from policycheck.report.sarif import (
 )
 
 SCHEMA_PATH = Path(__file__).parent.parent / "policycheck/report/schemas/sarif-schema-2.1.0.json"
-PROPERTY_KEYS = {"vm", "resource", "protocol", "ports", "peers", "catalogRows", "direction"}
+PROPERTY_KEYS = {"vm", "resource", "region", "peers", "catalogRows", "direction"}
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +138,11 @@ def test_message_names_vm_rule_protocol_ports_and_peers() -> None:
     }
     rdp = by_line[12]
     text = rdp["message"]["text"]
-    for part in ("SWYX001", "pbx1", "tcp", "3389", "0.0.0.0/0", "swyx-pbx/rdp"):
-        assert part in text
-    assert rdp["properties"]["ports"] == ["3389-3389"]
-    assert rdp["properties"]["peers"] == ["0.0.0.0/0"]
+    for word in ("SWYX001", "pbx1", "tcp", "3389", "0.0.0.0/0", "swyx-pbx/rdp"):
+        assert word in text
+    [only] = rdp["properties"]["region"]
+    assert (only["protocol"], only["ports"]) == ("tcp", [{"lo": 3389, "hi": 3389}])
+    assert only["peers"] == rdp["properties"]["peers"] == ["0.0.0.0/0"]
     assert rdp["properties"]["direction"] == "inbound"
     assert rdp["properties"]["provider"] == "aws"
 
@@ -169,7 +171,8 @@ def test_live_finding_gets_stable_pseudo_location() -> None:
     azure_rdp = next(
         r
         for r in run["results"]
-        if r["properties"]["provider"] == "azure" and r["properties"]["ports"] == ["3389-3389"]
+        if r["properties"]["provider"] == "azure"
+        and r["properties"]["region"][0]["ports"] == [{"lo": 3389, "hi": 3389}]
     )
     uri = azure_rdp["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri.startswith("policycheck/azure/subscriptions/")
@@ -220,9 +223,7 @@ def test_unrelated_finding_leaves_other_fingerprints_alone() -> None:
         "SWYX001",
         provider="aws",
         vm_id="i-0a1b2c3d4e5f60718",
-        port_ranges=[],
-        peers=["192.0.2.0/24"],
-        message="An unrelated new rule.",
+        region=[part("tcp", "8080", peers=["192.0.2.0/24"])],
     )
     grown = base.model_copy(update={"findings": [*base.findings, extra]})
     before = {r["partialFingerprints"]["primaryLocationLineHash"] for r in run_of(base)["results"]}

@@ -5,17 +5,18 @@ from __future__ import annotations
 from report_samples import clean_result, mixed_result
 
 from policycheck.report import render
-from policycheck.report.common import ports_text
+from policycheck.report.common import region_text
+from policycheck.report.text import render_text
 
 
 def test_every_finding_is_listed_under_its_vm() -> None:
     result = mixed_result()
-    text = render(result, "text")
+    text = render_text(result, width=1000)  # wide: no cell wraps, each region is one line
     for finding in result.findings:
         assert f"VM {finding.vm_name}" in text
         assert finding.vm_id in text
         assert finding.rule_id in text
-        assert ports_text(finding.ports) in text
+        assert region_text(finding) in text
     # One heading per VM (three clouds each have a pbx1).
     assert text.count("VM pbx1 ") == 3
     assert text.count("VM media1 ") == 1
@@ -50,7 +51,8 @@ def test_fixed_width_when_not_a_terminal() -> None:
 
 def test_values_are_not_read_as_markup() -> None:
     result = mixed_result()
-    odd = result.findings[0].model_copy(update={"message": "[bold]not markup[/bold] [x]"})
+    # Rendered from data: a VM name is printed as it is, never read as rich markup.
+    odd = result.findings[0].model_copy(update={"vm_name": "[bold]not markup[/bold] [x]"})
     text = render(result.model_copy(update={"findings": [odd]}), "text")
     assert "[bold]not markup[/bold]" in text
 

@@ -42,15 +42,20 @@ def sarif_of(plan: Path, *args: str, cwd: Path = REPO) -> dict[str, Any]:
     return log
 
 
-def _is(rule: str, protocol: str, port: str, peer: str) -> Callable[[Result], bool]:
-    def match(r: Result) -> bool:
-        p = r["properties"]
+def _is(rule: str, protocol: str, port: str | None, peer: str) -> Callable[[Result], bool]:
+    """A result whose region has a part of ``protocol`` with the port range (None:
+    a part without ports) and the peer."""
+
+    def has(part: dict[str, Any]) -> bool:
+        ports = [f"{p['lo']}-{p['hi']}" for p in part["ports"]]
         return (
-            r["ruleId"] == rule
-            and p["protocol"] == protocol
-            and port in p["ports"]
-            and peer in p["peers"]
+            part["protocol"] == protocol
+            and (port in ports if port is not None else ports == [])
+            and peer in part["peers"]
         )
+
+    def match(r: Result) -> bool:
+        return r["ruleId"] == rule and any(has(part) for part in r["properties"]["region"])
 
     return match
 
@@ -59,7 +64,8 @@ def _is(rule: str, protocol: str, port: str, peer: str) -> Callable[[Result], bo
 BLAME = {
     "B1": _is("SWYX001", "tcp", "3389-3389", "0.0.0.0/0"),
     "B2": _is("SWYX002", "tcp", "5060-5060", "8.0.0.0/7"),
-    "B3": _is("SWYX001", "all", "0-65535", "10.0.0.0/8"),
+    # An all-protocols rule: every protocol but tcp/udp is one part, without ports.
+    "B3": _is("SWYX001", "other", None, "10.0.0.0/8"),
     "B4": _is("SWYX001", "tcp", "22-22", "::/0"),
 }
 
@@ -84,7 +90,9 @@ def test_findings_point_at_the_rule_block(provider: str) -> None:
 def test_unknown_until_apply_is_a_note_not_dropped() -> None:
     log = sarif_of(TF / "aws-broken" / "plan.json")
     [b9] = [r for r in log["runs"][0]["results"] if r["ruleId"] == "SWYX005"]
-    assert b9["level"] == "note" and b9["properties"]["ports"] == ["8443-8443"]
+    assert b9["level"] == "note"
+    [part] = b9["properties"]["region"]
+    assert (part["protocol"], part["ports"]) == ("tcp", [{"lo": 8443, "hi": 8443}])
     assert "known after apply" in b9["message"]["text"]
 
 

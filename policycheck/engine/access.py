@@ -23,11 +23,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet
+from policycheck.findings import OTHER_PROTOCOLS, PORT_PROTOCOLS
 from policycheck.model import FirewallObject, Rule
 
 #: The protocol cell for every protocol no rule names explicitly.
-OTHER = "other"
-PORT_PROTOCOLS = frozenset({"tcp", "udp"})
+OTHER = OTHER_PROTOCOLS
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +81,9 @@ class Region:
 @dataclass
 class Access:
     regions: list[Region] = field(default_factory=list)
+    #: The protocols with a cell of their own; ``other`` regions cover every
+    #: protocol except these.
+    named: tuple[str, ...] = ()
     #: Rules of ordered layers that never decided any traffic.
     shadowed: list[ResolvedRule] = field(default_factory=list)
 
@@ -120,7 +123,8 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     merged: dict[tuple[str, tuple[int, ...], IntervalSet, IntervalSet], list[tuple[int, int]]]
     merged = defaultdict(list)
     keep: dict[tuple[int, ...], tuple[ResolvedRule, ...]] = {}
-    for protocol in _protocols(layers):
+    protocols = _protocols(layers)
+    for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
         per_layer = [
             [
@@ -150,7 +154,7 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                     ids = tuple(id(r) for r in rules)
                     keep[ids] = rules
                     merged[(protocol, ids, addrs, IntervalSet([(slo, shi)]))].append((dlo, dhi))
-    access = Access()
+    access = Access(named=tuple(p for p in protocols if p != OTHER))
     for (protocol, ids, addrs, sports), dranges in merged.items():
         access.regions.append(
             Region(

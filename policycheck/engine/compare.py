@@ -4,7 +4,8 @@ Regions are compared with the documented flows per protocol and port: ports no
 flow documents are SWYX001 (inbound) or SWYX004 (outbound, by strictness);
 documented ports reachable from addresses beyond the flows' peers are SWYX002.
 Pieces are merged per (kind, responsible rules) so one bad rule gives one
-finding, however many ports it opens.
+finding, however many ports it opens; the finding's region stays exact
+(:mod:`policycheck.engine.regions`). Findings carry data only; reports word them.
 """
 
 from __future__ import annotations
@@ -13,24 +14,21 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import OTHER, PORT_PROTOCOLS, Access, ResolvedRule
+from policycheck.engine.access import Access, ResolvedRule
 from policycheck.engine.context import Context
-from policycheck.engine.intervals import (
-    ALL_ADDRS,
-    ALL_PORT_SET,
-    ALL_V4,
-    ALL_V6,
-    IntervalSet,
-    addr_set,
-    to_cidrs,
-)
+from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
 from policycheck.engine.providers import AZURE_LB_PROBE, VMLayers
+from policycheck.engine.regions import (
+    RegionBuilder,
+    peers_summary,
+    region_part,
+    rule_region,
+    summarize_peers,
+)
 from policycheck.expected import Expected, ExpectedFlow, Requirement
-from policycheck.findings import RULES, Finding, RuleRef
+from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, RegionPart, RuleRef
 from policycheck.model import VM, Direction, PortRange
 from policycheck.profile import Profile
-
-MAX_MESSAGE_PREFIXES = 4
 
 
 @dataclass
@@ -40,17 +38,9 @@ class _Acc:
     kind: str
     direction: Direction
     rules: tuple[ResolvedRule, ...]
-    by_protocol: dict[str, IntervalSet] = field(default_factory=dict)
-    addrs: IntervalSet = field(default_factory=IntervalSet)
+    region: RegionBuilder = field(default_factory=RegionBuilder)
     rows: set[str] = field(default_factory=set)
     documented: IntervalSet = field(default_factory=IntervalSet)
-
-    def add(
-        self, protocol: str, ports: IntervalSet, addrs: IntervalSet, rows: Iterable[str]
-    ) -> None:
-        self.by_protocol[protocol] = self.by_protocol.get(protocol, IntervalSet()) | ports
-        self.addrs = self.addrs | addrs
-        self.rows.update(rows)
 
 
 def rule_ref(rr: ResolvedRule) -> RuleRef:
@@ -59,45 +49,10 @@ def rule_ref(rr: ResolvedRule) -> RuleRef:
         firewall_name=rr.firewall.name,
         rule_id=rr.rule.id,
         rule_name=rr.rule.name,
+        action=rr.rule.action,
+        priority=rr.rule.priority,
         provenance=rr.rule.provenance,
     )
-
-
-def describe_addrs(addrs: IntervalSet, internal: IntervalSet) -> str:
-    """Short human wording for an address set."""
-    if addrs == ALL_ADDRS:
-        return "anywhere (0.0.0.0/0, ::/0)"
-    if addrs == ALL_V4:
-        return "0.0.0.0/0"
-    if addrs == ALL_V6:
-        return "::/0"
-    if addrs == internal:
-        return "the internal networks"
-    if addrs == ALL_ADDRS - internal:
-        return "the internet (everything outside the internal networks)"
-    if addrs == ALL_V4 - internal:
-        return "the IPv4 internet (0.0.0.0/0 outside the internal networks)"
-    if addrs == ALL_V6 - internal:
-        return "the IPv6 internet (::/0 outside the internal networks)"
-    cidrs = to_cidrs(addrs)
-    if len(cidrs) <= MAX_MESSAGE_PREFIXES:
-        return ", ".join(cidrs)
-    return f"{', '.join(cidrs[:MAX_MESSAGE_PREFIXES])} and {len(cidrs) - MAX_MESSAGE_PREFIXES} more"
-
-
-def describe_ports(protocol: str, ports: IntervalSet) -> str:
-    if protocol not in PORT_PROTOCOLS:
-        return "all protocols other than tcp/udp" if protocol == OTHER else protocol
-    if ports == ALL_PORT_SET:
-        return f"{protocol} all ports"
-    text = ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{protocol} {text}"
-
-
-def _rule_names(rules: Sequence[ResolvedRule]) -> str:
-    return " + ".join(f"{r.firewall.name}/{r.rule.name or r.rule.id}" for r in rules)
 
 
 class Comparer:
@@ -116,6 +71,8 @@ class Comparer:
         self.ctx = ctx
         self.accs: dict[tuple[str, tuple[int, ...]], _Acc] = {}
         self.findings: list[Finding] = []
+        #: Per direction, what an ``other`` region does not cover.
+        self.named: dict[str, tuple[str, ...]] = {}
         self.ignore = IntervalSet()
         if vm.provider == "azure" and not profile.report_azure_load_balancer:
             self.ignore = addr_set([AZURE_LB_PROBE])
@@ -129,13 +86,18 @@ class Comparer:
         return self.accs[key]
 
     def _flows(self, direction: Direction, protocol: str) -> list[ExpectedFlow]:
-        return [
+        flows = [
             f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
         ]
+        if protocol in PORT_PROTOCOLS:
+            return flows
+        # A packet without ports matches only what covers every port, as in access.py.
+        return [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
 
     # --------------------------------------------------------------- checks
 
     def inbound(self, access: Access) -> None:
+        self.named["inbound"] = access.named
         for region in access.regions:
             addrs = region.addrs
             if self.ignore and via_load_balancer(region.rules):
@@ -164,7 +126,7 @@ class Comparer:
             documented = documented | _ports(f.ports)
         excess = ports - documented
         if excess:
-            self._acc(excess_kind, direction, rules).add(protocol, excess, addrs, ())
+            self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
         if breadth_kind is None:
             return
         covered = ports & documented
@@ -184,10 +146,12 @@ class Comparer:
                 too_broad = addrs - allowed
                 if too_broad:
                     acc = self._acc(breadth_kind, direction, rules)
-                    acc.add(protocol, cell, too_broad, (r for f in here for r in f.rows))
+                    acc.region.add(protocol, cell, too_broad)
+                    acc.rows.update(r for f in here for r in f.rows)
                     acc.documented = acc.documented | allowed
 
     def outbound(self, access: Access) -> None:
+        self.named["outbound"] = access.named
         strictness = self.profile.egress.strictness
         if strictness == "off":
             return
@@ -198,8 +162,8 @@ class Comparer:
             if not addrs:
                 continue
             if region.protocol not in protocols and "all" not in protocols:
-                self._acc("SWYX004", "outbound", region.rules).add(
-                    region.protocol, region.ports, addrs, ()
+                self._acc("SWYX004", "outbound", region.rules).region.add(
+                    region.protocol, region.ports, addrs
                 )
             elif strictness == "ports":
                 self._excess_and_breadth(
@@ -239,18 +203,14 @@ class Comparer:
         ports = IntervalSet()
         for alt in req.alternatives:
             ports = ports | _ports(alt)
-        refs = [self._firewall_ref(req.direction)]
-        port_text = " or ".join(describe_ports(req.protocol, _ports(a)) for a in req.alternatives)
         self._emit(
             "SWYX003",
             req.direction,
-            req.protocol,
-            ports,
-            addr_set(req.peers),
-            refs,
-            sorted(req.rows),
-            f"{self.vm.name}: {req.description} is blocked: no rule allows {port_text} "
-            f"from {describe_addrs(addr_set(req.peers), self.ctx.internal)}",
+            [region_part(req.protocol, ports, addr_set(req.peers), self.ctx.internal)],
+            [self._firewall_ref(req.direction)],
+            catalog_rows=sorted(req.rows),
+            requirement=req.description,
+            alternatives=req.alternatives,
         )
 
     def _firewall_ref(self, direction: Direction) -> RuleRef:
@@ -279,19 +239,14 @@ class Comparer:
                 if id(rr.rule) in seen:
                     continue
                 seen.add(id(rr.rule))
-                what = "; ".join(rr.unresolved)
                 self._emit(
                     "SWYX005",
                     rr.rule.direction,
-                    rr.protocol,
-                    rr.ports,
-                    rr.addrs,
+                    rule_region(
+                        rr.protocol, rr.ports, rr.source_ports, rr.unresolved, self.ctx.internal
+                    ),
                     [rule_ref(rr)],
-                    [],
-                    f"{self.vm.name}: {rr.rule.action} rule {_rule_names([rr])} "
-                    f"({describe_ports(rr.protocol, rr.ports)}) could not be fully evaluated: "
-                    f"{what}; it was evaluated without the unresolved part",
-                    peers_text=list(rr.unresolved),
+                    unresolved=list(rr.unresolved),
                 )
             for problem in vl.problems:
                 key = hash(problem)
@@ -301,9 +256,7 @@ class Comparer:
                 self._emit(
                     "SWYX005",
                     "inbound",
-                    "all",
-                    IntervalSet(),
-                    IntervalSet(),
+                    [],
                     [
                         RuleRef(
                             firewall_id=self.vm.id,
@@ -312,9 +265,7 @@ class Comparer:
                             provenance=self.vm.provenance,
                         )
                     ],
-                    [],
-                    f"{self.vm.name}: {problem}",
-                    peers_text=[problem],
+                    unresolved=[problem],
                 )
 
     def shadowed(self, accesses: Iterable[Access]) -> None:
@@ -323,14 +274,10 @@ class Comparer:
                 self._emit(
                     "SWYX007",
                     rr.rule.direction,
-                    rr.protocol,
-                    rr.ports,
-                    rr.addrs,
+                    rule_region(
+                        rr.protocol, rr.ports, rr.source_ports, rr.addrs, self.ctx.internal
+                    ),
                     [rule_ref(rr)],
-                    [],
-                    f"{self.vm.name}: {rr.rule.action} rule {_rule_names([rr])} "
-                    f"(priority {rr.rule.priority}, {describe_ports(rr.protocol, rr.ports)}) "
-                    "never takes effect: higher-priority rules already decide all its traffic",
                 )
 
     # --------------------------------------------------------------- output
@@ -339,14 +286,14 @@ class Comparer:
         self,
         kind: str,
         direction: Direction,
-        protocol: str,
-        ports: IntervalSet,
-        addrs: IntervalSet,
+        region: list[RegionPart],
         refs: list[RuleRef],
-        rows: list[str],
-        message: str,
         *,
-        peers_text: list[str] | None = None,
+        catalog_rows: Sequence[str] = (),
+        documented: IntervalSet | None = None,
+        requirement: str | None = None,
+        alternatives: Sequence[Sequence[PortRange]] = (),
+        unresolved: Sequence[str] = (),
     ) -> None:
         info = RULES[kind]
         level = self.profile.egress.level if kind == "SWYX004" else info.level
@@ -358,58 +305,31 @@ class Comparer:
                 vm_id=self.vm.id,
                 vm_name=self.vm.name,
                 direction=direction,
-                protocol=protocol,
-                ports=[PortRange(lo=lo, hi=hi) for lo, hi in ports],
-                peers=peers_text if peers_text is not None else to_cidrs(addrs),
-                peers_summary=None
-                if peers_text is not None
-                else (describe_addrs(addrs, self.ctx.internal) if addrs else None),
+                region=region,
+                peers_summary=peers_summary(region, self.ctx.internal),
                 rules=refs,
-                catalog_rows=rows,
-                message=message,
+                catalog_rows=list(catalog_rows),
+                roles=list(self.expected.roles),
+                documented_peers=[] if documented is None else to_cidrs(documented),
+                documented_summary=None
+                if documented is None
+                else summarize_peers(documented, self.ctx.internal),
+                requirement=requirement,
+                alternatives=[list(alt) for alt in alternatives],
+                unresolved=list(unresolved),
                 remediation=info.remediation,
             )
         )
 
-    def _finding_text(self, acc: _Acc, parts: str, peers: str) -> str:
-        via = _rule_names(acc.rules)
-        vm = self.vm.name
-        if acc.kind == "SWYX001":
-            return f"undocumented inbound access to {vm}: {parts} from {peers} (allowed by {via})"
-        if acc.kind == "SWYX002":
-            documented = (
-                describe_addrs(acc.documented, self.ctx.internal)
-                if acc.documented
-                else "no address (the flow stays on the VM)"
-            )
-            return (
-                f"inbound source too broad on {vm}: {parts} is reachable from {peers} "
-                f"(allowed by {via}); documented peers: {documented}"
-            )
-        return f"undocumented outbound access from {vm}: {parts} to {peers} (allowed by {via})"
-
     def finish(self) -> list[Finding]:
         for acc in self.accs.values():
-            protocols = sorted(acc.by_protocol)
-            protocol = (
-                protocols[0]
-                if len(protocols) == 1
-                else (acc.rules[0].protocol if acc.rules else "all")
-            )
-            ports = IntervalSet()
-            for p in protocols:
-                ports = ports | (acc.by_protocol[p] if p in PORT_PROTOCOLS else ALL_PORT_SET)
-            parts = "; ".join(describe_ports(p, acc.by_protocol[p]) for p in protocols)
-            text = self._finding_text(acc, parts, describe_addrs(acc.addrs, self.ctx.internal))
             self._emit(
                 acc.kind,
                 acc.direction,
-                protocol,
-                ports,
-                acc.addrs,
+                acc.region.parts(self.ctx.internal, self.named.get(acc.direction, ())),
                 [rule_ref(r) for r in acc.rules],
-                sorted(acc.rows),
-                text,
+                catalog_rows=sorted(acc.rows),
+                documented=acc.documented if acc.kind == "SWYX002" else None,
             )
         return self.findings
 

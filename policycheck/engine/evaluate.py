@@ -7,19 +7,21 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
-from policycheck.catalog import Catalog
+from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
+from policycheck.engine.regions import peers_summary, port_set, split_ports
 from policycheck.engine.roles import RoleAssignment, assign_roles
-from policycheck.expected import SERVER_ROLE, expected_flows
-from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult, Suppression
-from policycheck.model import VM, Direction, Inventory
+from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
+from policycheck.findings import RULES, Finding, RegionPart, RuleRef, ScanResult, Suppression
+from policycheck.model import VM, Direction, Inventory, PortRange
 from policycheck.profile import Profile
 
 
@@ -27,6 +29,36 @@ def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Acc
     """The provider's layers for one VM and direction, and the access they allow."""
     layers = PROVIDERS[vm.provider](vm, direction, ctx)
     return layers, effective_access(layers.layers)
+
+
+#: Roles whose VMs other VMs' flows point at: the server (``IpPbxSrv IP``) and the
+#: RemoteConnector (the server's counterparts of its forwarding).
+PEER_ROLES = (SERVER_ROLE, REMOTE_CONNECTOR)
+
+
+class VMExpectations:
+    """Each VM's expected flows, with the addresses of the other VMs its roles'
+    flows point at (found once per scan). The native comparison and the Rego
+    input both use it, so both compare against the same flows."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        roles: Mapping[int, RoleAssignment],
+        profile: Profile,
+        catalog: Catalog,
+    ) -> None:
+        self.profile, self.catalog = profile, catalog
+        self.holders = {
+            role: [vm for vm in inventory.vms if role in roles[id(vm)].roles] for role in PEER_ROLES
+        }
+
+    def expected(self, vm: VM, roles: list[str]) -> Expected:
+        others = {
+            role: [addr for other in vms if other is not vm for addr in other.addresses]
+            for role, vms in self.holders.items()
+        }
+        return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
 
 
 def evaluate(
@@ -43,15 +75,14 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
-    server_vms = [vm for vm in inventory.vms if SERVER_ROLE in roles[id(vm)].roles]
+    expectations = VMExpectations(inventory, roles, profile, catalog)
     evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
     for vm in evaluated:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
             continue
-        servers = [addr for other in server_vms if other is not vm for addr in other.addresses]
-        expected = expected_flows(catalog, profile, assignment.roles, server_addresses=servers)
+        expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
         comparer = Comparer(vm, expected, profile, ctx)
@@ -61,7 +92,8 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
-    findings = [apply_suppressions(f, profile, today or dt.date.today()) for f in findings]
+    day = today or dt.date.today()
+    findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
     findings.sort(key=sort_key)
     return ScanResult(
         tool_version=__version__,
@@ -74,24 +106,13 @@ def evaluate(
 
 
 def sort_key(f: Finding) -> tuple[object, ...]:
-    return (
-        -LEVEL_ORDER[f.level],
-        f.vm_name,
-        f.rule_id,
-        f.resource,
-        [(p.lo, p.hi) for p in f.ports],
-        f.message,
-    )
+    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
     if assignment.roles and not assignment.unknown:
         return []
     info = RULES["SWYX006"]
-    if assignment.unknown:
-        what = f"unknown role slug(s) {', '.join(repr(s) for s in assignment.unknown)}"
-    else:
-        what = "no recognised Swyx role"
     ref = RuleRef(firewall_id=vm.id, firewall_name=vm.name, rule_id=vm.id, provenance=vm.provenance)
     return [
         Finding(
@@ -101,16 +122,21 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
             vm_id=vm.id,
             vm_name=vm.name,
             direction="inbound",
-            protocol="all",
             rules=[ref],
-            message=f"{vm.name}: {what}"
-            + ("" if assignment.roles else "; its access was not compared with the matrix"),
+            roles=list(assignment.roles),
+            unresolved=list(assignment.unknown),
             remediation=info.remediation,
         )
     ]
 
 
-def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Finding:
+def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> list[Finding]:
+    """The finding with the first matching suppression applied.
+
+    A suppression with ``ports`` takes exactly those ports: the finding splits
+    into the suppressed part of its region and the rest, which stays active (with
+    its own fingerprint) and may match a later suppression.
+    """
     for i, s in enumerate(profile.suppressions):
         if s.expires < today:
             continue
@@ -120,19 +146,39 @@ def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> Fi
             continue
         if s.resource and not fnmatchcase(finding.resource, s.resource):
             continue
-        if s.ports:
-            lo, _, hi = s.ports.partition("-")
-            want_lo, want_hi = int(lo), int(hi or lo)
-            if not any(p.lo <= want_hi and want_lo <= p.hi for p in finding.ports):
-                continue
-        return finding.model_copy(
-            update={
-                "suppression": Suppression(
-                    reason=s.reason, expires=s.expires, match=f"suppressions[{i}]"
-                )
-            }
-        )
-    return finding
+        suppression = Suppression(reason=s.reason, expires=s.expires, match=f"suppressions[{i}]")
+        if not s.ports:
+            return [finding.model_copy(update={"suppression": suppression})]
+        inside, outside = split_ports(finding.region, port_set([PortRange.parse(s.ports)]))
+        if not inside:
+            continue
+        internal = addr_set(profile.internal_networks)
+        suppressed = _with_region(finding, inside, internal, suppression)
+        if not outside:
+            return [suppressed]
+        rest = _with_region(finding, outside, internal, None)
+        return [suppressed, *apply_suppressions(rest, profile, today)]
+    return [finding]
 
 
-__all__ = ["apply_suppressions", "evaluate", "rule_ref", "sort_key", "vm_access"]
+def _with_region(
+    finding: Finding, region: list[RegionPart], internal: IntervalSet, sup: Suppression | None
+) -> Finding:
+    return finding.model_validate(
+        {
+            **dict(finding),
+            "region": region,
+            "peers_summary": peers_summary(region, internal),
+            "suppression": sup,
+        }
+    )
+
+
+__all__ = [
+    "VMExpectations",
+    "apply_suppressions",
+    "evaluate",
+    "rule_ref",
+    "sort_key",
+    "vm_access",
+]

@@ -13,13 +13,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 
-from policycheck.findings import LEVEL_ORDER, RULES, Finding, RuleRef, ScanResult
+from policycheck.findings import (
+    OTHER_PROTOCOLS,
+    PORT_PROTOCOLS,
+    RULES,
+    Finding,
+    PeerSummary,
+    RegionPart,
+    RuleRef,
+    ScanResult,
+)
 from policycheck.model import ALL_PORTS, PortRange
 
 TOOL_NAME = "policycheck"
 LEVELS: tuple[str, ...] = ("error", "warning", "note")
 #: How many peers a one-line rendering names before it says "+N more".
 PEERS_SHOWN = 4
+#: How many port ranges a rendering names before it says "and N more ranges".
+PORT_RANGES_SHOWN = 8
 
 
 def information_uri() -> str:
@@ -40,19 +51,8 @@ def information_uri() -> str:
 
 
 def sort_key(finding: Finding) -> tuple[object, ...]:
-    """Level (worst first), VM, rule id, resource, ports; the rest breaks ties."""
-    return (
-        -LEVEL_ORDER[finding.level],
-        finding.vm_name,
-        finding.vm_id,
-        finding.rule_id,
-        finding.resource,
-        tuple((p.lo, p.hi) for p in finding.ports),
-        finding.direction,
-        finding.protocol,
-        tuple(finding.peers),
-        finding.fingerprint(),
-    )
+    """Level (worst first), VM, rule id, resource, region; the fingerprint breaks ties."""
+    return finding.sort_key()
 
 
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -121,27 +121,92 @@ def level_counts_text(summary: Summary) -> str:
 
 
 # ------------------------------------------------------------ short renderings
+#
+# The one place a finding's data becomes words: every format (text, Markdown,
+# SARIF, JSON's ``message``) calls these, so no two formats word a finding
+# differently, and no wording ever claims more than the data.
 
 
 def port_text(port: PortRange) -> str:
     return str(port.lo) if port.lo == port.hi else f"{port.lo}-{port.hi}"
 
 
-def ports_text(ports: list[PortRange]) -> str:
-    """``3389``, ``16203, 57203``, ``all ports``; empty when the finding has none."""
+def ports_text(ports: list[PortRange], limit: int = PORT_RANGES_SHOWN) -> str:
+    """``3389``, ``16203, 57203``, ``all ports``; beyond ``limit`` ranges the rest
+    is counted (``... and 12 more ranges``), never cut inside a range. Ranges are
+    separated by spaces so a table wraps between ranges, not inside one."""
     if ports == [ALL_PORTS]:
         return "all ports"
-    return ", ".join(port_text(p) for p in ports)
+    shown = ", ".join(port_text(p) for p in ports[:limit])
+    hidden = len(ports) - limit
+    return (
+        f"{shown} and {hidden} more {'range' if hidden == 1 else 'ranges'}" if hidden > 0 else shown
+    )
 
 
-def protocol_text(protocol: str) -> str:
-    return "all protocols" if protocol == "all" else protocol
+def protocol_text(part: RegionPart) -> str:
+    """``tcp``, ``icmp``, ``protocol 47``, ``every protocol except tcp, udp``."""
+    if part.protocol == OTHER_PROTOCOLS:
+        if not part.excluding:
+            return "every protocol"
+        return f"every protocol except {', '.join(part.excluding)}"
+    return f"protocol {part.protocol}" if part.protocol.isdigit() else part.protocol
+
+
+def part_text(part: RegionPart) -> str:
+    """``tcp 3389``, ``udp all ports``, ``icmp``: one part without its peers."""
+    if part.protocol in PORT_PROTOCOLS:
+        return f"{part.protocol} {ports_text(part.ports)}"
+    return protocol_text(part)
+
+
+def region_text(finding: Finding) -> str:
+    """``tcp 0-3388,3390-65535; udp 5060``: what a finding covers, per protocol."""
+    return "; ".join(part_text(p) for p in finding.region)
+
+
+_BASE_TEXT = {
+    ("anywhere", "any"): "anywhere (0.0.0.0/0, ::/0)",
+    ("anywhere", "ipv4"): "0.0.0.0/0",
+    ("anywhere", "ipv6"): "::/0",
+    ("internet", "any"): "the internet (everything outside the internal networks)",
+    ("internet", "ipv4"): "the IPv4 internet (0.0.0.0/0 outside the internal networks)",
+    ("internet", "ipv6"): "the IPv6 internet (::/0 outside the internal networks)",
+    ("internal", "any"): "the internal networks",
+    ("internal", "ipv4"): "the IPv4 internal networks",
+    ("internal", "ipv6"): "the IPv6 internal networks",
+}
+
+
+def peers_phrase(peers: list[str], summary: PeerSummary | None, limit: int = PEERS_SHOWN) -> str:
+    """Addresses in words: a named base with its exceptions, else the CIDRs."""
+    if summary is None or summary.base == "cidrs":
+        return peers_text(peers, limit) if peers else "no address"
+    if summary.base == "none":
+        return "no address"
+    text = _BASE_TEXT[(summary.base, summary.family)]
+    if summary.excluding:
+        text += f" except {', '.join(summary.excluding)}"
+    return text
 
 
 def peers_text(peers: list[str], limit: int = PEERS_SHOWN) -> str:
     shown = ", ".join(peers[:limit])
     hidden = len(peers) - limit
     return f"{shown} (+{hidden} more)" if hidden > 0 else shown
+
+
+def finding_peers_text(finding: Finding) -> str:
+    """All of a finding's peers in words (the union over its parts)."""
+    return peers_phrase(finding.peers, finding.peers_summary) if finding.peers else ""
+
+
+def region_peers_text(finding: Finding, preposition: str) -> str:
+    """``tcp 3389 from anywhere (0.0.0.0/0, ::/0); udp 5060 from 10.1.0.0/16``."""
+    return "; ".join(
+        f"{part_text(p)} {preposition} {peers_phrase(p.peers, p.peers_summary)}"
+        for p in finding.region
+    )
 
 
 def rule_ref_text(ref: RuleRef) -> str:
@@ -165,14 +230,11 @@ def rule_refs_text(finding: Finding) -> str:
 def flow_text(finding: Finding) -> str:
     """``inbound tcp 3389 from 0.0.0.0/0``: the region a finding is about."""
     parts: list[str] = [finding.direction]
-    if finding.protocol:
-        parts.append(protocol_text(finding.protocol))
-    ports = ports_text(finding.ports)
-    if ports and finding.protocol in ("tcp", "udp", "all", ""):
-        parts.append(ports)
+    if finding.region:
+        parts.append(region_text(finding))
     if finding.peers:
         parts.append("from" if finding.direction == "inbound" else "to")
-        parts.append(peers_text(finding.peers))
+        parts.append(finding_peers_text(finding))
     return " ".join(parts)
 
 
@@ -185,6 +247,61 @@ def headline(finding: Finding) -> str:
     title = RULES[finding.rule_id].title
     refs = rule_refs_text(finding)
     via = f" via {refs}" if refs else ""
-    # A VM-level finding (no ports, no peers, no rule) has no flow worth naming.
-    flow = f": {flow_text(finding)}" if finding.ports or finding.peers or refs else ""
+    # A VM-level finding (no region, no rule) has no flow worth naming.
+    flow = f": {flow_text(finding)}" if finding.region or refs else ""
     return f"{finding.rule_id} {title} on VM {finding.vm_name}{flow}{via}."
+
+
+def message(finding: Finding) -> str:
+    """What the finding says, in one or two sentences, from its fields only."""
+    vm = finding.vm_name
+    via = " + ".join(rule_ref_text(r) for r in finding.rules)
+    rule = finding.rule_id
+    if rule == "SWYX001":
+        region = region_peers_text(finding, "from")
+        return f"undocumented inbound access to {vm}: {region} (allowed by {via})"
+    if rule == "SWYX002":
+        region = region_peers_text(finding, "from")
+        documented = (
+            peers_phrase(finding.documented_peers, finding.documented_summary)
+            if finding.documented_peers
+            else "no address (the flow stays on the VM)"
+        )
+        return (
+            f"inbound source too broad on {vm}: {region} (allowed by {via}); "
+            f"documented peers: {documented}"
+        )
+    if rule == "SWYX004":
+        region = region_peers_text(finding, "to")
+        return f"undocumented outbound access from {vm}: {region} (allowed by {via})"
+    if rule == "SWYX003":
+        protocol = finding.region[0].protocol if finding.region else ""
+        wanted = " or ".join(f"{protocol} {ports_text(alt)}" for alt in finding.alternatives)
+        peers = finding_peers_text(finding) or "anywhere"
+        what = finding.requirement or "a required flow"
+        return f"{vm}: {what} is blocked: no rule allows {wanted} from {peers}"
+    if rule == "SWYX005":
+        what = "; ".join(finding.unresolved)
+        ref = finding.primary
+        if not finding.region or ref is None or ref.action is None:
+            return f"{vm}: {what}"
+        return (
+            f"{vm}: {ref.action} rule {via} ({region_text(finding)}) could not be fully "
+            f"evaluated: {what}; it was evaluated without the unresolved part"
+        )
+    if rule == "SWYX006":
+        if finding.unresolved:
+            slugs = ", ".join(repr(s) for s in finding.unresolved)
+            what = f"unknown role slug(s) {slugs}"
+        else:
+            what = "no recognised Swyx role"
+        compared = "" if finding.roles else "; its access was not compared with the matrix"
+        return f"{vm}: {what}{compared}"
+    ref = finding.primary
+    action = ref.action if ref is not None and ref.action else "a"
+    priority = f"priority {ref.priority}, " if ref is not None and ref.priority is not None else ""
+    region = region_text(finding) or "no traffic"
+    return (
+        f"{vm}: {action} rule {via} ({priority}{region}) never takes effect: "
+        "higher-priority rules already decide all its traffic"
+    )

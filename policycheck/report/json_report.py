@@ -1,7 +1,8 @@
 """``--format json``: the documented machine-readable report (docs/report-json.md).
 
 The ``schema`` value changes only when a field is removed or changes meaning, so
-scripts can check it; new fields may be added within ``policycheck/report/v1``.
+scripts can check it; new fields may be added within ``policycheck/report/v2``.
+v2 replaced v1's collapsed ``protocol``/``ports`` with the exact ``region``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from policycheck.findings import ScanResult
-from policycheck.report.common import TOOL_NAME, information_uri, sorted_findings, summarize
+from policycheck.report.common import (
+    TOOL_NAME,
+    information_uri,
+    message,
+    sorted_findings,
+    summarize,
+)
 from policycheck.report.stream import Streamed, Write, collect, dump
 
-JSON_SCHEMA_ID = "policycheck/report/v1"
+JSON_SCHEMA_ID = "policycheck/report/v2"
 
 
 def render_json(result: ScanResult) -> str:
@@ -32,6 +39,7 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
     findings = (
         {
             **finding.model_dump(mode="json"),
+            "message": message(finding),
             "fingerprint": finding.fingerprint(),
             "resource": finding.resource,
         }

@@ -11,11 +11,11 @@ from __future__ import annotations
 from policycheck.findings import RULES, Finding, ScanResult
 from policycheck.report.common import (
     Summary,
+    finding_peers_text,
     level_counts_text,
-    peers_text,
+    message,
     plural,
-    ports_text,
-    protocol_text,
+    region_text,
     rule_refs_text,
     sorted_findings,
     summarize,
@@ -29,8 +29,7 @@ _FINDING_COLUMNS = (
     "Rule",
     "VM",
     "Direction",
-    "Protocol",
-    "Ports",
+    "Protocol/ports",
     "Peers",
     "Firewall rule",
     "Message",
@@ -134,11 +133,10 @@ def _finding_cells(finding: Finding) -> list[str]:
         finding.rule_id,
         escape(vm_text(finding)),
         finding.direction,
-        escape(protocol_text(finding.protocol)),
-        escape(ports_text(finding.ports)),
-        escape(finding.peers_summary or peers_text(finding.peers)),
+        escape(region_text(finding)),
+        escape(finding_peers_text(finding)),
         escape(rule_refs_text(finding)),
-        escape(finding.message),
+        escape(message(finding)),
     ]
 
 

@@ -20,6 +20,7 @@ from policycheck.report.common import (
     TOOL_NAME,
     headline,
     information_uri,
+    message,
     rule_refs_text,
     sorted_findings,
 )
@@ -142,7 +143,7 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": finding.level,
-        "message": {"text": f"{headline(finding)} {finding.message}".strip()},
+        "message": {"text": f"{headline(finding)} {message(finding)}".strip()},
         "locations": [
             {
                 "physicalLocation": {
@@ -160,8 +161,8 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "resource": finding.resource,
             "provider": finding.provider,
             "direction": finding.direction,
-            "protocol": finding.protocol,
-            "ports": [str(p) for p in finding.ports],
+            # Exactly the JSON report's region: per part, its protocol, ports and peers.
+            "region": [part.model_dump(mode="json") for part in finding.region],
             "peers": list(finding.peers),
             "catalogRows": list(finding.catalog_rows),
             "firewallRules": rule_refs_text(finding),

@@ -13,12 +13,12 @@ from rich.text import Text
 
 from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
+    finding_peers_text,
     group_by_vm,
     level_counts_text,
-    peers_text,
+    message,
     plural,
-    ports_text,
-    protocol_text,
+    region_text,
     rule_refs_text,
     summarize,
 )
@@ -68,8 +68,7 @@ def _table(group: list[Finding]) -> Table:
     table.add_column("Level", no_wrap=True)
     table.add_column("Rule", no_wrap=True)
     table.add_column("Dir", no_wrap=True)
-    table.add_column("Proto", no_wrap=True)
-    table.add_column("Ports", overflow="fold")
+    table.add_column("Protocol/ports", overflow="fold")
     table.add_column("Peers", overflow="fold")
     table.add_column("Firewall/rule", overflow="fold")
     table.add_column("Message", overflow="fold", ratio=1)
@@ -79,9 +78,8 @@ def _table(group: list[Finding]) -> Table:
             _level_cell(finding),
             Text(finding.rule_id),
             Text(finding.direction),
-            Text(protocol_text(finding.protocol)),
-            Text(ports_text(finding.ports)),
-            Text(finding.peers_summary or peers_text(finding.peers)),
+            Text(region_text(finding)),
+            Text(finding_peers_text(finding)),
             Text(rule_refs_text(finding)),
             _message(finding),
         )
@@ -95,11 +93,11 @@ def _level_cell(finding: Finding) -> Text:
 
 
 def _message(finding: Finding) -> Text:
-    text = Text(finding.message)
+    text = Text(message(finding))
     if finding.suppression is not None:
         sup = finding.suppression
         text = Text(f"[suppressed until {sup.expires.isoformat()}: {sup.reason}] ", style="dim")
-        text.append(finding.message)
+        text.append(message(finding))
     return text
 
 

@@ -6,6 +6,7 @@ with the commands they contain.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -270,7 +271,7 @@ def test_merge_bad_input_is_one_line(
     else:
         doc = json.loads(shard_reports[0].read_text())
         doc.pop("shard")
-        doc["findings"][0]["ports"] = [{"lo": 1, "hi": 2}]
+        doc["findings"][0]["vm_id"] += "-edited"
         odd.write_text(json.dumps(doc))
         args = [str(odd)]
     out = tmp_path / "merged.out"
@@ -306,6 +307,19 @@ def moto_url() -> Iterator[str]:
     yield f"http://{host}:{port}"
     server.stop()
 
+
+#: Until each VM trusts only its own deployment's servers (issue 8, section 5: the
+#: semantics work adds policycheck/engine/deployments.py), a whole scan of several
+#: tenants lets one tenant's server document another tenant's flows, and a shard
+#: holding one tenant reports what the whole scan hides. The live comparisons below
+#: are expected to fail until then, and must pass from then on (strict).
+TENANT_SCOPED = importlib.util.find_spec("policycheck.engine.deployments") is not None
+needs_tenant_scoping = pytest.mark.xfail(
+    not TENANT_SCOPED,
+    strict=True,
+    reason="IpPbxSrv and counterpart addresses are estate-wide on this main (issue 8, "
+    "section 5), so a whole multi-tenant scan and its shards disagree",
+)
 
 AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIASHARDTEST0000001", "AWS_SECRET_ACCESS_KEY": "shard-secret"}
 ACCOUNTS = ["111100000001", "111100000002", "111100000003", "111100000004", "111100000005"]
@@ -359,6 +373,7 @@ def run_script(script: str, env: dict[str, str], cwd: Path, shell: str = "bash")
     )
 
 
+@needs_tenant_scoping
 def test_github_matrix_example_runs_and_equals_the_whole_scan(
     moto_url: str, tmp_path: Path
 ) -> None:
@@ -408,6 +423,7 @@ def test_github_matrix_example_runs_and_equals_the_whole_scan(
     )
 
 
+@needs_tenant_scoping
 def test_kubernetes_indexed_job_example_runs_and_equals_the_whole_scan(
     moto_url: str, tmp_path: Path
 ) -> None:
@@ -459,6 +475,7 @@ def test_kubernetes_indexed_job_example_runs_and_equals_the_whole_scan(
 # ----------------------------------------------------------- live: Azure, GCP
 
 
+@needs_tenant_scoping
 def test_azure_subscriptions_are_the_units(
     fake_arm: FakeArm,  # noqa: F811
     tmp_path: Path,
@@ -493,12 +510,10 @@ def test_azure_subscriptions_are_the_units(
     assert fingerprints(merged) == fingerprints(whole)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on main, GCP networks match by name across projects: the whole scan applies "
-    "swyx-broken's rules to swyx-policies' VM (both networks are 'swyx-net'), one project "
-    "per shard does not; issue 8 (semantics) keys networks by project",
-)
+# On this main GCP networks also match by name across projects: the whole scan applies
+# swyx-broken's rules to swyx-policies' VM (both networks are "swyx-net"); issue 8 keys
+# networks by project in the same change.
+@needs_tenant_scoping
 def test_gcp_projects_are_the_units_and_hierarchical_policies_count_once(
     gcp_fake: FakeCompute,  # noqa: F811
     tmp_path: Path,

@@ -12,29 +12,13 @@ from typing import BinaryIO
 
 import click
 
-from policycheck.catalog import default_catalog
-from policycheck.engine.evaluate import evaluate
-from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from policycheck.findings import LEVEL_ORDER, ScanResult
+from policycheck import api
+from policycheck.findings import ScanResult
 from policycheck.memory import freeze_inputs
 from policycheck.model import Inventory
-from policycheck.profile import load_profile
 from policycheck.report import Format, render, write_report
 from policycheck.report.output import write_atomic_with
 from policycheck.shard import Part
-
-
-def exit_code(result: ScanResult, fail_on: str) -> int:
-    """3 if part of the estate could not be read, else 1 if an unsuppressed finding
-    is at or above ``fail_on``, else 0."""
-    if result.incomplete:
-        return EXIT_INCOMPLETE
-    if fail_on == "never":
-        return EXIT_OK
-    threshold = LEVEL_ORDER[fail_on]
-    if any(LEVEL_ORDER[f.level] >= threshold for f in result.active()):
-        return EXIT_FINDINGS
-    return EXIT_OK
 
 
 def write_output(
@@ -84,23 +68,17 @@ def run_report(
     opa_url: str | None = None,
     part: Part | None = None,
 ) -> int:
-    catalog = default_catalog()
-    profile = load_profile(profile_path, catalog)
+    # The same steps as the public API (policycheck.api), so the two cannot drift.
+    profile = api.load_profile(profile_path)
     freeze_inputs()
     select = part.selects if part is not None else None
-    if rego == "off":
-        result = evaluate(inventory, profile, catalog, select=select)
-    else:
-        from policycheck.rego import evaluate_rego
-
-        result = evaluate_rego(
-            inventory,
-            profile,
-            catalog,
-            engine=rego,  # type: ignore[arg-type]
-            opa_url=opa_url,
-            select=select,
-        )
+    result = api.evaluate(
+        inventory,
+        profile,
+        rego=rego,  # type: ignore[arg-type]
+        opa_url=opa_url,
+        select=select,
+    )
     if part is not None:
         result = result.model_copy(
             update={"firewall_count": part.firewall_count, "shard": part.mark()}
@@ -116,4 +94,4 @@ def run_report(
     write_output(result, chosen, output, category=category, color=to_terminal)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
-    return exit_code(result, fail_on)
+    return api.exit_code(result, fail_on)  # type: ignore[arg-type]

@@ -377,12 +377,12 @@ def run_script(script: str, env: dict[str, str], cwd: Path, shell: str = "bash")
 def test_github_matrix_example_runs_and_equals_the_whole_scan(
     moto_url: str, tmp_path: Path
 ) -> None:
-    """.github/workflows/example-sharded-audit.yml, job by job, with its own scripts."""
+    """examples/workflows/sharded-audit.yml, job by job, with its own scripts."""
     reset(moto_url)
     for n, account in enumerate(ACCOUNTS):
         build_estate(ec2_in(moto_url, "eu-central-1", account), "broken" if n % 2 else "compliant")
     build_estate(ec2_in(moto_url, "eu-west-1", ACCOUNTS[0]), "broken")
-    workflow = yaml.safe_load((REPO / ".github/workflows/example-sharded-audit.yml").read_text())
+    workflow = yaml.safe_load((REPO / "examples" / "workflows" / "sharded-audit.yml").read_text())
     scan_job, merge_job = workflow["jobs"]["scan"], workflow["jobs"]["merge"]
     total = len(scan_job["strategy"]["matrix"]["shard"])
     scan_step = next(s for s in scan_job["steps"] if "policycheck scan" in s.get("run", ""))

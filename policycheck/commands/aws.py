@@ -9,7 +9,13 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    check_endpoint,
+    snapshot_output_options,
+    timeout_option,
+    write_snapshot,
+)
 from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
 from policycheck.shard import Shard
@@ -20,6 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan aws` and `collect aws`."""
     f = shard_option(f)
+    f = timeout_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(min=1, max=64),
@@ -30,6 +37,7 @@ def _collection_options(f: F) -> F:
     f = click.option(
         "--endpoint-url",
         metavar="URL",
+        callback=check_endpoint,
         help="Send EC2 and STS calls to URL (an emulator such as moto server, or a proxy). "
         "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 are honoured too.",
     )(f)
@@ -63,22 +71,22 @@ def _read(
     endpoint_url: str | None,
     max_workers: int,
     quiet: bool,
+    timeout: float,
     shard: Shard | None,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.aws import AwsOptions, collect
 
     with progress_display("Reading AWS", quiet) as progress:
-        return collect(
-            AwsOptions(
-                regions=list(regions) or None,
-                profile=aws_profile,
-                role_arns=list(role_arns),
-                endpoint_url=endpoint_url,
-                max_workers=max_workers,
-                progress=progress,
-                shard=shard,
-            )
+        return api.collect_aws(
+            regions=regions,
+            aws_profile=aws_profile,
+            role_arns=role_arns,
+            endpoint_url=endpoint_url,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
+            shard=shard,
         )
 
 
@@ -94,6 +102,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        timeout: float,
         shard: Shard | None,
         **report_opts: Any,
     ) -> None:
@@ -125,6 +134,7 @@ def register(ctx: CommandContext) -> None:
             endpoint_url,
             max_workers,
             bool(report_opts.get("quiet")),
+            timeout,
             shard,
         )
         ctx.finish(inventory, part=live_part(inventory, shard, "aws"), **report_opts)
@@ -138,6 +148,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        timeout: float,
         shard: Shard | None,
         output: Path,
         quiet: bool,
@@ -153,5 +164,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect aws --aws-profile audit -o aws-$(date +%F).json
           policycheck scan snapshot aws.json --format sarif -o aws.sarif
         """
-        inventory = _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, shard)
+        inventory = _read(
+            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard
+        )
         sys.exit(write_snapshot(inventory, output))

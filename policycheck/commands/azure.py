@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    check_endpoint,
+    snapshot_output_options,
+    timeout_option,
+    write_snapshot,
+)
 from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
 from policycheck.shard import Shard
@@ -35,6 +41,7 @@ Authentication (DefaultAzureCredential, first that works):
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
     f = shard_option(f)
+    f = timeout_option(f)
     f = click.option(
         "--no-instance-discovery",
         "disable_instance_discovery",
@@ -52,6 +59,7 @@ def _collection_options(f: F) -> F:
     f = click.option(
         "--endpoint",
         metavar="URL",
+        callback=check_endpoint,
         help="Azure Resource Manager base URL (default https://management.azure.com), e.g. "
         "https://management.usgovcloudapi.net; the token is requested for URL/.default.",
     )(f)
@@ -71,10 +79,11 @@ def _read(
     max_workers: int,
     disable_instance_discovery: bool,
     quiet: bool,
+    timeout: float,
     shard: Shard | None,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.azure import AzureOptions, collect
 
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
@@ -82,15 +91,14 @@ def _read(
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
-        return collect(
-            AzureOptions(
-                subscriptions=list(subscriptions) or None,
-                base_url=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                disable_instance_discovery=disable_instance_discovery,
-                shard=shard,
-            )
+        return api.collect_azure(
+            subscriptions=subscriptions,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            disable_instance_discovery=disable_instance_discovery,
+            timeout=timeout,
+            shard=shard,
         )
 
 
@@ -105,6 +113,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         shard: Shard | None,
         **report_opts: Any,
     ) -> None:
@@ -127,6 +136,7 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
+            timeout,
             shard,
         )
         ctx.finish(inventory, part=live_part(inventory, shard, "azure"), **report_opts)
@@ -139,6 +149,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         shard: Shard | None,
         output: Path,
         quiet: bool,
@@ -155,6 +166,6 @@ def register(ctx: CommandContext) -> None:
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
         inventory = _read(
-            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, shard
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))

@@ -9,7 +9,13 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    check_endpoint,
+    snapshot_output_options,
+    timeout_option,
+    write_snapshot,
+)
 from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
 from policycheck.shard import Shard
@@ -34,6 +40,7 @@ Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 
 def _gcp_options(f: F) -> F:
     f = shard_option(f)
+    f = timeout_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(1, 64),
@@ -44,6 +51,7 @@ def _gcp_options(f: F) -> F:
     f = click.option(
         "--endpoint",
         metavar="URL",
+        callback=check_endpoint,
         help="Compute API endpoint, e.g. a Private Service Connect URL "
         "(default: https://compute.googleapis.com).",
     )(f)
@@ -70,22 +78,22 @@ def _collect(
     endpoint: str | None,
     max_workers: int,
     quiet: bool,
+    timeout: float,
     shard: Shard | None,
 ) -> Inventory:
     # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.gcp import GcpOptions, collect
 
     with progress_display("Reading GCP", quiet) as progress:
-        return collect(
-            GcpOptions(
-                projects=list(projects),
-                organization=organization,
-                api_endpoint=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                shard=shard,
-            )
+        return api.collect_gcp(
+            projects=projects,
+            organization=organization,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
+            shard=shard,
         )
 
 
@@ -100,6 +108,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        timeout: float,
         shard: Shard | None,
         **report_opts: Any,
     ) -> None:
@@ -117,7 +126,7 @@ def register(ctx: CommandContext) -> None:
           policycheck scan gcp --project swyx-prod --organization 123456789012
         """
         quiet = bool(report_opts.get("quiet"))
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, shard)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
         ctx.finish(inventory, part=live_part(inventory, shard, "gcp"), **report_opts)
 
     @ctx.collect.command("gcp", epilog=_AUTH_HELP)
@@ -128,6 +137,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        timeout: float,
         shard: Shard | None,
         output: Path,
         quiet: bool,
@@ -139,5 +149,5 @@ def register(ctx: CommandContext) -> None:
           policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
           policycheck scan snapshot gcp-2026-01-31.json
         """
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, shard)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
         sys.exit(write_snapshot(inventory, output))

@@ -65,12 +65,15 @@ def register(cli: click.Group) -> None:
           policycheck merge aws-*.sarif -o aws.sarif
           policycheck merge shard-*.json --format markdown >> "$GITHUB_STEP_SUMMARY"
         """
-        from policycheck.app import exit_code, write_output
+        from policycheck.api import exit_code
+        from policycheck.app import write_output
         from policycheck.errors import InputError
         from policycheck.memory import bulk_load
         from policycheck.report.merge import merge_json, merge_sarif, read_reports, sarif_exit
-        from policycheck.report.output import write_atomic
+        from policycheck.report.output import check_output_path, write_atomic
 
+        if output is not None:
+            check_output_path(output, reports)
         with bulk_load():
             loaded = read_reports(reports)
         if loaded[0].kind == "sarif":
@@ -94,4 +97,4 @@ def register(cli: click.Group) -> None:
             click.echo(
                 f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True
             )
-        sys.exit(exit_code(result, fail_on))
+        sys.exit(exit_code(result, fail_on))  # type: ignore[arg-type]

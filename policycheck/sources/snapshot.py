@@ -15,6 +15,13 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from policycheck.errors import InputError
+from policycheck.inputs import (
+    decode_text,
+    describe,
+    describe_validation_error,
+    parse_json,
+    read_bytes,
+)
 from policycheck.model import SNAPSHOT_SCHEMA_VERSION, Inventory
 
 
@@ -25,10 +32,13 @@ def dumps(inventory: Inventory) -> bytes:
 
 
 def loads(raw: bytes, origin: str) -> Inventory:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{origin}: not a JSON snapshot: {exc}") from exc
+    """An inventory from snapshot bytes; ``origin`` names them in errors."""
+    text = decode_text(raw, origin, "snapshot")
+    del raw  # each copy of a large snapshot is dropped as soon as the next exists
+    if not text or text.isspace():  # not text.strip(): that would copy the text
+        raise InputError(f"{origin}: empty file")
+    data = parse_json(text, origin)
+    del text
     return from_document(data, origin)
 
 
@@ -43,9 +53,10 @@ def from_document(data: Any, origin: str) -> Inventory:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError(f"{origin}: not a policycheck snapshot (no schema_version)")
     version = data["schema_version"]
-    if version != SNAPSHOT_SCHEMA_VERSION:
+    # The integer 1, not ``true`` or ``1.0`` (both compare equal to 1 in Python).
+    if type(version) is not int or version != SNAPSHOT_SCHEMA_VERSION:
         raise InputError(
-            f"{origin}: snapshot schema_version {version!r} is not supported "
+            f"{origin}: snapshot schema_version {describe(version)} is not supported "
             f"(this policycheck reads version {SNAPSHOT_SCHEMA_VERSION})"
         )
     lists: dict[str, list[BaseModel]] = {}
@@ -73,9 +84,11 @@ def _validate(model: type[M], value: Any, origin: str, where: tuple[str | int, .
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in (*where, *err["loc"]))
-        raise InputError(f"{origin}: invalid snapshot at {loc}: {err['msg']}") from exc
+        detail = describe_validation_error(exc)
+        if where:  # the item's place in the snapshot, then the place inside the item
+            prefix = ".".join(str(p) for p in where)
+            detail = f"{prefix}.{detail}" if exc.errors()[0]["loc"] else f"{prefix}: {detail}"
+        raise InputError(f"{origin}: invalid snapshot at {detail}") from exc
 
 
 def _list_fields() -> dict[str, type[BaseModel]]:
@@ -93,15 +106,4 @@ _LISTS = _list_fields()
 
 
 def load(path: Path) -> Inventory:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read snapshot: {exc.strerror}") from exc
-    if not raw.strip():
-        raise InputError(f"{path}: empty file")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not a JSON snapshot: {exc}") from exc
-    del raw  # the file's bytes are not needed while the models are built
-    return from_document(data, str(path))
+    return loads(read_bytes(path, "snapshot"), str(path))

@@ -83,6 +83,8 @@ M = TypeVar("M", bound=BaseModel)
 def _validate(model: type[M], value: Any, origin: str, where: tuple[str | int, ...]) -> M:
     try:
         return model.model_validate(value)
+    except InputError as exc:  # a rule number the cloud would refuse
+        raise InputError(f"{origin}: {exc}") from exc
     except ValidationError as exc:
         detail = describe_validation_error(exc)
         if where:  # the item's place in the snapshot, then the place inside the item

@@ -53,7 +53,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from policycheck.errors import InputError, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     VM,
     AddressGroup,
@@ -389,7 +389,7 @@ class _Collector:
                 "(a disabled or unknown region, or a proxy's error page)"
             )
         else:
-            text = f"{type(exc).__name__}: {exc}"
+            text = describe_problem(exc)
         return scrub(text, self._secrets, limit=_MAX_MESSAGE)
 
 

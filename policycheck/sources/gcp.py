@@ -33,7 +33,7 @@ from google.protobuf.json_format import ParseError
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -234,7 +234,7 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
     except (ValueError, ParseError, ValidationError) as exc:
         # A response the SDK could not parse (an HTML page, garbage), or a value the
         # model refuses.
-        return _failed(scope, f"unreadable response: {scrub(str(exc), limit=300)}")
+        return _failed(scope, f"unreadable response: {scrub(describe_problem(exc), limit=300)}")
 
 
 def _failed(scope: str, message: str, auth: bool = False) -> _Outcome:

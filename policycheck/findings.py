@@ -464,6 +464,20 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
+class ShardMark(BaseModel):
+    """Which part of which scan a shard report is: part ``index`` of ``count`` of a
+    ``scan`` of this kind (terraform, snapshot, aws, azure, gcp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    count: int
+    scan: str
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -475,6 +489,8 @@ class ScanResult(BaseModel):
     errors: list[CollectionError] = Field(default_factory=list)
     #: The rules of the user Rego policies that ran (``--policy-dir``).
     policy_rules: list[PolicyRule] = Field(default_factory=list)
+    #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
+    shard: ShardMark | None = None
 
     @property
     def incomplete(self) -> bool:

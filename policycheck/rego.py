@@ -17,7 +17,7 @@ Shape of the input and of the results: docs/rego.md.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set
 from policycheck.engine.regions import RegionBuilder
 from policycheck.errors import InputError
 from policycheck.findings import PORT_PROTOCOLS, Finding, ScanResult
-from policycheck.model import Inventory
+from policycheck.model import VM, Inventory
 from policycheck.policy.document import DocumentBuilder
 from policycheck.policy.embedded import DEFAULT_TIMEOUT
 from policycheck.policy.load import PolicySet, display_path, load_policy_dirs
@@ -62,6 +62,7 @@ def evaluate_rego(
     policy_path: Path = POLICY_PATH,
     timeout: float = DEFAULT_TIMEOUT,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
     write_input: Path | None = None,
 ) -> ScanResult:
     """A native scan plus the Rego policies.
@@ -71,7 +72,8 @@ def evaluate_rego(
     ``embedded`` (rego-cpp, in a child process) or ``opa`` (the server at
     ``opa_url``, through opa-python-client). ``timeout``: seconds each step
     (loading, one query) may take. ``write_input``: also write the input document
-    there (when the evaluation succeeds).
+    there (when the evaluation succeeds). ``select``: only the VMs it accepts (one
+    shard's) are evaluated and in the input document's ``vms``.
     """
     if engine not in ("embedded", "opa"):
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
@@ -79,7 +81,7 @@ def evaluate_rego(
         raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
     user = load_policy_dirs(policy_dirs) if policy_dirs else PolicySet()
     builder = DocumentBuilder(inventory, profile)
-    native = evaluate(inventory, profile, catalog, today=today, observe=builder)
+    native = evaluate(inventory, profile, catalog, today=today, select=select, observe=builder)
     document = builder.finish()
 
     sources: list[Source] = []

@@ -88,17 +88,21 @@ def evaluate(
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
     observe: Observer | None = None,
 ) -> ScanResult:
-    """The native scan. With ``observe``, every VM's access is computed (also for
-    VMs without a role, which are otherwise only SWYX006) and handed to it."""
+    """Findings for the inventory's VMs, or only for those ``select`` accepts (one
+    shard's); the whole inventory still resolves peers and servers either way.
+    With ``observe``, every evaluated VM's access is computed (also for VMs
+    without a role, which are otherwise only SWYX006) and handed to it."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
-    for vm in inventory.vms:
+    evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
+    for vm in evaluated:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
@@ -132,7 +136,7 @@ def evaluate(
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
-        vm_count=len(inventory.vms),
+        vm_count=len(evaluated),
         firewall_count=len(inventory.firewalls),
         findings=findings,
         errors=list(inventory.errors),

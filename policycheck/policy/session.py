@@ -57,9 +57,16 @@ class Modules:
         return f"{file}:{line}"
 
 
+#: rego-cpp's fixed budget of statements per query (not settable through its C API).
+STATEMENT_BUDGET = "Maximum statement count reached"
+
+
 def engine_error(exc: EngineError, modules: Modules, fallback: str) -> InputError:
     where = modules.where(exc.file, exc.offset) or fallback
-    return InputError(f"{where}: {one_line(exc.message)} (embedded Rego engine)")
+    hint = ""
+    if exc.message.startswith(STATEMENT_BUDGET):
+        hint = "; on a large estate use --rego opa or --shard K/N (docs/rego.md, Cost)"
+    return InputError(f"{where}: {one_line(exc.message)} (embedded Rego engine){hint}")
 
 
 def check_calls(engine: EmbeddedEngine, sources: Sequence[Source]) -> None:

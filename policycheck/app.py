@@ -18,6 +18,7 @@ from policycheck.findings import LEVEL_ORDER, ScanResult
 from policycheck.model import Inventory
 from policycheck.profile import load_profile
 from policycheck.report import render
+from policycheck.report.common import suppression_status_text
 from policycheck.report.output import write_atomic
 
 
@@ -63,4 +64,6 @@ def run_report(
         click.echo(text, nl=not text.endswith("\n"))
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
+    for status in result.suppressions_in("expired"):
+        click.echo(f"policycheck: warning: suppression {suppression_status_text(status)}", err=True)
     return exit_code(result, fail_on)

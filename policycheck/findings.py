@@ -165,13 +165,54 @@ class RuleRef(BaseModel):
     provenance: Provenance
 
 
+#: Where a suppression is written, in SARIF's words: the deployment profile
+#: (``external``) or a ``policycheck:ignore`` comment in the source (``inSource``).
+SuppressionKind = Literal["external", "inSource"]
+
+
 class Suppression(BaseModel):
+    """The suppression that accepted a finding."""
+
     model_config = ConfigDict(frozen=True)
 
     reason: str
     expires: dt.date
-    #: Which profile entry suppressed it, for the audit trail.
+    #: Which entry suppressed it, for the audit trail: ``suppressions[2]`` (the
+    #: profile's list) or ``main.tf:36`` (the ignore comment).
     match: str
+    kind: SuppressionKind = "external"
+    #: The ignore comment's file and line (``inSource`` only).
+    file: str | None = None
+    line: int | None = None
+
+
+#: What a suppression did in a scan: suppressed findings (``applied``), nothing
+#: because its date has passed (``expired``), or nothing though valid (``unmatched``).
+SuppressionState = Literal["applied", "expired", "unmatched"]
+
+
+class SuppressionStatus(BaseModel):
+    """One suppression the scan knew (profile entry or inline ignore) and what it did.
+
+    Reports list the expired and unmatched ones, so an exception nobody needs any
+    more, or one that silently stopped applying, is seen.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SuppressionKind
+    match: str
+    reason: str
+    expires: dt.date
+    #: The selectors as written, e.g. ``{"rule": "SWYX001", "tag": "env=lab"}``; an
+    #: inline ignore's as ``{"rule": "SWYX001", "block": "lines 36-42"}`` (of ``file``).
+    selectors: dict[str, str] = Field(default_factory=dict)
+    state: SuppressionState
+    #: applied: findings it suppressed; expired: findings it matches, active again
+    #: because it expired; unmatched: 0.
+    findings: int = 0
+    file: str | None = None
+    line: int | None = None
 
 
 #: Protocols whose parts carry ports; every other part covers its whole protocol.
@@ -380,6 +421,8 @@ class ScanResult(BaseModel):
     firewall_count: int = 0
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: Every suppression of the profile and every inline ignore, with its state.
+    suppressions: list[SuppressionStatus] = Field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -387,3 +430,6 @@ class ScanResult(BaseModel):
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppression is None]
+
+    def suppressions_in(self, state: SuppressionState) -> list[SuppressionStatus]:
+        return [s for s in self.suppressions if s.state == state]

@@ -27,13 +27,7 @@ from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
 from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
-from policycheck.engine.evaluate import (
-    VMExpectations,
-    apply_suppressions,
-    evaluate,
-    sort_key,
-    vm_access,
-)
+from policycheck.engine.evaluate import VMExpectations, compare_all, scan_result, vm_access
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
 from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
@@ -95,7 +89,7 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = evaluate(inventory, profile, catalog, today=today)
+    native = compare_all(inventory, profile, catalog)
     rego_input = build_input(inventory, profile, catalog)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
@@ -107,13 +101,9 @@ def evaluate_rego(
         raw = query_opa(opa_url, policy, catalog_data, rego_input.document)
     else:
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
-    day = today or dt.date.today()
-    findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [
-        s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
-    ]
-    findings.sort(key=sort_key)
-    return native.model_copy(update={"findings": findings})
+    findings = [f for f in native if f.rule_id not in REGO_RULES]
+    findings += to_findings(raw, rego_input)
+    return scan_result(inventory, findings, profile, today=today)
 
 
 # ------------------------------------------------------------------ input

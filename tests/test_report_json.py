@@ -20,7 +20,15 @@ def report() -> dict[str, Any]:
 
 def test_top_level_shape() -> None:
     data = report()
-    assert list(data) == ["schema", "tool", "sources", "summary", "findings", "errors"]
+    assert list(data) == [
+        "schema",
+        "tool",
+        "sources",
+        "summary",
+        "findings",
+        "errors",
+        "suppressions",
+    ]
     assert data["schema"] == "policycheck/report/v2"
     assert data["tool"]["name"] == "policycheck"
     assert data["tool"]["version"] == "0.1.0"

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 
 from policycheck import __version__
 from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
-from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
-from policycheck.engine.regions import peers_summary, port_set, split_ports
 from policycheck.engine.roles import RoleAssignment, assign_roles
+from policycheck.engine.suppress import Suppressor
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
-from policycheck.findings import RULES, Finding, RegionPart, RuleRef, ScanResult, Suppression
-from policycheck.model import VM, Direction, Inventory, PortRange
+from policycheck.findings import RULES, Finding, RuleRef, ScanResult
+from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import Profile
 
 
@@ -68,6 +66,12 @@ def evaluate(
     *,
     today: dt.date | None = None,
 ) -> ScanResult:
+    """Every finding of the inventory, with the profile's and inline suppressions."""
+    return scan_result(inventory, compare_all(inventory, profile, catalog), profile, today=today)
+
+
+def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> list[Finding]:
+    """Every VM's findings, before suppressions."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
@@ -88,16 +92,33 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
-    day = today or dt.date.today()
-    findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
-    findings.sort(key=sort_key)
+    return findings
+
+
+def scan_result(
+    inventory: Inventory,
+    findings: list[Finding],
+    profile: Profile,
+    *,
+    today: dt.date | None = None,
+) -> ScanResult:
+    """The result of a scan: suppressions applied (and accounted for), findings sorted.
+
+    The native and the Rego comparison both end here, so both suppress alike.
+    """
+    suppressor = Suppressor(
+        profile, inventory.vms, inventory.inline_ignores, today or dt.date.today()
+    )
+    suppressed, statuses = suppressor.run(findings)
+    suppressed.sort(key=sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
         vm_count=len(inventory.vms),
         firewall_count=len(inventory.firewalls),
-        findings=findings,
+        findings=suppressed,
         errors=list(inventory.errors),
+        suppressions=statuses,
     )
 
 
@@ -126,55 +147,12 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
     ]
 
 
-def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> list[Finding]:
-    """The finding with the first matching suppression applied.
-
-    A suppression with ``ports`` takes exactly those ports: the finding splits
-    into the suppressed part of its region and the rest, which stays active (with
-    its own fingerprint) and may match a later suppression.
-    """
-    for i, s in enumerate(profile.suppressions):
-        if s.expires < today:
-            continue
-        if s.rule and s.rule != finding.rule_id:
-            continue
-        if s.vm and not (fnmatchcase(finding.vm_name, s.vm) or fnmatchcase(finding.vm_id, s.vm)):
-            continue
-        if s.resource and not fnmatchcase(finding.resource, s.resource):
-            continue
-        suppression = Suppression(reason=s.reason, expires=s.expires, match=f"suppressions[{i}]")
-        if not s.ports:
-            return [finding.model_copy(update={"suppression": suppression})]
-        inside, outside = split_ports(finding.region, port_set([PortRange.parse(s.ports)]))
-        if not inside:
-            continue
-        internal = addr_set(profile.internal_networks)
-        suppressed = _with_region(finding, inside, internal, suppression)
-        if not outside:
-            return [suppressed]
-        rest = _with_region(finding, outside, internal, None)
-        return [suppressed, *apply_suppressions(rest, profile, today)]
-    return [finding]
-
-
-def _with_region(
-    finding: Finding, region: list[RegionPart], internal: IntervalSet, sup: Suppression | None
-) -> Finding:
-    return finding.model_validate(
-        {
-            **dict(finding),
-            "region": region,
-            "peers_summary": peers_summary(region, internal),
-            "suppression": sup,
-        }
-    )
-
-
 __all__ = [
     "VMExpectations",
-    "apply_suppressions",
+    "compare_all",
     "evaluate",
     "rule_ref",
+    "scan_result",
     "sort_key",
     "vm_access",
 ]

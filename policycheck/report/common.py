@@ -22,6 +22,8 @@ from policycheck.findings import (
     RegionPart,
     RuleRef,
     ScanResult,
+    SuppressionState,
+    SuppressionStatus,
 )
 from policycheck.model import ALL_PORTS, PortRange
 
@@ -84,6 +86,9 @@ class Summary:
     suppressed_by_rule: dict[str, int]
     suppressed: int
     errors: int
+    #: Suppressions whose date has passed, and valid ones that suppressed nothing.
+    suppressions_expired: int = 0
+    suppressions_unmatched: int = 0
 
     @property
     def active(self) -> int:
@@ -108,6 +113,8 @@ def summarize(result: ScanResult) -> Summary:
         suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in sorted(RULES)},
         suppressed=len(suppressed),
         errors=len(result.errors),
+        suppressions_expired=len(result.suppressions_in("expired")),
+        suppressions_unmatched=len(result.suppressions_in("unmatched")),
     )
 
 
@@ -305,3 +312,26 @@ def message(finding: Finding) -> str:
         f"{vm}: {action} rule {via} ({priority}{region}) never takes effect: "
         "higher-priority rules already decide all its traffic"
     )
+
+
+#: The suppression states every report lists, with their headings.
+SUPPRESSION_STATE_TITLES: tuple[tuple[SuppressionState, str], ...] = (
+    ("expired", "Expired suppressions (their findings are active again)"),
+    ("unmatched", "Suppressions that suppressed nothing"),
+)
+
+
+def suppression_status_text(status: SuppressionStatus) -> str:
+    """One line about an expired or unmatched suppression, naming where it is
+    written, what it selects and what follows from its state."""
+    selects = "; ".join(f"{k} {v}" for k, v in status.selectors.items())
+    what = f'{status.match} ({selects}; reason "{status.reason}")'
+    if status.state == "expired":
+        again = (
+            f"{plural(status.findings, 'finding')} it matches "
+            f"{'is' if status.findings == 1 else 'are'} active again"
+        )
+        return f"{what} expired on {status.expires.isoformat()}: {again}"
+    if status.state == "unmatched":
+        return f"{what} suppressed no finding: remove it, or correct its selectors"
+    return f"{what} suppressed {plural(status.findings, 'finding')}"

@@ -18,6 +18,7 @@ from policycheck.report.common import (
     message,
     sorted_findings,
     summarize,
+    suppression_status_text,
 )
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
@@ -44,6 +45,8 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "findings_by_rule": summary.by_rule,
             "findings_by_level": summary.by_level,
             "suppressed": summary.suppressed,
+            "suppressions_expired": summary.suppressions_expired,
+            "suppressions_unmatched": summary.suppressions_unmatched,
             "incomplete": summary.incomplete,
         },
         "findings": [
@@ -56,4 +59,8 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             for finding in sorted_findings(result.findings)
         ],
         "errors": [error.model_dump(mode="json") for error in result.errors],
+        "suppressions": [
+            {**status.model_dump(mode="json"), "message": suppression_status_text(status)}
+            for status in result.suppressions
+        ],
     }

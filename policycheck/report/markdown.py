@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from policycheck.findings import RULES, Finding, ScanResult
 from policycheck.report.common import (
+    SUPPRESSION_STATE_TITLES,
     Summary,
     finding_peers_text,
     level_counts_text,
@@ -19,6 +20,7 @@ from policycheck.report.common import (
     rule_refs_text,
     sorted_findings,
     summarize,
+    suppression_status_text,
     vm_text,
 )
 
@@ -84,6 +86,7 @@ def render_markdown(result: ScanResult) -> str:
         parts.append(_details(f"Notes ({len(notes)})", _findings_table(notes)))
     if suppressed:
         parts.append(_details(f"Suppressed ({len(suppressed)})", _suppressed_table(suppressed)))
+    parts.extend(_suppression_states(result))
     if result.errors:
         lines = [
             f"- **{escape(e.provider)}** {escape(e.scope)}: {escape(e.message)}"
@@ -151,6 +154,17 @@ def _suppressed_table(findings: list[Finding]) -> str:
         assert sup is not None  # only suppressed findings reach this table
         rows.append([*_finding_cells(finding), escape(sup.reason), sup.expires.isoformat()])
     return _table([*_FINDING_COLUMNS, "Justification", "Expires"], rows)
+
+
+def _suppression_states(result: ScanResult) -> list[str]:
+    """Suppressions that expired (their findings are active again) or suppressed nothing."""
+    out = []
+    for state, title in SUPPRESSION_STATE_TITLES:
+        listed = result.suppressions_in(state)
+        if listed:
+            lines = [f"- {escape(suppression_status_text(s))}" for s in listed]
+            out.append(f"### {title}\n\n" + "\n".join(lines))
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

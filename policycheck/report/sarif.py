@@ -16,8 +16,14 @@ from urllib.parse import quote
 
 import orjson
 
-from policycheck.findings import RULES, Finding, ScanResult
-from policycheck.model import CollectionError
+from policycheck.findings import (
+    RULES,
+    Finding,
+    ScanResult,
+    Suppression,
+    SuppressionState,
+    SuppressionStatus,
+)
 from policycheck.report.common import (
     TOOL_NAME,
     headline,
@@ -25,6 +31,7 @@ from policycheck.report.common import (
     message,
     rule_refs_text,
     sorted_findings,
+    suppression_status_text,
 )
 from policycheck.report.rule_help import help_markdown, help_text
 
@@ -37,6 +44,13 @@ PROVIDERS = ("aws", "azure", "gcp")
 #: Source kinds whose value is a file path (``terraform:plan.json``).
 FILE_SOURCE_KINDS = ("terraform", "snapshot")
 COLLECTION_ERROR_ID = "collection-error"
+#: Notification descriptors for suppressions that did not apply, in the order of
+#: ``driver.notifications`` (a notification's descriptor index points there).
+SUPPRESSION_NOTIFICATIONS: dict[SuppressionState, str] = {
+    "expired": "suppression-expired",
+    "unmatched": "suppression-unmatched",
+}
+NOTIFICATION_IDS = (COLLECTION_ERROR_ID, *SUPPRESSION_NOTIFICATIONS.values())
 #: GitHub's ``problem.severity`` has no "note"; "recommendation" is its lowest.
 PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
 #: Characters RFC 3986 allows unescaped in a path (pchar plus "/").
@@ -62,7 +76,7 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
                 }
             }
         },
-        "invocations": [_invocation(result.errors)],
+        "invocations": [_invocation(result)],
         "results": [
             _result(f, rule_ids.index(f.rule_id), result.sources)
             for f in sorted_findings(result.findings)
@@ -73,6 +87,8 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             "vmCount": result.vm_count,
             "firewallCount": result.firewall_count,
             "incomplete": result.incomplete,
+            "suppressionsExpired": len(result.suppressions_in("expired")),
+            "suppressionsUnmatched": len(result.suppressions_in("unmatched")),
         },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
@@ -98,7 +114,27 @@ def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
                     "not be read, so the findings cover the rest of the estate only."
                 },
                 "defaultConfiguration": {"level": "error"},
-            }
+            },
+            {
+                "id": SUPPRESSION_NOTIFICATIONS["expired"],
+                "name": "SuppressionExpired",
+                "shortDescription": {"text": "A suppression has expired."},
+                "fullDescription": {
+                    "text": "A profile suppression or inline ignore is past its expiry date: "
+                    "it no longer applies, and the findings it matches are active again."
+                },
+                "defaultConfiguration": {"level": "warning"},
+            },
+            {
+                "id": SUPPRESSION_NOTIFICATIONS["unmatched"],
+                "name": "SuppressionUnmatched",
+                "shortDescription": {"text": "A suppression suppressed nothing."},
+                "fullDescription": {
+                    "text": "A valid profile suppression or inline ignore matched no finding: "
+                    "the access it accepted is gone, or its selectors are wrong."
+                },
+                "defaultConfiguration": {"level": "note"},
+            },
         ],
     }
 
@@ -161,18 +197,31 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
         },
     }
     if finding.suppression is not None:
-        result["suppressions"] = [
-            {
-                "kind": "external",
-                "status": "accepted",
-                "justification": finding.suppression.reason,
-                "properties": {
-                    "expires": finding.suppression.expires.isoformat(),
-                    "match": finding.suppression.match,
-                },
-            }
-        ]
+        result["suppressions"] = [_suppression(finding.suppression)]
     return result
+
+
+def _suppression(sup: Suppression) -> dict[str, Any]:
+    """``external`` for the profile's; ``inSource`` with the comment's location for
+    an inline ignore."""
+    out: dict[str, Any] = {
+        "kind": sup.kind,
+        "status": "accepted",
+        "justification": sup.reason,
+        "properties": {"expires": sup.expires.isoformat(), "match": sup.match},
+    }
+    if sup.file is not None:
+        out["location"] = _source_line(sup.file, sup.line)
+    return out
+
+
+def _source_line(file: str, line: int | None) -> dict[str, Any]:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": relative_uri(file), "uriBaseId": SRCROOT},
+            "region": {"startLine": max(line or 1, 1)},
+        }
+    }
 
 
 def artifact_region(finding: Finding, sources: list[str]) -> tuple[str, int, int]:
@@ -237,9 +286,9 @@ def automation_id(category: str | None, sources: list[str]) -> str:
     return text if text.endswith("/") else f"{text}/"
 
 
-def _invocation(errors: list[CollectionError]) -> dict[str, Any]:
-    invocation: dict[str, Any] = {"executionSuccessful": not errors}
-    if errors:
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    invocation: dict[str, Any] = {"executionSuccessful": not result.errors}
+    if result.errors:
         invocation["toolExecutionNotifications"] = [
             {
                 "level": "error",
@@ -247,6 +296,32 @@ def _invocation(errors: list[CollectionError]) -> dict[str, Any]:
                 "descriptor": {"id": COLLECTION_ERROR_ID, "index": 0},
                 "properties": {"provider": e.provider, "scope": e.scope},
             }
-            for e in errors
+            for e in result.errors
         ]
+    notices = [
+        _suppression_notification(s)
+        for state in SUPPRESSION_NOTIFICATIONS
+        for s in result.suppressions_in(state)
+    ]
+    if notices:
+        invocation["toolConfigurationNotifications"] = notices
     return invocation
+
+
+def _suppression_notification(status: SuppressionStatus) -> dict[str, Any]:
+    """An expired or unmatched suppression: a configuration problem of the run."""
+    ident = SUPPRESSION_NOTIFICATIONS[status.state]
+    notice: dict[str, Any] = {
+        "level": "warning" if status.state == "expired" else "note",
+        "message": {"text": suppression_status_text(status)},
+        "descriptor": {"id": ident, "index": NOTIFICATION_IDS.index(ident)},
+        "properties": {
+            "match": status.match,
+            "kind": status.kind,
+            "expires": status.expires.isoformat(),
+            "findings": status.findings,
+        },
+    }
+    if status.file is not None:
+        notice["locations"] = [_source_line(status.file, status.line)]
+    return notice

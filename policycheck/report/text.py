@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 from io import StringIO
 
 from rich import box
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
+    SUPPRESSION_STATE_TITLES,
     finding_peers_text,
     group_by_vm,
     level_counts_text,
@@ -21,6 +23,7 @@ from policycheck.report.common import (
     region_text,
     rule_refs_text,
     summarize,
+    suppression_status_text,
 )
 
 #: Fixed width when the output is not a terminal, so logs and files never wrap
@@ -44,6 +47,7 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
     for first, group in group_by_vm(result.findings):
         console.print(_vm_heading(first, group))
         console.print(_table(group))
+    _print_suppression_states(console, result)
     _print_errors(console, result)
     console.print(_summary_line(result))
     return buffer.getvalue()
@@ -99,6 +103,27 @@ def _message(finding: Finding) -> Text:
         text = Text(f"[suppressed until {sup.expires.isoformat()}: {sup.reason}] ", style="dim")
         text.append(message(finding))
     return text
+
+
+def _print_suppression_states(console: Console, result: ScanResult) -> None:
+    """Suppressions that expired (their findings are active again) or suppressed nothing."""
+    for state, title in SUPPRESSION_STATE_TITLES:
+        listed = result.suppressions_in(state)
+        if not listed:
+            continue
+        console.print(Text(title, style="bold yellow" if state == "expired" else "bold"))
+        for status in listed:
+            # Wrapped here so that every continuation line is indented too.
+            text = suppression_status_text(status)
+            wrapped = textwrap.fill(
+                text,
+                width=console.width,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            console.print(Text(wrapped))
 
 
 def _print_errors(console: Console, result: ScanResult) -> None:

@@ -35,4 +35,5 @@ def load_plan(plan: Path, tf_dir: Path | None = None) -> Inventory:
         vms=ctx.vms,
         firewalls=[draft.freeze() for draft in ctx.firewalls.values()],
         networks=ctx.networks,
+        inline_ignores=list(locations.ignores.values()),
     )

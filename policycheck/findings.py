@@ -266,6 +266,13 @@ class RegionPart(BaseModel):
     #: ``peers`` characterised for wording (None for symbolic peers).
     peers_summary: PeerSummary | None = None
 
+    def canonical_text(self) -> str:
+        """The part as canonical text, e.g. ``tcp 80-80,443-443 <- 0.0.0.0/0``:
+        what fingerprints hash and cross-source comparisons compare."""
+        ports = ",".join(str(p) for p in self.ports)
+        excluding = f" -{','.join(self.excluding)}" if self.excluding else ""
+        return f"{self.protocol}{excluding} {ports} <- {','.join(self.peers)}"
+
     def key(self) -> tuple[object, ...]:
         """Canonical order: tcp, udp, named protocols, numbers, other; then ports, peers."""
         return (
@@ -365,7 +372,7 @@ class Finding(BaseModel):
             self.vm_id,
             self.resource,
             self.direction,
-            *(region_text(p) for p in self.region),
+            *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -403,13 +410,6 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     cidrs = [str(n) for n in ipaddress.collapse_addresses(v4)]
     cidrs += [str(n) for n in ipaddress.collapse_addresses(v6)]
     return cidrs + list(symbols)
-
-
-def region_text(part: RegionPart) -> str:
-    """A part as canonical text, e.g. ``tcp 80-80,443-443 <- 0.0.0.0/0``."""
-    ports = ",".join(str(p) for p in part.ports)
-    excluding = f" -{','.join(part.excluding)}" if part.excluding else ""
-    return f"{part.protocol}{excluding} {ports} <- {','.join(part.peers)}"
 
 
 class ScanResult(BaseModel):

@@ -110,7 +110,7 @@ def scan_result(
         profile, inventory.vms, inventory.inline_ignores, today or dt.date.today()
     )
     suppressed, statuses = suppressor.run(findings)
-    suppressed.sort(key=sort_key)
+    suppressed.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
@@ -120,10 +120,6 @@ def scan_result(
         errors=list(inventory.errors),
         suppressions=statuses,
     )
-
-
-def sort_key(f: Finding) -> tuple[object, ...]:
-    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -153,6 +149,5 @@ __all__ = [
     "evaluate",
     "rule_ref",
     "scan_result",
-    "sort_key",
     "vm_access",
 ]

@@ -52,13 +52,8 @@ def information_uri() -> str:
     return f"urn:{TOOL_NAME}"
 
 
-def sort_key(finding: Finding) -> tuple[object, ...]:
-    """Level (worst first), VM, rule id, resource, region; the fingerprint breaks ties."""
-    return finding.sort_key()
-
-
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=sort_key)
+    return sorted(findings, key=Finding.sort_key)
 
 
 def group_by_vm(findings: Iterable[Finding]) -> Iterator[tuple[Finding, list[Finding]]]:

@@ -70,6 +70,8 @@ class RegoInput:
     internal: IntervalSet = field(default_factory=IntervalSet)
     #: VM id -> its recognised roles.
     roles: dict[str, list[str]] = field(default_factory=dict)
+    #: VM id -> its expected flows (for the hints every finding gets).
+    expected: dict[str, Expected] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -89,7 +91,7 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = compare_all(inventory, profile, catalog)
+    native, _ = compare_all(inventory, profile, catalog)
     rego_input = build_input(inventory, profile, catalog)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
@@ -103,7 +105,7 @@ def evaluate_rego(
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
     findings = [f for f in native if f.rule_id not in REGO_RULES]
     findings += to_findings(raw, rego_input)
-    return scan_result(inventory, findings, profile, today=today)
+    return scan_result(inventory, findings, profile, rego_input.expected, today=today)
 
 
 # ------------------------------------------------------------------ input
@@ -140,6 +142,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         ignored = Comparer(vm, expected, profile, ctx).ignore
         out.vms[vm.id] = vm
         out.roles[vm.id] = list(assignment.roles)
+        out.expected[vm.id] = expected
         out.document["vms"].append(
             {
                 "id": vm.id,

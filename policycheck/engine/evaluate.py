@@ -14,6 +14,7 @@ from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.hints import with_hints
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.engine.suppress import Suppressor
@@ -67,16 +68,20 @@ def evaluate(
     today: dt.date | None = None,
 ) -> ScanResult:
     """Every finding of the inventory, with the profile's and inline suppressions."""
-    return scan_result(inventory, compare_all(inventory, profile, catalog), profile, today=today)
+    findings, expected_of = compare_all(inventory, profile, catalog)
+    return scan_result(inventory, findings, profile, expected_of, today=today)
 
 
-def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> list[Finding]:
-    """Every VM's findings, before suppressions."""
+def compare_all(
+    inventory: Inventory, profile: Profile, catalog: Catalog
+) -> tuple[list[Finding], dict[str, Expected]]:
+    """Every VM's findings before suppressions, and each VM's expected flows (by id)."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog)
+    expected_of: dict[str, Expected] = {}
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
@@ -92,17 +97,20 @@ def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> lis
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
-    return findings
+        expected_of[vm.id] = expected
+    return findings, expected_of
 
 
 def scan_result(
     inventory: Inventory,
     findings: list[Finding],
     profile: Profile,
+    expected_of: Mapping[str, Expected],
     *,
     today: dt.date | None = None,
 ) -> ScanResult:
-    """The result of a scan: suppressions applied (and accounted for), findings sorted.
+    """The result of a scan: suppressions applied (and accounted for), hints added
+    (after suppressions split findings, so each part's hints are its own), sorted.
 
     The native and the Rego comparison both end here, so both suppress alike.
     """
@@ -110,6 +118,7 @@ def scan_result(
         profile, inventory.vms, inventory.inline_ignores, today or dt.date.today()
     )
     suppressed, statuses = suppressor.run(findings)
+    suppressed = [with_hints(f, expected_of.get(f.vm_id)) for f in suppressed]
     suppressed.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,

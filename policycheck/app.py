@@ -18,7 +18,7 @@ from policycheck.findings import LEVEL_ORDER, ScanResult
 from policycheck.model import Inventory
 from policycheck.profile import load_profile
 from policycheck.report import render
-from policycheck.report.output import write_atomic
+from policycheck.report.output import Destination, write_files
 
 
 def exit_code(result: ScanResult, fail_on: str) -> int:
@@ -37,9 +37,8 @@ def exit_code(result: ScanResult, fail_on: str) -> int:
 def run_report(
     inventory: Inventory,
     *,
+    destinations: list[Destination],
     profile_path: Path | None = None,
-    fmt: str | None = None,
-    output: Path | None = None,
     fail_on: str = "error",
     category: str | None = None,
     quiet: bool = False,
@@ -54,13 +53,31 @@ def run_report(
         from policycheck.rego import evaluate_rego
 
         result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
-    to_terminal = output is None and sys.stdout.isatty()
-    chosen = fmt or ("text" if to_terminal else "json")
-    text = render(result, chosen, category=category, color=to_terminal)  # type: ignore[arg-type]
-    if output is not None:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
     return exit_code(result, fail_on)
+
+
+def write_reports(
+    result: ScanResult, destinations: list[Destination], *, category: str | None = None
+) -> None:
+    """Every report from the same result: the files all at once (or none), then
+    standard output. Each format is rendered once however many files want it."""
+    terminal = sys.stdout.isatty()
+    rendered: dict[tuple[str, bool], str] = {}
+
+    def text_of(dest: Destination) -> str:
+        # Colour and the terminal's width only for a terminal, never in a file.
+        color = dest.path is None and terminal and dest.fmt == "text"
+        key = (dest.fmt, color)
+        if key not in rendered:
+            rendered[key] = render(result, dest.fmt, category=category, color=color)
+        return rendered[key]
+
+    files = [(d.path, text_of(d)) for d in destinations if d.path is not None]
+    write_files(files)
+    for dest in destinations:
+        if dest.path is None:
+            text = text_of(dest)
+            click.echo(text, nl=not text.endswith("\n"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from io import StringIO
 
@@ -23,9 +23,11 @@ from policycheck.report.common import (
     summarize,
 )
 
-#: Fixed width when the output is not a terminal, so logs and files never wrap
-#: differently from one machine to the next.
-DEFAULT_WIDTH = 160
+#: Width when neither COLUMNS nor a terminal says otherwise (files, pipes, CI
+#: logs), so they never wrap differently from one machine to the next.
+DEFAULT_WIDTH = 100
+#: Narrower than this, the level and rule columns leave no room for the finding.
+MIN_WIDTH = 60
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
@@ -33,7 +35,7 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
     buffer = StringIO()
     console = Console(
         file=buffer,
-        width=width or _width(color),
+        width=width or report_width(color),
         force_terminal=color,
         no_color=not color,
         color_system="standard" if color else None,
@@ -49,10 +51,17 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
     return buffer.getvalue()
 
 
-def _width(color: bool) -> int:
-    """The terminal's width when writing to one (color implies that), else fixed."""
-    if color and sys.stdout.isatty():
-        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+def report_width(terminal: bool) -> int:
+    """``COLUMNS`` if set (also when piped, as ``ls`` and ``git`` do), else the
+    terminal's width when writing to one, else :data:`DEFAULT_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH)
+    if terminal:
+        try:
+            return max(os.get_terminal_size(sys.stdout.fileno()).columns, MIN_WIDTH)
+        except (OSError, ValueError):
+            pass
     return DEFAULT_WIDTH
 
 

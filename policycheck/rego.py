@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
+from policycheck.engine.compare import Comparer, merge_duplicates, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
 from policycheck.engine.evaluate import (
     VMExpectations,
     apply_suppressions,
     evaluate,
+    name_peers,
+    peer_names,
     sort_key,
     vm_access,
 )
@@ -109,9 +111,9 @@ def evaluate_rego(
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [
-        s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
-    ]
+    decided = merge_duplicates(to_findings(raw, rego_input), rego_input.internal)
+    findings += [s for f in decided for s in apply_suppressions(f, profile, day)]
+    findings = name_peers(findings, peer_names(inventory, profile))
     findings.sort(key=sort_key)
     return native.model_copy(update={"findings": findings})
 

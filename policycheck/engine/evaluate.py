@@ -7,7 +7,8 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
@@ -90,15 +91,61 @@ def evaluate(
         findings.extend(comparer.finish())
     day = today or dt.date.today()
     findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
+    findings = name_peers(findings, peer_names(inventory, profile))
     findings.sort(key=sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
         vm_count=len(inventory.vms),
         firewall_count=len(inventory.firewalls),
+        vms=[roles[id(vm)].checked(vm) for vm in inventory.vms],
         findings=findings,
         errors=list(inventory.errors),
     )
+
+
+def peer_names(inventory: Inventory, profile: Profile) -> dict[str, str]:
+    """CIDR -> the name a reader knows it by: the profile's peer groups first,
+    then its SIP trunks' own CIDRs, then a VM whose address it is (only when no
+    other VM of the inventory has that address, as overlapping private ranges
+    of two tenants would make the name a guess)."""
+    names: dict[str, str] = {}
+    for group, cidrs in profile.peer_groups.items():
+        for cidr in cidrs:
+            names.setdefault(cidr, group)
+    for trunk in profile.sip_trunks:
+        for peer in trunk.peers:
+            if peer not in profile.peer_groups:
+                names.setdefault(str(ipaddress.ip_network(peer, strict=False)), trunk.name)
+    owners: dict[str, set[str]] = {}
+    for vm in inventory.vms:
+        for address in vm.addresses:
+            try:
+                host = str(ipaddress.ip_network(address, strict=False))
+            except ValueError:
+                continue
+            owners.setdefault(host, set()).add(vm.name)
+    for host, vms in owners.items():
+        if len(vms) == 1:
+            names.setdefault(host, f"VM {next(iter(vms))}")
+    return names
+
+
+def name_peers(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Finding]:
+    """Each finding with the names of the CIDRs it mentions (see Finding.peer_names)."""
+    out: list[Finding] = []
+    for finding in findings:
+        mentioned = [*finding.peers, *finding.documented_peers]
+        for summary in (finding.peers_summary, finding.documented_summary):
+            if summary is not None:
+                mentioned.extend(summary.excluding)
+        for part in finding.region:
+            mentioned.extend(part.peers)
+            if part.peers_summary is not None:
+                mentioned.extend(part.peers_summary.excluding)
+        found = {c: names[c] for c in mentioned if c in names}
+        out.append(finding.model_copy(update={"peer_names": found}) if found else finding)
+    return out
 
 
 def sort_key(f: Finding) -> tuple[object, ...]:
@@ -174,6 +221,8 @@ __all__ = [
     "VMExpectations",
     "apply_suppressions",
     "evaluate",
+    "name_peers",
+    "peer_names",
     "rule_ref",
     "sort_key",
     "vm_access",

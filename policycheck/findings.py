@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -228,6 +228,13 @@ class RegionPart(BaseModel):
     #: ``peers`` characterised for wording (None for symbolic peers).
     peers_summary: PeerSummary | None = None
 
+    def canonical_text(self) -> str:
+        """The part as canonical text, e.g. ``tcp 80-80,443-443 <- 0.0.0.0/0``:
+        what fingerprints hash and cross-source comparisons compare."""
+        ports = ",".join(str(p) for p in self.ports)
+        excluding = f" -{','.join(self.excluding)}" if self.excluding else ""
+        return f"{self.protocol}{excluding} {ports} <- {','.join(self.peers)}"
+
     def key(self) -> tuple[object, ...]:
         """Canonical order: tcp, udp, named protocols, numbers, other; then ports, peers."""
         return (
@@ -246,6 +253,40 @@ def protocol_rank(protocol: str) -> tuple[int, int, str]:
     if protocol.isdigit():
         return (2, int(protocol), protocol)
     return (1, 0, protocol)
+
+
+class AssumedParameterHint(BaseModel):
+    """The finding's ports lie just above a range the catalog sized from a default
+    the document does not give: the deployment may simply use more than assumed
+    (a RemoteConnector with more connections), which the parameter says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["assumed_parameter"] = "assumed_parameter"
+    #: The parameter (``TypicalConnections``), its assumed value, and the role
+    #: whose ``role_parameters`` set it.
+    parameter: str
+    value: int | str | list[int]
+    role: str
+    #: The catalog rows whose range it is, and the range as assumed.
+    rows: list[str]
+    assumed_range: PortRange
+    #: The finding's ports the hint is about, and the smallest value of the
+    #: parameter whose range would cover them.
+    ports: list[PortRange]
+    covering: int
+
+
+class UncertainRowsHint(BaseModel):
+    """The finding cites rows the document marks with ``?``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["uncertain_rows"] = "uncertain_rows"
+    rows: list[str]
+
+
+Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
 
 
 class Finding(BaseModel):
@@ -282,6 +323,9 @@ class Finding(BaseModel):
     alternatives: list[list[PortRange]] = Field(default_factory=list)
     #: SWYX005: what could not be resolved; SWYX006: unknown role slugs.
     unresolved: list[str] = Field(default_factory=list)
+    #: What changes what to do about the finding: an assumed parameter its ports lie
+    #: just above (SWYX001), uncertain rows it cites (SWYX002). Not part of its identity.
+    hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
     #: Names of CIDRs this finding mentions (in ``region``, ``documented_peers``
@@ -331,7 +375,7 @@ class Finding(BaseModel):
             self.vm_id,
             self.resource,
             self.direction,
-            *(region_text(p) for p in self.region),
+            *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -369,13 +413,6 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     cidrs = [str(n) for n in ipaddress.collapse_addresses(v4)]
     cidrs += [str(n) for n in ipaddress.collapse_addresses(v6)]
     return cidrs + list(symbols)
-
-
-def region_text(part: RegionPart) -> str:
-    """A part as canonical text, e.g. ``tcp 80-80,443-443 <- 0.0.0.0/0``."""
-    ports = ",".join(str(p) for p in part.ports)
-    excluding = f" -{','.join(part.excluding)}" if part.excluding else ""
-    return f"{part.protocol}{excluding} {ports} <- {','.join(part.peers)}"
 
 
 RoleOriginKind = Literal["vm_tag", "network_tag", "firewall_tag", "profile"]

@@ -202,7 +202,13 @@ class Suppression(_Strict):
     resource: str | None = Field(
         default=None, description="Glob on the responsible resource address or cloud id."
     )
-    ports: str | None = Field(default=None, description="Only findings touching this port/range.")
+    ports: str | None = Field(
+        default=None,
+        description=(
+            "Exactly these tcp/udp ports of a finding's region: the finding splits, and "
+            "the rest of its region stays an active finding."
+        ),
+    )
 
     @field_validator("ports", mode="before")
     @classmethod

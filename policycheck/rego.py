@@ -33,9 +33,9 @@ from policycheck.engine.evaluate import (
     evaluate,
     name_peers,
     peer_names,
-    sort_key,
     vm_access,
 )
+from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
 from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
@@ -78,6 +78,8 @@ class RegoInput:
     internal: IntervalSet = field(default_factory=IntervalSet)
     #: VM id -> its recognised roles.
     roles: dict[str, list[str]] = field(default_factory=dict)
+    #: VM id -> its expected flows (for the hints every finding gets).
+    expected: dict[str, Expected] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -112,9 +114,13 @@ def evaluate_rego(
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
     decided = merge_duplicates(to_findings(raw, rego_input), rego_input.internal)
-    findings += [s for f in decided for s in apply_suppressions(f, profile, day)]
+    findings += [
+        with_hints(s, rego_input.expected.get(s.vm_id))
+        for f in decided
+        for s in apply_suppressions(f, profile, day)
+    ]
     findings = name_peers(findings, peer_names(inventory, profile))
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return native.model_copy(update={"findings": findings})
 
 
@@ -152,6 +158,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         ignored = Comparer(vm, expected, profile, ctx).ignore
         out.vms[vm.id] = vm
         out.roles[vm.id] = list(assignment.roles)
+        out.expected[vm.id] = expected
         out.document["vms"].append(
             {
                 "id": vm.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from policycheck.findings import Finding, region_text
+from policycheck.findings import Finding
 
 GATE_RULES = ("SWYX001", "SWYX002", "SWYX003")
 
@@ -18,7 +18,7 @@ Signature = tuple[str, str, str, tuple[str, ...]]
 
 
 def signature(f: Finding) -> Signature:
-    return (f.rule_id, f.vm_name, f.direction, tuple(region_text(p) for p in f.region))
+    return (f.rule_id, f.vm_name, f.direction, tuple(p.canonical_text() for p in f.region))
 
 
 def signatures(

@@ -268,3 +268,31 @@ def estate(provider: Provider, variant: Variant) -> Inventory:
     return Inventory(
         sources=[f"model:{provider}-{variant}"], vms=[vm], firewalls=firewalls, networks=networks
     )
+
+
+def aws_pbx(
+    rules: list[Rule],
+    roles: str = "swyxware-server",
+    extra_vms: tuple[VM, ...] = (),
+    extra_fws: tuple[FirewallObject, ...] = (),
+) -> Inventory:
+    """One AWS VM ``pbx1`` (10.0.1.10) with ``roles`` behind security group ``sg-1``
+    holding ``rules``, plus any other VMs and firewalls."""
+    sg = FirewallObject(
+        provider="aws",
+        kind="security_group",
+        id="sg-1",
+        name="pbx",
+        rules=tuple(rules),
+        provenance=prov("aws"),
+    )
+    vm = VM(
+        provider="aws",
+        id="i-1",
+        name="pbx1",
+        addresses=("10.0.1.10",),
+        tags={"swyx-roles": roles},
+        attachments=(Attachment(firewall_id="sg-1"),),
+        provenance=prov("aws"),
+    )
+    return Inventory(vms=[vm, *extra_vms], firewalls=[sg, *extra_fws])

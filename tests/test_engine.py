@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from model_estates import estate, prov, rule
+from model_estates import aws_pbx, estate, prov, rule
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
@@ -361,24 +361,7 @@ def test_gcp_implied_egress_is_reported_as_note() -> None:
 def _aws(
     rules: list, extra_vms: tuple[VM, ...] = (), extra_fws: tuple[FirewallObject, ...] = ()
 ) -> Inventory:  # type: ignore[type-arg]
-    sg = FirewallObject(
-        provider="aws",
-        kind="security_group",
-        id="sg-1",
-        name="pbx",
-        rules=tuple(rules),
-        provenance=prov("aws"),
-    )
-    vm = VM(
-        provider="aws",
-        id="i-1",
-        name="pbx1",
-        addresses=("10.0.1.10",),
-        tags={"swyx-roles": "swyxware-server"},
-        attachments=(Attachment(firewall_id="sg-1"),),
-        provenance=prov("aws"),
-    )
-    return Inventory(vms=[vm, *extra_vms], firewalls=[sg, *extra_fws])
+    return aws_pbx(rules, extra_vms=extra_vms, extra_fws=extra_fws)
 
 
 def test_aws_security_group_reference_resolves_to_member_addresses() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_estates import prov, rule
+from model_estates import aws_pbx, prov, rule
 from oracle import allowed
 from test_engine_properties import Case, aws_cases, azure_cases, gcp_cases
 
@@ -252,24 +252,7 @@ def test_gcp_regions_are_exact(case: Case, roles: tuple[str, ...]) -> None:
 def aws_inventory(
     rules: Sequence[Rule], roles: str = "swyxware-server, remote-connector"
 ) -> Inventory:
-    sg = FirewallObject(
-        provider="aws",
-        kind="security_group",
-        id="sg-1",
-        name="pbx",
-        rules=tuple(rules),
-        provenance=prov("aws"),
-    )
-    vm = VM(
-        provider="aws",
-        id="i-1",
-        name="pbx1",
-        addresses=("10.0.1.10",),
-        tags={"swyx-roles": roles},
-        attachments=(Attachment(firewall_id="sg-1"),),
-        provenance=prov("aws"),
-    )
-    return Inventory(vms=[vm], firewalls=[sg])
+    return aws_pbx(list(rules), roles)
 
 
 def run(inventory: Inventory, profile: Profile | None = None) -> ScanResult:

@@ -16,6 +16,7 @@ from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.regions import peers_summary, port_set, split_ports
@@ -74,6 +75,7 @@ def evaluate(
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog)
+    expected_of: dict[str, Expected] = {}
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
@@ -89,10 +91,15 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
+        expected_of[vm.id] = expected
     day = today or dt.date.today()
-    findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
+    findings = [
+        with_hints(s, expected_of.get(s.vm_id))
+        for f in findings
+        for s in apply_suppressions(f, profile, day)
+    ]
     findings = name_peers(findings, peer_names(inventory, profile))
-    findings.sort(key=sort_key)
+    findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
@@ -146,10 +153,6 @@ def name_peers(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Fi
         found = {c: names[c] for c in mentioned if c in names}
         out.append(finding.model_copy(update={"peer_names": found}) if found else finding)
     return out
-
-
-def sort_key(f: Finding) -> tuple[object, ...]:
-    return f.sort_key()
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -224,6 +227,5 @@ __all__ = [
     "name_peers",
     "peer_names",
     "rule_ref",
-    "sort_key",
     "vm_access",
 ]

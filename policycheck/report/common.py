@@ -19,6 +19,7 @@ from policycheck.findings import (
     OTHER_PROTOCOLS,
     PORT_PROTOCOLS,
     RULES,
+    AssumedParameterHint,
     CheckedVM,
     Finding,
     PeerSummary,
@@ -56,13 +57,8 @@ def information_uri() -> str:
     return f"urn:{TOOL_NAME}"
 
 
-def sort_key(finding: Finding) -> tuple[object, ...]:
-    """Level (worst first), VM, rule id, resource, region; the fingerprint breaks ties."""
-    return finding.sort_key()
-
-
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=sort_key)
+    return sorted(findings, key=Finding.sort_key)
 
 
 def group_by_vm(findings: Iterable[Finding]) -> Iterator[tuple[Finding, list[Finding]]]:
@@ -453,7 +449,12 @@ def vm_place(vm: CheckedVM) -> str:
 def detail_lines(finding: Finding) -> list[str]:
     """What a finding says beyond its title and region, as short lines: the
     documented peers (SWYX002), the requirement (SWYX003), what could not be
-    resolved (SWYX005), the role problem (SWYX006), why a rule is dead (SWYX007)."""
+    resolved (SWYX005), the role problem (SWYX006), why a rule is dead (SWYX007),
+    then its hints."""
+    return [*_rule_details(finding), *hint_lines(finding)]
+
+
+def _rule_details(finding: Finding) -> list[str]:
     rule = finding.rule_id
     if rule == "SWYX002":
         return [f"documented peers: {documented_text(finding)}"]
@@ -515,11 +516,38 @@ def _rule_phrase(finding: Finding, *, with_peers: bool) -> str:
     return f"{action} {labels} ({'; '.join(scope)})"
 
 
+def hints_text(finding: Finding) -> str:
+    """The finding's hints as sentences (empty without hints)."""
+    return " ".join(hint_lines(finding))
+
+
+def hint_lines(finding: Finding) -> list[str]:
+    """Each hint as one sentence: what changes what to do about the finding."""
+    sentences: list[str] = []
+    for hint in finding.hints:
+        if isinstance(hint, AssumedParameterHint):
+            ports = ", ".join(port_text(p) for p in hint.ports)
+            sentences.append(
+                f"Hint: {ports} lies just above {port_text(hint.assumed_range)}, which rests "
+                f"on {hint.parameter}={hint.value}, the catalog's assumption (the document "
+                f"gives no default; {', '.join(hint.rows)}). If the {hint.role} uses more, "
+                f"set role_parameters.{hint.role}.{hint.parameter} to at least {hint.covering} "
+                "in the profile instead of closing these ports."
+            )
+        else:
+            sentences.append(
+                f"Note: {', '.join(hint.rows)} "
+                f"{'is' if len(hint.rows) == 1 else 'are'} uncertain in the port matrix "
+                "(marked '?')."
+            )
+    return sentences
+
+
 def message(finding: Finding) -> str:
     """The finding as one or two sentences, from its fields only: JSON's
     ``message`` and the SARIF result message. The rule's title is not repeated
     (SARIF shows it beside the message); the first sentence names the VM, the
-    region and the responsible rules, so it triages on its own."""
+    region and the responsible rules, so it triages on its own. Hints follow."""
     vm = finding.vm_name
     via = ", ".join(rule_label(r) for r in finding.rules)
     rule = finding.rule_id
@@ -555,4 +583,5 @@ def message(finding: Finding) -> str:
             f"The {_rule_phrase(finding, with_peers=True)} never takes effect on {vm}: "
             "higher-priority rules already decide all its traffic."
         )
-    return text
+    hints = hints_text(finding)
+    return f"{text} {hints}" if hints else text

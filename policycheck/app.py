@@ -11,27 +11,10 @@ from pathlib import Path
 
 import click
 
-from policycheck.catalog import default_catalog
-from policycheck.engine.evaluate import evaluate
-from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from policycheck.findings import LEVEL_ORDER, ScanResult
+from policycheck import api
+from policycheck.findings import ScanResult
 from policycheck.model import Inventory
-from policycheck.profile import load_profile
-from policycheck.report import render
 from policycheck.report.output import Destination, write_files
-
-
-def exit_code(result: ScanResult, fail_on: str) -> int:
-    """3 if part of the estate could not be read, else 1 if an unsuppressed finding
-    is at or above ``fail_on``, else 0."""
-    if result.incomplete:
-        return EXIT_INCOMPLETE
-    if fail_on == "never":
-        return EXIT_OK
-    threshold = LEVEL_ORDER[fail_on]
-    if any(LEVEL_ORDER[f.level] >= threshold for f in result.active()):
-        return EXIT_FINDINGS
-    return EXIT_OK
 
 
 def run_report(
@@ -45,18 +28,13 @@ def run_report(
     rego: str = "off",
     opa_url: str | None = None,
 ) -> int:
-    catalog = default_catalog()
-    profile = load_profile(profile_path, catalog)
-    if rego == "off":
-        result = evaluate(inventory, profile, catalog)
-    else:
-        from policycheck.rego import evaluate_rego
-
-        result = evaluate_rego(inventory, profile, catalog, engine=rego, opa_url=opa_url)  # type: ignore[arg-type]
+    # The same steps as the public API (policycheck.api), so the two cannot drift.
+    profile = api.load_profile(profile_path)
+    result = api.evaluate(inventory, profile, rego=rego, opa_url=opa_url)  # type: ignore[arg-type]
     write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
-    return exit_code(result, fail_on)
+    return api.exit_code(result, fail_on)  # type: ignore[arg-type]
 
 
 def write_reports(
@@ -72,11 +50,10 @@ def write_reports(
         color = dest.path is None and terminal and dest.fmt == "text"
         key = (dest.fmt, color)
         if key not in rendered:
-            rendered[key] = render(result, dest.fmt, category=category, color=color)
+            rendered[key] = api.render(result, dest.fmt, category=category, color=color)
         return rendered[key]
 
-    files = [(d.path, text_of(d)) for d in destinations if d.path is not None]
-    write_files(files)
+    write_files([(d.path, text_of(d)) for d in destinations if d.path is not None])
     for dest in destinations:
         if dest.path is None:
             text = text_of(dest)

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    check_endpoint,
+    snapshot_output_options,
+    timeout_option,
+    write_snapshot,
+)
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +38,7 @@ Authentication (DefaultAzureCredential, first that works):
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = timeout_option(f)
     f = click.option(
         "--no-instance-discovery",
         "disable_instance_discovery",
@@ -49,6 +56,7 @@ def _collection_options(f: F) -> F:
     f = click.option(
         "--endpoint",
         metavar="URL",
+        callback=check_endpoint,
         help="Azure Resource Manager base URL (default https://management.azure.com), e.g. "
         "https://management.usgovcloudapi.net; the token is requested for URL/.default.",
     )(f)
@@ -68,9 +76,10 @@ def _read(
     max_workers: int,
     disable_instance_discovery: bool,
     quiet: bool,
+    timeout: float,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.azure import AzureOptions, collect
 
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
@@ -78,14 +87,13 @@ def _read(
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
-        return collect(
-            AzureOptions(
-                subscriptions=list(subscriptions) or None,
-                base_url=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                disable_instance_discovery=disable_instance_discovery,
-            )
+        return api.collect_azure(
+            subscriptions=subscriptions,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            disable_instance_discovery=disable_instance_discovery,
+            timeout=timeout,
         )
 
 
@@ -100,6 +108,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         **report_opts: Any,
     ) -> None:
         """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
@@ -121,6 +130,7 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
+            timeout,
         )
         ctx.finish(inventory, **report_opts)
 
@@ -132,6 +142,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -146,5 +157,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
-        inventory = _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+        inventory = _read(
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+        )
         sys.exit(write_snapshot(inventory, output))

@@ -8,6 +8,10 @@ never resolved by a silent guess. :func:`write_files` writes every file to a
 temporary file beside it first and renames them only when all are written: a
 failed run never leaves a truncated file, nor a new SARIF log beside a stale
 Markdown summary.
+
+The targets are checked before any input is read (:func:`check_output_path`), so
+a typo in ``-o`` costs a second, not a whole cloud collection, and can never
+overwrite the very file being read.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +110,27 @@ def plan_destinations(
             )
         out.append(Destination(by_name, path))
     return out
+
+
+def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
+    """Refuse an output path that cannot be written, or that is one of ``inputs``."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"--output {path}: is a directory; name a file")
+    if not directory.is_dir():
+        raise InputError(f"--output {path}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"--output {path}: the directory {directory} is not writable")
+    if path.exists():
+        for source in inputs:
+            try:
+                same = source.exists() and os.path.samefile(path, source)
+            except OSError:
+                same = False
+            if same:
+                raise InputError(
+                    f"--output {path}: is the input {source}; refusing to overwrite it"
+                )
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

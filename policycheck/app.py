@@ -12,17 +12,17 @@ from pathlib import Path
 import click
 
 from policycheck import api
+from policycheck.findings import ScanResult
 from policycheck.model import Inventory
 from policycheck.report.common import suppression_status_text
-from policycheck.report.output import write_atomic
+from policycheck.report.output import Destination, write_files
 
 
 def run_report(
     inventory: Inventory,
     *,
+    destinations: list[Destination],
     profile_path: Path | None = None,
-    fmt: str | None = None,
-    output: Path | None = None,
     fail_on: str = "error",
     category: str | None = None,
     quiet: bool = False,
@@ -32,15 +32,32 @@ def run_report(
     # The same steps as the public API (policycheck.api), so the two cannot drift.
     profile = api.load_profile(profile_path)
     result = api.evaluate(inventory, profile, rego=rego, opa_url=opa_url)  # type: ignore[arg-type]
-    to_terminal = output is None and sys.stdout.isatty()
-    chosen = fmt or ("text" if to_terminal else "json")
-    text = api.render(result, chosen, category=category, color=to_terminal)  # type: ignore[arg-type]
-    if output is not None:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
     for status in result.suppressions_in("expired"):
         click.echo(f"policycheck: warning: suppression {suppression_status_text(status)}", err=True)
     return api.exit_code(result, fail_on)  # type: ignore[arg-type]
+
+
+def write_reports(
+    result: ScanResult, destinations: list[Destination], *, category: str | None = None
+) -> None:
+    """Every report from the same result: the files all at once (or none), then
+    standard output. Each format is rendered once however many files want it."""
+    terminal = sys.stdout.isatty()
+    rendered: dict[tuple[str, bool], str] = {}
+
+    def text_of(dest: Destination) -> str:
+        # Colour and the terminal's width only for a terminal, never in a file.
+        color = dest.path is None and terminal and dest.fmt == "text"
+        key = (dest.fmt, color)
+        if key not in rendered:
+            rendered[key] = api.render(result, dest.fmt, category=category, color=color)
+        return rendered[key]
+
+    write_files([(d.path, text_of(d)) for d in destinations if d.path is not None])
+    for dest in destinations:
+        if dest.path is None:
+            text = text_of(dest)
+            click.echo(text, nl=not text.endswith("\n"))

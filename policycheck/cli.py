@@ -11,6 +11,7 @@ subscription or project could not be read; findings for the rest are written).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -33,10 +34,13 @@ class _Command(click.Command):
     command's input files, is refused before any input is read."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # collect's --output is one Path; a scan's -o values are strings ('-' is stdout).
         output = ctx.params.get("output")
-        if isinstance(output, Path):
-            inputs = [v for k, v in ctx.params.items() if k != "output" and isinstance(v, Path)]
-            check_output_path(output, inputs)
+        targets = [output] if isinstance(output, Path) else []
+        targets += [Path(o) for o in ctx.params.get("outputs") or () if o != "-"]
+        inputs = [v for k, v in ctx.params.items() if k != "output" and isinstance(v, Path)]
+        for target in targets:
+            check_output_path(target, inputs)
         return super().invoke(ctx)
 
 
@@ -130,19 +134,42 @@ def _profile_option(f: F) -> F:
 
 
 def _report_options(f: F) -> F:
-    """Options shared by every command that produces findings."""
+    """Options shared by every command that produces findings.
+
+    ``--format``/``--output`` reach the command as ``destinations``, decided
+    before the command reads anything (see policycheck.report.output)."""
+
+    body = f
+
+    @functools.wraps(body)
+    def command(*args: Any, fmt: str | None, outputs: tuple[str, ...], **kwargs: Any) -> Any:
+        from policycheck.report.output import plan_destinations
+
+        kwargs["destinations"] = plan_destinations(
+            outputs, fmt, stdout_is_terminal=sys.stdout.isatty()
+        )
+        return body(*args, **kwargs)
+
+    f = command  # type: ignore[assignment]
     f = click.option(
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
         default=None,
-        help="Output format. Default: text on a terminal, json otherwise.",
+        help="Format of the report on standard output. Default: text on a terminal, "
+        "json otherwise. With -o files and no -o -, it names the files' format and "
+        "must agree with their extensions.",
     )(f)
     f = click.option(
         "--output",
         "-o",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Write the report to FILE atomically instead of stdout.",
+        "outputs",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Write the report to FILE (repeatable: one scan, every report). The "
+        "extension gives the format: .sarif, .json, .md, .txt. '-' is standard "
+        "output. All files are written atomically, or none is.",
     )(f)
     f = click.option(
         "--fail-on",
@@ -184,7 +211,7 @@ def cli() -> None:
     \b
     Typical runs:
       policycheck demo                                  # emulated AWS estate, no account
-      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
+      policycheck scan terraform plan.json -o policycheck.sarif -o summary.md
       policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
       policycheck expected --roles swyxware-server,cds,remote-connector
       policycheck catalog --role remote-connector
@@ -332,9 +359,9 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
     \b
     Create the plan JSON first:
       terraform plan -out tfplan && terraform show -json tfplan > plan.json
-    Then, e.g. in CI:
-      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
-      policycheck scan terraform plan.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+    Then, e.g. in CI, one scan writing every report (format from the extension):
+      policycheck scan terraform plan.json -o policycheck.sarif -o summary.md
+      policycheck scan terraform plan.json --format text -o - -o policycheck.sarif
 
     Findings point at the .tf block that declares each rule (modules included).
     Values known only after apply are reported as SWYX005 notes, not dropped.

@@ -163,6 +163,9 @@ class RuleRef(BaseModel):
     action: str | None = None
     priority: int | None = None
     provenance: Provenance
+    #: A rule nobody wrote: a platform default (Azure's default security rules),
+    #: an implied rule (GCP), or the allow-all of a VM without a firewall.
+    default: bool = False
 
 
 #: Where a suppression is written, in SARIF's words: the deployment profile
@@ -366,6 +369,10 @@ class Finding(BaseModel):
     hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
+    #: Names of CIDRs this finding mentions (in ``region``, ``documented_peers``
+    #: or a summary's ``excluding``): the profile's peer group whose entry it is,
+    #: else the VM whose address it is (``VM pbx1``). For wording only.
+    peer_names: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("region")
     @classmethod
@@ -449,6 +456,53 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
+RoleOriginKind = Literal["vm_tag", "network_tag", "firewall_tag", "profile"]
+
+
+class RoleOrigin(BaseModel):
+    """Where a VM's role came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``vm_tag``: a tag (AWS, Azure) or label (GCP) on the VM; ``network_tag``: a
+    #: GCP network tag on the VM; ``firewall_tag``: a tag on a firewall object that
+    #: applies to the VM; ``profile``: the profile's ``role_assignments``.
+    kind: RoleOriginKind
+    #: The tag key or network tag (``swyx-roles``, ``swyx-role-cds``), or the
+    #: profile entry (``role_assignments[0]``).
+    key: str
+    #: For ``firewall_tag``: the firewall object's name.
+    firewall: str | None = None
+
+
+class VMRole(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    #: Every place that names the role, in the order they were read.
+    origins: list[RoleOrigin] = Field(default_factory=list)
+
+
+class CheckedVM(BaseModel):
+    """A VM the scan checked, whether or not it has findings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    id: str
+    name: str
+    provenance: Provenance
+    #: Its recognised Swyx roles, each with where it came from.
+    roles: list[VMRole] = Field(default_factory=list)
+    #: Role slugs its markers name that the catalog does not know.
+    unknown_roles: list[str] = Field(default_factory=list)
+
+    @property
+    def resource(self) -> str:
+        """The Terraform address, else the cloud id: what a reader searches for."""
+        return self.provenance.address or self.provenance.cloud_id or self.id
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -456,6 +510,8 @@ class ScanResult(BaseModel):
     sources: list[str] = Field(default_factory=list)
     vm_count: int = 0
     firewall_count: int = 0
+    #: Every VM checked, in inventory order, with its roles: the clean ones too.
+    vms: list[CheckedVM] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
     #: Every suppression of the profile and every inline ignore, with its state.

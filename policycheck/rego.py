@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
+from policycheck.engine.compare import Comparer, merge_duplicates, rule_ref, via_load_balancer
 from policycheck.engine.context import Context
 from policycheck.engine.evaluate import VMExpectations, compare_all, scan_result, vm_access
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
@@ -91,7 +91,7 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native, _ = compare_all(inventory, profile, catalog)
+    native = compare_all(inventory, profile, catalog)
     rego_input = build_input(inventory, profile, catalog)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
@@ -103,9 +103,10 @@ def evaluate_rego(
         raw = query_opa(opa_url, policy, catalog_data, rego_input.document)
     else:
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
-    findings = [f for f in native if f.rule_id not in REGO_RULES]
-    findings += to_findings(raw, rego_input)
-    return scan_result(inventory, findings, profile, rego_input.expected, today=today)
+    findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
+    findings += merge_duplicates(to_findings(raw, rego_input), rego_input.internal)
+    compared = native._replace(findings=findings, expected=rego_input.expected)
+    return scan_result(inventory, compared, profile, today=today)
 
 
 # ------------------------------------------------------------------ input

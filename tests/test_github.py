@@ -279,6 +279,15 @@ def test_action_runs_a_plan_gate_a_cached_rerun_and_a_live_aws_audit(
     assert sarif["runs"][0]["automationDetails"]["id"].startswith("policycheck/terraform/ci")
     assert "SWYX001" in gate.summary
     assert fake.uploads == [{"sarif_file": "policycheck.sarif"}]
+    # One scan wrote the log, the summary and the text report in the job log.
+    scan_log = gate.step("Scan").stdout
+    assert "Undocumented inbound access" in scan_log
+    assert len(re.findall(r"^\d+ findings?: .* checked$", scan_log, flags=re.M)) == 1
+    summary_counts = re.search(r"(\d+) errors?, (\d+) warnings?, (\d+) notes?", gate.summary)
+    assert summary_counts is not None
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]].count("SWYX001") == int(
+        re.findall(r"\| SWYX001 \| [^|]+ \| error \| (\d+) \|", gate.summary)[0]
+    )
     install = gate.step("Install policycheck")
     assert install.returncode == 0, install.stderr
     key = gate.step("Save the policycheck venv")

@@ -7,7 +7,9 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from policycheck import __version__
 from policycheck.catalog import SERVER_ROLE, Catalog
@@ -19,7 +21,7 @@ from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.engine.suppress import Suppressor
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
-from policycheck.findings import RULES, Finding, RuleRef, ScanResult
+from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import Profile
 
@@ -68,14 +70,21 @@ def evaluate(
     today: dt.date | None = None,
 ) -> ScanResult:
     """Every finding of the inventory, with the profile's and inline suppressions."""
-    findings, expected_of = compare_all(inventory, profile, catalog)
-    return scan_result(inventory, findings, profile, expected_of, today=today)
+    return scan_result(inventory, compare_all(inventory, profile, catalog), profile, today=today)
 
 
-def compare_all(
-    inventory: Inventory, profile: Profile, catalog: Catalog
-) -> tuple[list[Finding], dict[str, Expected]]:
-    """Every VM's findings before suppressions, and each VM's expected flows (by id)."""
+class Compared(NamedTuple):
+    """The comparison of every VM, before suppressions."""
+
+    findings: list[Finding]
+    #: VM id -> its expected flows (for the hints every finding gets).
+    expected: dict[str, Expected]
+    #: Every VM checked, in inventory order, with its roles and their origins.
+    vms: list[CheckedVM]
+
+
+def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> Compared:
+    """Every VM's findings before suppressions, its expected flows and its roles."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
@@ -98,37 +107,84 @@ def compare_all(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
-    return findings, expected_of
+    checked = [roles[id(vm)].checked(vm) for vm in inventory.vms]
+    return Compared(findings, expected_of, checked)
 
 
 def scan_result(
     inventory: Inventory,
-    findings: list[Finding],
+    compared: Compared,
     profile: Profile,
-    expected_of: Mapping[str, Expected],
     *,
     today: dt.date | None = None,
 ) -> ScanResult:
     """The result of a scan: suppressions applied (and accounted for), hints added
-    (after suppressions split findings, so each part's hints are its own), sorted.
+    (after suppressions split findings, so each part's hints are its own), peers
+    named, sorted.
 
     The native and the Rego comparison both end here, so both suppress alike.
     """
     suppressor = Suppressor(
         profile, inventory.vms, inventory.inline_ignores, today or dt.date.today()
     )
-    suppressed, statuses = suppressor.run(findings)
-    suppressed = [with_hints(f, expected_of.get(f.vm_id)) for f in suppressed]
-    suppressed.sort(key=Finding.sort_key)
+    suppressed, statuses = suppressor.run(compared.findings)
+    findings = [with_hints(f, compared.expected.get(f.vm_id)) for f in suppressed]
+    findings = name_peers(findings, peer_names(inventory, profile))
+    findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
         vm_count=len(inventory.vms),
         firewall_count=len(inventory.firewalls),
-        findings=suppressed,
+        vms=compared.vms,
+        findings=findings,
         errors=list(inventory.errors),
         suppressions=statuses,
     )
+
+
+def peer_names(inventory: Inventory, profile: Profile) -> dict[str, str]:
+    """CIDR -> the name a reader knows it by: the profile's peer groups first,
+    then its SIP trunks' own CIDRs, then a VM whose address it is (only when no
+    other VM of the inventory has that address, as overlapping private ranges
+    of two tenants would make the name a guess)."""
+    names: dict[str, str] = {}
+    for group, cidrs in profile.peer_groups.items():
+        for cidr in cidrs:
+            names.setdefault(cidr, group)
+    for trunk in profile.sip_trunks:
+        for peer in trunk.peers:
+            if peer not in profile.peer_groups:
+                names.setdefault(str(ipaddress.ip_network(peer, strict=False)), trunk.name)
+    owners: dict[str, set[str]] = {}
+    for vm in inventory.vms:
+        for address in vm.addresses:
+            try:
+                host = str(ipaddress.ip_network(address, strict=False))
+            except ValueError:
+                continue
+            owners.setdefault(host, set()).add(vm.name)
+    for host, vms in owners.items():
+        if len(vms) == 1:
+            names.setdefault(host, f"VM {next(iter(vms))}")
+    return names
+
+
+def name_peers(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Finding]:
+    """Each finding with the names of the CIDRs it mentions (see Finding.peer_names)."""
+    out: list[Finding] = []
+    for finding in findings:
+        mentioned = [*finding.peers, *finding.documented_peers]
+        for summary in (finding.peers_summary, finding.documented_summary):
+            if summary is not None:
+                mentioned.extend(summary.excluding)
+        for part in finding.region:
+            mentioned.extend(part.peers)
+            if part.peers_summary is not None:
+                mentioned.extend(part.peers_summary.excluding)
+        found = {c: names[c] for c in mentioned if c in names}
+        out.append(finding.model_copy(update={"peer_names": found}) if found else finding)
+    return out
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -153,9 +209,12 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
 
 
 __all__ = [
+    "Compared",
     "VMExpectations",
     "compare_all",
     "evaluate",
+    "name_peers",
+    "peer_names",
     "rule_ref",
     "scan_result",
     "vm_access",

@@ -11,11 +11,12 @@ from typing import Any
 
 import orjson
 
-from policycheck.findings import ScanResult
+from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
     TOOL_NAME,
     information_uri,
     message,
+    places,
     sorted_findings,
     summarize,
     suppression_status_text,
@@ -26,6 +27,19 @@ JSON_SCHEMA_ID = "policycheck/report/v2"
 
 def render_json(result: ScanResult) -> str:
     return orjson.dumps(build_json(result), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    data = finding.model_dump(mode="json")
+    # Each responsible rule's console page (live scans), beside its provenance.
+    for rule, where in zip(data["rules"], places(finding), strict=True):
+        rule["console_url"] = where.console_url
+    return {
+        **data,
+        "message": message(finding),
+        "fingerprint": finding.fingerprint(),
+        "resource": finding.resource,
+    }
 
 
 def build_json(result: ScanResult) -> dict[str, Any]:
@@ -49,15 +63,8 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "suppressions_unmatched": summary.suppressions_unmatched,
             "incomplete": summary.incomplete,
         },
-        "findings": [
-            {
-                **finding.model_dump(mode="json"),
-                "message": message(finding),
-                "fingerprint": finding.fingerprint(),
-                "resource": finding.resource,
-            }
-            for finding in sorted_findings(result.findings)
-        ],
+        "vms": [{**vm.model_dump(mode="json"), "resource": vm.resource} for vm in result.vms],
+        "findings": [_finding(finding) for finding in sorted_findings(result.findings)],
         "errors": [error.model_dump(mode="json") for error in result.errors],
         "suppressions": [
             {**status.model_dump(mode="json"), "message": suppression_status_text(status)}

@@ -8,34 +8,26 @@ always hold everything.
 
 from __future__ import annotations
 
-from policycheck.findings import RULES, Finding, ScanResult
+from policycheck.findings import RULES, CheckedVM, Finding, ScanResult
 from policycheck.report.common import (
     SUPPRESSION_STATE_TITLES,
     Summary,
-    finding_peers_text,
+    detail_lines,
     level_counts_text,
-    message,
+    places,
     plural,
-    region_text,
-    rule_refs_text,
+    roles_text,
     sorted_findings,
     summarize,
     suppression_status_text,
+    vm_place,
     vm_text,
+    what_text,
 )
 
 #: Rows per findings table before "... and N more".
 MAX_ROWS = 200
-_FINDING_COLUMNS = (
-    "Level",
-    "Rule",
-    "VM",
-    "Direction",
-    "Protocol/ports",
-    "Peers",
-    "Firewall rule",
-    "Message",
-)
+_FINDING_COLUMNS = ("Level", "Rule", "VM", "Finding", "Where to change it")
 _MARKDOWN_SPECIAL = str.maketrans(
     {
         "\\": "\\\\",
@@ -80,6 +72,8 @@ def render_markdown(result: ScanResult) -> str:
             "See *Collection errors* below."
         )
     parts.append(_rules_table(summary))
+    if result.vms:
+        parts.append(_vms_section(result))
     if blocking:
         parts.append("### Errors and warnings\n\n" + _findings_table(blocking))
     if notes:
@@ -131,16 +125,68 @@ def _rules_table(summary: Summary) -> str:
 
 
 def _finding_cells(finding: Finding) -> list[str]:
+    what = [what_text(finding), *detail_lines(finding)]
     return [
         finding.level,
-        finding.rule_id,
+        f"{finding.rule_id} {escape(RULES[finding.rule_id].title)}",
         escape(vm_text(finding)),
-        finding.direction,
-        escape(region_text(finding)),
-        escape(finding_peers_text(finding)),
-        escape(rule_refs_text(finding)),
-        escape(message(finding)),
+        "<br>".join(escape(line) for line in what if line),
+        "<br>".join(_place_cell(finding)),
     ]
+
+
+def _place_cell(finding: Finding) -> list[str]:
+    """Each responsible rule with where to change it: the file and lines of a
+    plan, or the cloud id linked to its console page."""
+    out: list[str] = []
+    for where in places(finding):
+        text = escape(where.label) + (" (platform default)" if where.default else "")
+        if where.file_lines:
+            text += f" at {escape(where.file_lines)}"
+        elif where.cloud_id and where.console_url:
+            text += f": [{escape(where.cloud_id)}]({_url(where.console_url)})"
+        elif where.cloud_id and where.cloud_id != where.label:
+            text += f": {escape(where.cloud_id)}"
+        out.append(text)
+    return out
+
+
+def _url(url: str) -> str:
+    """A link target that cannot end the link or the table cell early."""
+    return url.replace("(", "%28").replace(")", "%29").replace("|", "%7C").replace(" ", "%20")
+
+
+def _vms_section(result: ScanResult) -> str:
+    """Every VM checked, with its roles and where they came from: a VM without
+    findings is listed as clean."""
+    active: dict[tuple[str, str], int] = {}
+    suppressed: dict[tuple[str, str], int] = {}
+    for f in result.findings:
+        counts = active if f.suppression is None else suppressed
+        counts[(f.provider, f.vm_id)] = counts.get((f.provider, f.vm_id), 0) + 1
+    rows = []
+    for vm in result.vms:
+        key = (vm.provider, vm.id)
+        found = active.get(key, 0)
+        status = plural(found, "finding") if found else ":white_check_mark: clean"
+        if suppressed.get(key):
+            status += f" ({suppressed[key]} suppressed)"
+        rows.append(
+            [
+                escape(f"{vm.name} ({vm.provider})"),
+                escape(_vm_where(vm)),
+                escape(roles_text(vm)),
+                status,
+            ]
+        )
+    clean = sum(1 for vm in result.vms if (vm.provider, vm.id) not in active)
+    table = _table(["VM", "Where", "Roles (from)", "Status"], rows)
+    return f"### VMs checked ({len(result.vms)}, {clean} clean)\n\n{table}"
+
+
+def _vm_where(vm: CheckedVM) -> str:
+    place = vm_place(vm)
+    return place if place == vm.resource else f"{vm.resource} at {place}"
 
 
 def _findings_table(findings: list[Finding]) -> str:

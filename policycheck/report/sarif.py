@@ -26,9 +26,9 @@ from policycheck.findings import (
 )
 from policycheck.report.common import (
     TOOL_NAME,
-    headline,
     information_uri,
     message,
+    places,
     rule_refs_text,
     sorted_findings,
     suppression_status_text,
@@ -65,8 +65,10 @@ def render_sarif(result: ScanResult, *, category: str | None = None) -> str:
 
 def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str, Any]:
     rule_ids = sorted(RULES)
+    # Help shows the Terraform examples of the clouds this scan covers only.
+    clouds: set[str] = {f.provider for f in result.findings} | {vm.provider for vm in result.vms}
     run: dict[str, Any] = {
-        "tool": {"driver": _driver(result.tool_version, rule_ids)},
+        "tool": {"driver": _driver(result.tool_version, rule_ids, clouds or None)},
         "automationDetails": {"id": automation_id(category, result.sources)},
         "originalUriBaseIds": {
             SRCROOT: {
@@ -97,13 +99,13 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
 # ---------------------------------------------------------------------- rules
 
 
-def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
+def _driver(version: str, rule_ids: list[str], clouds: set[str] | None) -> dict[str, Any]:
     return {
         "name": TOOL_NAME,
         "version": version,
         "semanticVersion": version,
         "informationUri": information_uri(),
-        "rules": [_rule(rule_id) for rule_id in rule_ids],
+        "rules": [_rule(rule_id, clouds) for rule_id in rule_ids],
         "notifications": [
             {
                 "id": COLLECTION_ERROR_ID,
@@ -139,14 +141,14 @@ def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
     }
 
 
-def _rule(rule_id: str) -> dict[str, Any]:
+def _rule(rule_id: str, clouds: set[str] | None) -> dict[str, Any]:
     rule = RULES[rule_id]
     return {
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.description},
-        "help": {"text": help_text(rule), "markdown": help_markdown(rule)},
+        "help": {"text": help_text(rule, clouds), "markdown": help_markdown(rule, clouds)},
         "defaultConfiguration": {"level": rule.level},
         "properties": {
             "tags": ["security", "network", "firewall", "swyx", *PROVIDERS],
@@ -170,7 +172,8 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": finding.level,
-        "message": {"text": f"{headline(finding)} {message(finding)}".strip()},
+        # The title is the rule's shortDescription, shown beside the message.
+        "message": {"text": message(finding)},
         "locations": [
             {
                 "physicalLocation": {
@@ -197,6 +200,10 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "remediation": finding.remediation,
         },
     }
+    consoles = [p.console_url for p in places(finding) if p.console_url]
+    if consoles:
+        # Live scans: the console pages of the responsible firewalls, in rule order.
+        result["properties"]["consoleUrls"] = list(dict.fromkeys(consoles))
     if finding.suppression is not None:
         result["suppressions"] = [_suppression(finding.suppression)]
     return result

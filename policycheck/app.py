@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from policycheck import api
+from policycheck.baseline import Baseline
 from policycheck.findings import ScanResult
 from policycheck.model import Inventory
 from policycheck.report.common import suppression_status_text
@@ -28,10 +29,13 @@ def run_report(
     quiet: bool = False,
     rego: str = "off",
     opa_url: str | None = None,
+    baseline: Baseline | None = None,
 ) -> int:
     # The same steps as the public API (policycheck.api), so the two cannot drift.
     profile = api.load_profile(profile_path)
     result = api.evaluate(inventory, profile, rego=rego, opa_url=opa_url)  # type: ignore[arg-type]
+    if baseline is not None:
+        result = api.compare_baseline(result, baseline)
     write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)

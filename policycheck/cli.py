@@ -38,7 +38,13 @@ class _Command(click.Command):
         output = ctx.params.get("output")
         targets = [output] if isinstance(output, Path) else []
         targets += [Path(o) for o in ctx.params.get("outputs") or () if o != "-"]
-        inputs = [v for k, v in ctx.params.items() if k != "output" and isinstance(v, Path)]
+        # The baseline may be the file a run replaces (a rolling baseline: it is
+        # read before anything is written), so it is not among the inputs here.
+        inputs = [
+            v
+            for k, v in ctx.params.items()
+            if k not in ("output", "baseline_path") and isinstance(v, Path)
+        ]
         for target in targets:
             check_output_path(target, inputs)
         return super().invoke(ctx)
@@ -108,9 +114,14 @@ def _check_category(ctx: click.Context, param: click.Parameter, value: str | Non
 def _check_profile_path(
     _ctx: click.Context, _param: click.Parameter, value: Path | None
 ) -> Path | None:
-    """``--profile prod`` (the AWS CLI habit) names no file: say what the option
-    takes and where an AWS named profile goes, instead of 'no such file'."""
-    if value is None or value.exists():
+    """No --profile: the discovered ``.policycheck.yaml``, if any. ``--profile
+    prod`` (the AWS CLI habit) names no file: say what the option takes and where
+    an AWS named profile goes, instead of 'no such file'."""
+    if value is None:
+        from policycheck.profile import discover_profile
+
+        return _shown(discover_profile())
+    if value.exists():
         return value
     text = str(value)
     if value.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text or "\\" in text:
@@ -122,6 +133,17 @@ def _check_profile_path(
     )
 
 
+def _shown(path: Path | None) -> Path | None:
+    """A discovered file as the reports name it: relative to the current directory
+    when it is inside it."""
+    if path is None:
+        return None
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def _profile_option(f: F) -> F:
     return click.option(
         "--profile",
@@ -129,7 +151,9 @@ def _profile_option(f: F) -> F:
         type=click.Path(path_type=Path, dir_okay=False),
         callback=_check_profile_path,
         help="Deployment profile, a YAML file (policycheck profile init writes a starter). "
-        "Without it, the defaults apply. AWS named profiles go in --aws-profile.",
+        "Without it: .policycheck.yaml in the current directory, else at the root of "
+        "the git repository, else the defaults. The report names the one used. AWS "
+        "named profiles go in --aws-profile.",
     )(f)
 
 
@@ -142,12 +166,21 @@ def _report_options(f: F) -> F:
     body = f
 
     @functools.wraps(body)
-    def command(*args: Any, fmt: str | None, outputs: tuple[str, ...], **kwargs: Any) -> Any:
+    def command(
+        *args: Any,
+        fmt: str | None,
+        outputs: tuple[str, ...],
+        baseline_path: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        from policycheck import api
         from policycheck.report.output import plan_destinations
 
         kwargs["destinations"] = plan_destinations(
             outputs, fmt, stdout_is_terminal=sys.stdout.isatty()
         )
+        # Read before the scan: a baseline that cannot be used costs no scan.
+        kwargs["baseline"] = None if baseline_path is None else api.load_baseline(baseline_path)
         return body(*args, **kwargs)
 
     f = command  # type: ignore[assignment]
@@ -176,7 +209,19 @@ def _report_options(f: F) -> F:
         type=click.Choice(["error", "warning", "note", "never"]),
         default="error",
         show_default=True,
-        help="Exit 1 when an unsuppressed finding is at or above this level.",
+        help="Exit 1 when an unsuppressed finding is at or above this level (with "
+        "--baseline: a new one).",
+    )(f)
+    f = click.option(
+        "--baseline",
+        "baseline_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="REPORT",
+        help="A previous report of this scan (its .json report or .sarif log). Each "
+        "finding is then new or unchanged (matched by fingerprint), findings gone "
+        "since are listed as absent, and --fail-on counts new findings only. It may "
+        "be the -o file this run replaces.",
     )(f)
     f = click.option(
         "--category",
@@ -327,11 +372,22 @@ def profile_init(roles_csv: str | None) -> None:
 
 
 @profile.command("check")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def profile_check(path: Path) -> None:
-    """Validate a deployment profile and exit 0 if it is valid."""
-    from policycheck.profile import load_profile
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
+def profile_check(path: Path | None) -> None:
+    """Validate a deployment profile and exit 0 if it is valid.
 
+    Without PATH: the .policycheck.yaml a scan here would use (current directory,
+    else the root of the git repository).
+    """
+    from policycheck.profile import DISCOVERED_NAME, discover_profile, load_profile
+
+    if path is None:
+        path = _shown(discover_profile())
+        if path is None:
+            raise InputError(
+                f"profile check: no PATH given and no {DISCOVERED_NAME} in the current "
+                "directory or at the root of its git repository"
+            )
     load_profile(path)
     click.echo(f"{path}: valid")
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
 
 Level = Literal["error", "warning", "note"]
+#: A current finding's state against a baseline; ``absent`` ones are BaselineFinding.
+FoundState = Literal["new", "unchanged"]
 RuleId = Literal["SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007"]
 LEVEL_ORDER: dict[str, int] = {"note": 1, "warning": 2, "error": 3}
 
@@ -373,6 +375,9 @@ class Finding(BaseModel):
     #: or a summary's ``excluding``): the profile's peer group whose entry it is,
     #: else the VM whose address it is (``VM pbx1``). For wording only.
     peer_names: dict[str, str] = Field(default_factory=dict)
+    #: With ``--baseline``: ``new`` (its fingerprint is not in the baseline) or
+    #: ``unchanged``; None without a baseline.
+    baseline_state: FoundState | None = None
 
     @field_validator("region")
     @classmethod
@@ -503,11 +508,51 @@ class CheckedVM(BaseModel):
         return self.provenance.address or self.provenance.cloud_id or self.id
 
 
+class BaselineFinding(BaseModel):
+    """A finding of a baseline report, as that report described it: enough to
+    match it (``fingerprint``) and to report it as absent when it is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    rule_id: RuleId
+    level: Level
+    provider: str
+    vm_id: str
+    vm_name: str
+    direction: str
+    resource: str
+    message: str
+    #: Where it was reported: the declaring file and lines, else None (live scans).
+    file: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    #: Whether it was suppressed in the baseline.
+    suppressed: bool = False
+
+
+class BaselineComparison(BaseModel):
+    """This scan against a previous report (``--baseline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The baseline file as given, and what it was: a JSON report or a SARIF log.
+    path: str
+    kind: Literal["json", "sarif"]
+    #: How many findings the baseline had (its absent results not counted).
+    baseline_findings: int
+    #: Findings of the baseline this scan no longer has (fixed, or gone), in the
+    #: baseline's order.
+    absent: list[BaselineFinding] = Field(default_factory=list)
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
     tool_version: str
     sources: list[str] = Field(default_factory=list)
+    #: The deployment profile file the scan used; None for the built-in defaults.
+    profile: str | None = None
     vm_count: int = 0
     firewall_count: int = 0
     #: Every VM checked, in inventory order, with its roles: the clean ones too.
@@ -516,6 +561,9 @@ class ScanResult(BaseModel):
     errors: list[CollectionError] = Field(default_factory=list)
     #: Every suppression of the profile and every inline ignore, with its state.
     suppressions: list[SuppressionStatus] = Field(default_factory=list)
+    #: Set when the scan was compared with a baseline: then every finding has a
+    #: ``baseline_state`` and only new ones can fail a run.
+    baseline: BaselineComparison | None = None
 
     @property
     def incomplete(self) -> bool:
@@ -523,6 +571,13 @@ class ScanResult(BaseModel):
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppression is None]
+
+    def gating(self) -> list[Finding]:
+        """The findings that decide the exit code: the active ones, and with a
+        baseline only those new since it."""
+        if self.baseline is None:
+            return self.active()
+        return [f for f in self.active() if f.baseline_state == "new"]
 
     def suppressions_in(self, state: SuppressionState) -> list[SuppressionStatus]:
         return [s for s in self.suppressions if s.state == state]

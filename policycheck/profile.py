@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -308,6 +309,21 @@ class Egress(_Strict):
 class Profile(_Strict):
     """A hosting provider's deployment profile. All fields optional."""
 
+    #: The file it was read from (None: the built-in defaults), for the reports.
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # Equal profiles mean the same, wherever they were read from.
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
+
     version: Annotated[str, Field(pattern=VERSION_RE)] = Field(
         default=DEFAULT_VERSION,
         description=f"SwyxWare version, for version-bound flows (default: {DEFAULT_VERSION}).",
@@ -488,7 +504,30 @@ def load_profile(path: Path | None, catalog: Catalog | None = None) -> Profile:
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from exc
     _check_moved_ports(profile, cat, where)
+    profile._source = where
     return profile
+
+
+#: The profile a scan uses when --profile is not given, found in the current
+#: directory or else at the root of the repository it is in.
+DISCOVERED_NAME = ".policycheck.yaml"
+
+
+def discover_profile(start: Path | None = None) -> Path | None:
+    """``.policycheck.yaml`` in ``start`` (default: the current directory), else at
+    the root of the git repository ``start`` is in (the nearest ancestor holding
+    ``.git``, a directory or a worktree's file); None if neither has one. Nothing
+    above the repository root is looked at, so a stray file in a home directory
+    never changes a scan."""
+    here = (start or Path.cwd()).resolve()
+    candidate = here / DISCOVERED_NAME
+    if candidate.is_file():
+        return candidate
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists():
+            found = directory / DISCOVERED_NAME
+            return found if found.is_file() else None
+    return None
 
 
 def _check_moved_ports(profile: Profile, catalog: Catalog, where: str) -> None:

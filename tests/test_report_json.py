@@ -24,9 +24,11 @@ def test_top_level_shape() -> None:
         "schema",
         "tool",
         "sources",
+        "profile",
         "summary",
         "vms",
         "findings",
+        "absent",
         "errors",
         "suppressions",
     ]

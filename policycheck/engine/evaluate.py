@@ -134,6 +134,7 @@ def scan_result(
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
+        profile=profile.source,
         vm_count=len(inventory.vms),
         firewall_count=len(inventory.firewalls),
         vms=compared.vms,

@@ -20,6 +20,7 @@ from policycheck.findings import (
     PORT_PROTOCOLS,
     RULES,
     AssumedParameterHint,
+    BaselineFinding,
     CheckedVM,
     Finding,
     PeerSummary,
@@ -99,6 +100,59 @@ class Summary:
     @property
     def incomplete(self) -> bool:
         return self.errors > 0
+
+
+@dataclass(frozen=True)
+class BaselineCounts:
+    """Active findings new and unchanged since the baseline, and its findings gone."""
+
+    new: int
+    unchanged: int
+    absent: int
+
+
+def baseline_counts(result: ScanResult) -> BaselineCounts:
+    active = result.active()
+    absent = len(result.baseline.absent) if result.baseline else 0
+    new = sum(f.baseline_state == "new" for f in active)
+    return BaselineCounts(new=new, unchanged=len(active) - new, absent=absent)
+
+
+def profile_text(result: ScanResult) -> str:
+    """Which deployment profile the scan used."""
+    if result.profile is None:
+        return "Profile: none (the built-in defaults)"
+    return f"Profile: {result.profile}"
+
+
+def baseline_text(result: ScanResult) -> str:
+    """``Since the baseline r.sarif: 1 new, 7 unchanged, 1 fixed or gone.``"""
+    assert result.baseline is not None
+    c = baseline_counts(result)
+    return (
+        f"Since the baseline {result.baseline.path}: {c.new} new, {c.unchanged} unchanged, "
+        f"{c.absent} fixed or gone."
+    )
+
+
+def absent_where(finding: BaselineFinding) -> str:
+    """Where a baseline finding was reported: ``main.tf:63-69``, else its resource."""
+    if not finding.file:
+        return finding.resource
+    where = finding.file
+    if finding.start_line:
+        where += f":{finding.start_line}"
+        if finding.end_line and finding.end_line != finding.start_line:
+            where += f"-{finding.end_line}"
+    return where
+
+
+def absent_text(finding: BaselineFinding) -> str:
+    """A baseline finding no longer found, in one line: rule, VM, where, its old words."""
+    return (
+        f"{finding.level} {finding.rule_id} {finding.vm_name} at {absent_where(finding)}: "
+        f"{finding.message}"
+    )
 
 
 def summarize(result: ScanResult) -> Summary:

@@ -14,6 +14,7 @@ import orjson
 from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
     TOOL_NAME,
+    baseline_counts,
     information_uri,
     message,
     places,
@@ -52,6 +53,7 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "informationUri": information_uri(),
         },
         "sources": list(result.sources),
+        "profile": result.profile,
         "summary": {
             "vms": summary.vms,
             "firewalls": summary.firewalls,
@@ -62,12 +64,31 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "suppressions_expired": summary.suppressions_expired,
             "suppressions_unmatched": summary.suppressions_unmatched,
             "incomplete": summary.incomplete,
+            "baseline": _baseline_summary(result),
         },
         "vms": [{**vm.model_dump(mode="json"), "resource": vm.resource} for vm in result.vms],
         "findings": [_finding(finding) for finding in sorted_findings(result.findings)],
+        "absent": [
+            {**f.model_dump(mode="json"), "baseline_state": "absent"}
+            for f in (result.baseline.absent if result.baseline else [])
+        ],
         "errors": [error.model_dump(mode="json") for error in result.errors],
         "suppressions": [
             {**status.model_dump(mode="json"), "message": suppression_status_text(status)}
             for status in result.suppressions
         ],
+    }
+
+
+def _baseline_summary(result: ScanResult) -> dict[str, Any] | None:
+    """Counts against the baseline (active findings, as ``findings``), or null."""
+    if result.baseline is None:
+        return None
+    counts = baseline_counts(result)
+    return {
+        "path": result.baseline.path,
+        "kind": result.baseline.kind,
+        "new": counts.new,
+        "unchanged": counts.unchanged,
+        "absent": counts.absent,
     }

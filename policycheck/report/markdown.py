@@ -12,10 +12,13 @@ from policycheck.findings import RULES, CheckedVM, Finding, ScanResult
 from policycheck.report.common import (
     SUPPRESSION_STATE_TITLES,
     Summary,
+    absent_where,
+    baseline_text,
     detail_lines,
     level_counts_text,
     places,
     plural,
+    profile_text,
     roles_text,
     sorted_findings,
     summarize,
@@ -64,7 +67,7 @@ def render_markdown(result: ScanResult) -> str:
     notes = [f for f in active if f.level == "note"]
     suppressed = [f for f in ordered if f.suppression is not None]
 
-    parts = [_headline(summary), _context(result, summary)]
+    parts = [_headline(summary, result), _context(result, summary)]
     if summary.incomplete:
         parts.append(
             "> [!WARNING]\n> The scan is incomplete: "
@@ -74,10 +77,19 @@ def render_markdown(result: ScanResult) -> str:
     parts.append(_rules_table(summary))
     if result.vms:
         parts.append(_vms_section(result))
+    prefix = ""
+    if result.baseline is not None:
+        # New first, then fixed; the unchanged rest below as without a baseline.
+        parts.extend(_baseline_sections(result, active))
+        blocking = [f for f in blocking if f.baseline_state != "new"]
+        notes = [f for f in notes if f.baseline_state != "new"]
+        prefix = "Unchanged "
     if blocking:
-        parts.append("### Errors and warnings\n\n" + _findings_table(blocking))
+        title = f"{prefix}errors and warnings".capitalize()
+        parts.append(f"### {title}\n\n" + _findings_table(blocking))
     if notes:
-        parts.append(_details(f"Notes ({len(notes)})", _findings_table(notes)))
+        title = f"{prefix}notes".capitalize()
+        parts.append(_details(f"{title} ({len(notes)})", _findings_table(notes)))
     if suppressed:
         parts.append(_details(f"Suppressed ({len(suppressed)})", _suppressed_table(suppressed)))
     parts.extend(_suppression_states(result))
@@ -90,14 +102,21 @@ def render_markdown(result: ScanResult) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _headline(summary: Summary) -> str:
+def _headline(summary: Summary, result: ScanResult) -> str:
     errors, warnings = summary.by_level["error"], summary.by_level["warning"]
+    new = ""
+    if result.baseline is not None:
+        # What gates the run: the new findings.
+        gating = result.gating()
+        errors = sum(f.level == "error" for f in gating)
+        warnings = sum(f.level == "warning" for f in gating)
+        new = "new "
     if errors:
-        verdict = f":x: {plural(errors, 'error')}"
+        verdict = f":x: {plural(errors, new + 'error')}"
     elif warnings:
-        verdict = f":warning: {plural(warnings, 'warning')}"
+        verdict = f":warning: {plural(warnings, new + 'warning')}"
     else:
-        verdict = ":white_check_mark: no errors or warnings"
+        verdict = f":white_check_mark: no {new}errors or warnings"
     if summary.incomplete:
         verdict += " (incomplete)"
     return f"## policycheck: {verdict}"
@@ -109,8 +128,9 @@ def _context(result: ScanResult, summary: Summary) -> str:
     return (
         f"{plural(summary.vms, 'VM')} and {plural(summary.firewalls, 'firewall')} checked; "
         f"{level_counts_text(summary)}; {summary.suppressed} suppressed. "
-        f"Sources: {sources}. policycheck {escape(result.tool_version)}."
-    )
+        f"Sources: {sources}. {escape(profile_text(result))}. "
+        f"policycheck {escape(result.tool_version)}."
+    ) + (f" {escape(baseline_text(result))}" if result.baseline is not None else "")
 
 
 def _rules_table(summary: Summary) -> str:
@@ -200,6 +220,31 @@ def _suppressed_table(findings: list[Finding]) -> str:
         assert sup is not None  # only suppressed findings reach this table
         rows.append([*_finding_cells(finding), escape(sup.reason), sup.expires.isoformat()])
     return _table([*_FINDING_COLUMNS, "Justification", "Expires"], rows)
+
+
+def _baseline_sections(result: ScanResult, active: list[Finding]) -> list[str]:
+    assert result.baseline is not None
+    out = []
+    new = [f for f in active if f.baseline_state == "new"]
+    if new:
+        out.append(f"### New since the baseline ({len(new)})\n\n" + _findings_table(new))
+    absent = result.baseline.absent
+    if absent:
+        rows = [
+            [
+                f.level,
+                f"{f.rule_id} {escape(RULES[f.rule_id].title)}",
+                escape(f"{f.vm_name} ({f.provider})"),
+                escape(f.message),
+                escape(absent_where(f)),
+            ]
+            for f in absent
+        ]
+        header = ["Was", "Rule", "VM", "Finding (as reported then)", "Where it was"]
+        out.append(
+            f"### Fixed or gone since the baseline ({len(absent)})\n\n" + _table(header, rows)
+        )
+    return out
 
 
 def _suppression_states(result: ScanResult) -> list[str]:

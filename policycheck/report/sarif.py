@@ -18,6 +18,7 @@ import orjson
 
 from policycheck.findings import (
     RULES,
+    BaselineFinding,
     Finding,
     ScanResult,
     Suppression,
@@ -26,6 +27,7 @@ from policycheck.findings import (
 )
 from policycheck.report.common import (
     TOOL_NAME,
+    baseline_counts,
     information_uri,
     message,
     places,
@@ -82,10 +84,15 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
         "results": [
             _result(f, rule_ids.index(f.rule_id), result.sources)
             for f in sorted_findings(result.findings)
+        ]
+        + [
+            _absent_result(f, rule_ids.index(f.rule_id))
+            for f in (result.baseline.absent if result.baseline else [])
         ],
         "columnKind": "unicodeCodePoints",
         "properties": {
             "sources": list(result.sources),
+            "profile": result.profile,
             "vmCount": result.vm_count,
             "firewallCount": result.firewall_count,
             "incomplete": result.incomplete,
@@ -93,6 +100,15 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             "suppressionsUnmatched": len(result.suppressions_in("unmatched")),
         },
     }
+    if result.baseline is not None:
+        counts = baseline_counts(result)
+        run["properties"]["baseline"] = {
+            "path": result.baseline.path,
+            "kind": result.baseline.kind,
+            "new": counts.new,
+            "unchanged": counts.unchanged,
+            "absent": counts.absent,
+        }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
@@ -206,7 +222,47 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
         result["properties"]["consoleUrls"] = list(dict.fromkeys(consoles))
     if finding.suppression is not None:
         result["suppressions"] = [_suppression(finding.suppression)]
+    if finding.baseline_state is not None:
+        result["baselineState"] = finding.baseline_state
     return result
+
+
+def _absent_result(finding: BaselineFinding, rule_index: int) -> dict[str, Any]:
+    """A baseline finding this scan no longer has: kind ``pass`` (so its level is
+    ``none``, as SARIF requires) and ``baselineState: absent``, at the place and
+    with the fingerprint the baseline gave it, so code scanning closes its alert."""
+    if finding.file:
+        uri = relative_uri(finding.file)
+        start = max(finding.start_line or 1, 1)
+        end = max(finding.end_line or start, start)
+    else:
+        uri, start, end = pseudo_uri(finding.provider, finding.resource), 1, 1
+    return {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "kind": "pass",
+        "level": "none",
+        "baselineState": "absent",
+        "message": {"text": f"No longer found (was {finding.level}): {finding.message}"},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+                    "region": {"startLine": start, "endLine": end},
+                },
+                "logicalLocations": [{"fullyQualifiedName": finding.resource, "kind": "resource"}],
+            }
+        ],
+        "partialFingerprints": {"primaryLocationLineHash": finding.fingerprint},
+        "properties": {
+            "vm": finding.vm_name,
+            "vmId": finding.vm_id,
+            "resource": finding.resource,
+            "provider": finding.provider,
+            "direction": finding.direction,
+            "baselineLevel": finding.level,
+        },
+    }
 
 
 def _suppression(sup: Suppression) -> dict[str, Any]:

@@ -24,6 +24,9 @@ from policycheck.findings import RULES, CheckedVM, Finding, ScanResult
 from policycheck.report.common import (
     SUPPRESSION_STATE_TITLES,
     Place,
+    absent_text,
+    baseline_counts,
+    baseline_text,
     detail_lines,
     flow_groups,
     group_by_vm,
@@ -31,6 +34,7 @@ from policycheck.report.common import (
     places,
     plural,
     preposition,
+    profile_text,
     roles_text,
     rule_kind_text,
     summarize,
@@ -74,15 +78,18 @@ def report_width(terminal: bool) -> int:
 
 def render_text(result: ScanResult, *, color: bool = False, width: int | None = None) -> str:
     out = _Out(max(width or report_width(color), MIN_WIDTH))
-    vms = {(vm.provider, vm.id): vm for vm in result.vms}
-    for first, group in group_by_vm(result.findings):
-        _vm_block(out, first, group, vms.get((first.provider, first.vm_id)))
+    vms: dict[tuple[str, str], CheckedVM] = {(vm.provider, vm.id): vm for vm in result.vms}
+    if result.baseline is None:
+        _vm_blocks(out, result.findings, vms)
+    else:
+        _baseline_sections(out, result, vms)
     with_findings = {(f.provider, f.vm_id) for f in result.findings}
     clean = [vm for vm in result.vms if (vm.provider, vm.id) not in with_findings]
     if clean:
         _clean_block(out, clean)
     _suppression_states(out, result)
     _errors(out, result)
+    out.para(profile_text(result), 0)
     out.para(_summary_line(result), 0, style="bold")
     buffer = StringIO()
     console = Console(
@@ -98,6 +105,35 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
     for line in out.lines:
         console.print(line)
     return buffer.getvalue()
+
+
+def _vm_blocks(out: _Out, findings: list[Finding], vms: dict[tuple[str, str], CheckedVM]) -> None:
+    for first, group in group_by_vm(findings):
+        _vm_block(out, first, group, vms.get((first.provider, first.vm_id)))
+
+
+def _baseline_sections(
+    out: _Out, result: ScanResult, vms: dict[tuple[str, str], CheckedVM]
+) -> None:
+    """With a baseline: what is new first, then what was fixed (or is gone), then
+    the unchanged rest; each finding once."""
+    assert result.baseline is not None
+    out.para(baseline_text(result), 0, style="bold")
+    new = [f for f in result.findings if f.baseline_state == "new"]
+    if new:
+        out.blank()
+        out.line(f"New since the baseline ({len(new)}):", "bold")
+        _vm_blocks(out, new, vms)
+    if result.baseline.absent:
+        out.blank()
+        out.line(f"Fixed or gone since the baseline ({len(result.baseline.absent)}):", "bold")
+        for gone in result.baseline.absent:
+            out.para(absent_text(gone), 2)
+    unchanged = [f for f in result.findings if f.baseline_state != "new"]
+    if unchanged:
+        out.blank()
+        out.line(f"Unchanged since the baseline ({len(unchanged)}):", "bold")
+        _vm_blocks(out, unchanged, vms)
 
 
 @dataclass
@@ -314,6 +350,9 @@ def _summary_line(result: ScanResult) -> str:
             f"{plural(summary.active, 'finding')}: {level_counts_text(summary)}; "
             f"{summary.suppressed} suppressed; {vms}, {firewalls} checked"
         )
+    if result.baseline is not None:
+        counts = baseline_counts(result)
+        line += f"; {counts.new} new, {counts.absent} fixed or gone since the baseline"
     if summary.incomplete:
         line += f"; INCOMPLETE ({plural(summary.errors, 'collection error')})"
     return line

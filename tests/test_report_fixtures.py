@@ -81,6 +81,25 @@ def test_text_fits_100_columns_on_every_fixture(plan: str, monkeypatch: pytest.M
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
 
 
+@pytest.mark.parametrize("plan", PLANS)
+def test_text_with_a_baseline_fits_100_columns_on_every_fixture(
+    plan: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same with --baseline: the baseline is the next fixture's report, so the
+    report has new findings, absent (fixed) ones with their old messages, or both."""
+    monkeypatch.chdir(REPO)
+    other = PLANS[(PLANS.index(plan) + 1) % len(PLANS)]
+    base = tmp_path / "base.json"
+    made = CliRunner().invoke(cli, ["scan", "terraform", other, "-o", str(base)])
+    assert made.exit_code in (0, 1), made.output
+    args = ["scan", "terraform", plan, "--format", "text", "--baseline", str(base)]
+    run = CliRunner().invoke(cli, [*args, *_profile_args(plan)], env={"COLUMNS": "100"})
+    assert run.exit_code in (0, 1), run.output
+    lines = run.stdout.splitlines()
+    assert "Since the baseline" in lines[0]
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+
+
 def test_columns_is_honoured_through_a_pipe() -> None:
     env = {**os.environ, "COLUMNS": "100"}
     plan = "fixtures/terraform/azure-broken/plan.json"

@@ -118,9 +118,9 @@ def _check_profile_path(
     prod`` (the AWS CLI habit) names no file: say what the option takes and where
     an AWS named profile goes, instead of 'no such file'."""
     if value is None:
-        from policycheck.profile import discover_profile
+        from policycheck import api
 
-        return _shown(discover_profile())
+        return _shown(api.discover_profile())
     if value.exists():
         return value
     text = str(value)
@@ -379,10 +379,11 @@ def profile_check(path: Path | None) -> None:
     Without PATH: the .policycheck.yaml a scan here would use (current directory,
     else the root of the git repository).
     """
-    from policycheck.profile import DISCOVERED_NAME, discover_profile, load_profile
+    from policycheck import api
+    from policycheck.profile import DISCOVERED_NAME, load_profile
 
     if path is None:
-        path = _shown(discover_profile())
+        path = _shown(api.discover_profile())
         if path is None:
             raise InputError(
                 f"profile check: no PATH given and no {DISCOVERED_NAME} in the current "

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
 from policycheck import api
 from policycheck.baseline import Baseline
 from policycheck.findings import ScanResult
+from policycheck.memory import freeze_inputs
 from policycheck.model import Inventory
+from policycheck.report import render, write_report
 from policycheck.report.common import suppression_status_text
-from policycheck.report.output import Destination, write_files
+from policycheck.report.output import Destination, Produce, write_files
+from policycheck.shard import Part
 
 
 def run_report(
@@ -29,11 +33,30 @@ def run_report(
     quiet: bool = False,
     rego: str = "off",
     opa_url: str | None = None,
+    part: Part | None = None,
     baseline: Baseline | None = None,
 ) -> int:
     # The same steps as the public API (policycheck.api), so the two cannot drift.
     profile = api.load_profile(profile_path)
-    result = api.evaluate(inventory, profile, rego=rego, opa_url=opa_url)  # type: ignore[arg-type]
+    freeze_inputs()
+    select = part.selects if part is not None else None
+    result = api.evaluate(
+        inventory,
+        profile,
+        rego=rego,  # type: ignore[arg-type]
+        opa_url=opa_url,
+        select=select,
+    )
+    if part is not None:
+        result = result.model_copy(
+            update={"firewall_count": part.firewall_count, "shard": part.mark()}
+        )
+        if not quiet:
+            click.echo(
+                f"policycheck: shard {part.shard} evaluates {result.vm_count} of the "
+                f"{len(inventory.vms)} VMs read",
+                err=True,
+            )
     if baseline is not None:
         result = api.compare_baseline(result, baseline)
     write_reports(result, destinations, category=category)
@@ -48,20 +71,39 @@ def write_reports(
     result: ScanResult, destinations: list[Destination], *, category: str | None = None
 ) -> None:
     """Every report from the same result: the files all at once (or none), then
-    standard output. Each format is rendered once however many files want it."""
+    standard output. JSON and SARIF are written one finding at a time, so a large
+    report never exists whole in memory."""
     terminal = sys.stdout.isatty()
-    rendered: dict[tuple[str, bool], str] = {}
 
-    def text_of(dest: Destination) -> str:
+    def producer(dest: Destination) -> Produce:
         # Colour and the terminal's width only for a terminal, never in a file.
         color = dest.path is None and terminal and dest.fmt == "text"
-        key = (dest.fmt, color)
-        if key not in rendered:
-            rendered[key] = api.render(result, dest.fmt, category=category, color=color)
-        return rendered[key]
+        return lambda write: write_report(result, dest.fmt, write, category=category, color=color)
 
-    write_files([(d.path, text_of(d)) for d in destinations if d.path is not None])
+    write_files([(d.path, producer(d)) for d in destinations if d.path is not None])
     for dest in destinations:
-        if dest.path is None:
-            text = text_of(dest)
+        if dest.path is not None:
+            continue
+        if dest.fmt == "text":
+            text = render(result, "text", color=terminal)
             click.echo(text, nl=not text.endswith("\n"))
+        else:
+            _to_stdout(producer(dest))
+
+
+def _to_stdout(produce: Produce) -> None:
+    """Standard output written as it is produced, ending in a newline."""
+    sys.stdout.flush()
+    stdout: BinaryIO = sys.stdout.buffer
+    last = b"\n"
+
+    def write(chunk: bytes) -> None:
+        nonlocal last
+        if chunk:
+            stdout.write(chunk)
+            last = chunk[-1:]
+
+    produce(write)
+    if last != b"\n":
+        stdout.write(b"\n")
+    stdout.flush()

@@ -507,6 +507,11 @@ class CheckedVM(BaseModel):
         """The Terraform address, else the cloud id: what a reader searches for."""
         return self.provenance.address or self.provenance.cloud_id or self.id
 
+    def sort_key(self) -> tuple[str, str, str]:
+        """Reports list VMs by name (then provider, id): the same order whether a
+        scan ran whole or in shards that were merged."""
+        return (self.name, self.provider, self.id)
+
 
 class BaselineFinding(BaseModel):
     """A finding of a baseline report, as that report described it: enough to
@@ -546,6 +551,20 @@ class BaselineComparison(BaseModel):
     absent: list[BaselineFinding] = Field(default_factory=list)
 
 
+class ShardMark(BaseModel):
+    """Which part of which scan a shard report is: part ``index`` of ``count`` of a
+    ``scan`` of this kind (terraform, snapshot, aws, azure, gcp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    count: int
+    scan: str
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -555,7 +574,7 @@ class ScanResult(BaseModel):
     profile: str | None = None
     vm_count: int = 0
     firewall_count: int = 0
-    #: Every VM checked, in inventory order, with its roles: the clean ones too.
+    #: Every VM checked (in CheckedVM.sort_key order), with its roles: the clean ones too.
     vms: list[CheckedVM] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
@@ -564,6 +583,8 @@ class ScanResult(BaseModel):
     #: Set when the scan was compared with a baseline: then every finding has a
     #: ``baseline_state`` and only new ones can fail a run.
     baseline: BaselineComparison | None = None
+    #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
+    shard: ShardMark | None = None
 
     @property
     def incomplete(self) -> bool:

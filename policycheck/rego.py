@@ -83,6 +83,7 @@ def evaluate_rego(
     opa_url: str | None = None,
     policy_path: Path = POLICY_PATH,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
     """A native scan whose SWYX001-SWYX003 findings come from the Rego policy.
 
@@ -91,8 +92,8 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = compare_all(inventory, profile, catalog)
-    rego_input = build_input(inventory, profile, catalog)
+    native = compare_all(inventory, profile, catalog, select=select)
+    rego_input = build_input(inventory, profile, catalog, select=select)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
     if engine == "embedded":
@@ -112,7 +113,13 @@ def evaluate_rego(
 # ------------------------------------------------------------------ input
 
 
-def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> RegoInput:
+def build_input(
+    inventory: Inventory,
+    profile: Profile,
+    catalog: Catalog,
+    *,
+    select: Callable[[VM], bool] | None = None,
+) -> RegoInput:
     """The input document: per VM with roles, its exact access and expected flows.
 
     Roles, server addresses and expected flows are found as
@@ -134,7 +141,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
-        if not assignment.roles:
+        if not assignment.roles or (select is not None and not select(vm)):
             continue
         expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)

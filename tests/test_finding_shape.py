@@ -185,14 +185,14 @@ def test_every_vm_is_listed_with_where_each_role_came_from() -> None:
     result = scan(
         inventory.model_copy(update={"firewalls": [tagged], "vms": [pbx, plain]}), profile
     )
-    assert [vm.name for vm in result.vms] == ["pbx1", "cds1"]
-    roles = {r.role: r.origins for r in result.vms[0].roles}
+    assert [vm.name for vm in result.vms] == ["cds1", "pbx1"]  # by name
+    roles = {r.role: r.origins for r in result.vms[1].roles}
     assert roles["swyxware-server"] == [RoleOrigin(kind="vm_tag", key="swyx-roles")]
     assert roles["linkmanager"] == [
         RoleOrigin(kind="vm_tag", key="swyx-roles"),
         RoleOrigin(kind="firewall_tag", key="swyx-role-linkmanager", firewall="swyx-pbx"),
     ]
-    cds = {r.role: r.origins for r in result.vms[1].roles}
+    cds = {r.role: r.origins for r in result.vms[0].roles}
     assert cds == {
         "linkmanager": [
             RoleOrigin(kind="firewall_tag", key="swyx-role-linkmanager", firewall="swyx-pbx")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from policycheck import __version__
@@ -69,9 +69,12 @@ def evaluate(
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
-    """Every finding of the inventory, with the profile's and inline suppressions."""
-    return scan_result(inventory, compare_all(inventory, profile, catalog), profile, today=today)
+    """Every finding of the inventory (or of the VMs ``select`` accepts: one
+    shard's), with the profile's and inline suppressions."""
+    compared = compare_all(inventory, profile, catalog, select=select)
+    return scan_result(inventory, compared, profile, today=today)
 
 
 class Compared(NamedTuple):
@@ -80,19 +83,28 @@ class Compared(NamedTuple):
     findings: list[Finding]
     #: VM id -> its expected flows (for the hints every finding gets).
     expected: dict[str, Expected]
-    #: Every VM checked, in inventory order, with its roles and their origins.
+    #: Every VM checked, with its roles and their origins (CheckedVM.sort_key order).
     vms: list[CheckedVM]
 
 
-def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> Compared:
-    """Every VM's findings before suppressions, its expected flows and its roles."""
+def compare_all(
+    inventory: Inventory,
+    profile: Profile,
+    catalog: Catalog,
+    *,
+    select: Callable[[VM], bool] | None = None,
+) -> Compared:
+    """Every VM's findings before suppressions, its expected flows and its roles;
+    only the VMs ``select`` accepts (one shard's), while the whole inventory still
+    resolves peers and servers."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
-    for vm in inventory.vms:
+    evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
+    for vm in evaluated:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
@@ -110,7 +122,7 @@ def compare_all(inventory: Inventory, profile: Profile, catalog: Catalog) -> Com
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
-    checked = [roles[id(vm)].checked(vm) for vm in inventory.vms]
+    checked = sorted((roles[id(vm)].checked(vm) for vm in evaluated), key=CheckedVM.sort_key)
     return Compared(findings, expected_of, checked)
 
 
@@ -138,7 +150,7 @@ def scan_result(
         tool_version=__version__,
         sources=list(inventory.sources),
         profile=profile.source,
-        vm_count=len(inventory.vms),
+        vm_count=len(compared.vms),
         firewall_count=len(inventory.firewalls),
         vms=compared.vms,
         findings=findings,

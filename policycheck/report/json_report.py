@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
     TOOL_NAME,
@@ -22,12 +20,19 @@ from policycheck.report.common import (
     summarize,
     suppression_status_text,
 )
+from policycheck.report.stream import Streamed, Write, collect, dump
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
 
 
 def render_json(result: ScanResult) -> str:
-    return orjson.dumps(build_json(result), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return collect(lambda write: write_json(result, write)).decode()
+
+
+def write_json(result: ScanResult, write: Write) -> None:
+    """The report through ``write``, one finding at a time (see report/stream.py)."""
+    dump(build_json(result, streamed=True), write)
+    write(b"\n")
 
 
 def _finding(finding: Finding) -> dict[str, Any]:
@@ -43,9 +48,12 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
-def build_json(result: ScanResult) -> dict[str, Any]:
+def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
+    """The report as a document; ``streamed`` leaves the findings to be produced
+    while writing."""
     summary = summarize(result)
-    return {
+    findings = (_finding(finding) for finding in sorted_findings(result.findings))
+    document: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
         "tool": {
             "name": TOOL_NAME,
@@ -67,7 +75,7 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "baseline": _baseline_summary(result),
         },
         "vms": [{**vm.model_dump(mode="json"), "resource": vm.resource} for vm in result.vms],
-        "findings": [_finding(finding) for finding in sorted_findings(result.findings)],
+        "findings": Streamed(findings) if streamed else list(findings),
         "absent": [
             {**f.model_dump(mode="json"), "baseline_state": "absent"}
             for f in (result.baseline.absent if result.baseline else [])
@@ -78,6 +86,9 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             for status in result.suppressions
         ],
     }
+    if result.shard is not None:
+        document["shard"] = result.shard.model_dump()
+    return document
 
 
 def _baseline_summary(result: ScanResult) -> dict[str, Any] | None:

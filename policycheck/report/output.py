@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,9 @@ def plan_destinations(
     return out
 
 
+Write = Callable[[bytes], object]
+
+
 def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
     """Refuse an output path that cannot be written, or that is one of ``inputs``."""
     directory = path.parent if str(path.parent) else Path(".")
@@ -136,12 +139,22 @@ def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
                 )
 
 
+#: Writes a file's content through the given write function, in as many pieces as
+#: it likes (a large JSON or SARIF report never exists whole in memory).
+Produce = Callable[[Write], None]
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write one file atomically (see :func:`write_files`)."""
     write_files([(path, data)])
 
 
-def write_files(files: Sequence[tuple[Path, bytes | str]]) -> None:
+def write_atomic_with(path: Path, produce: Produce) -> None:
+    """Let ``produce`` write one file atomically (see :func:`write_files`)."""
+    write_files([(path, produce)])
+
+
+def write_files(files: Sequence[tuple[Path, bytes | str | Produce]]) -> None:
     """Write every file or none: all to temporary files beside their targets
     first, then each renamed into place. If a rename fails, the files already
     replaced get their previous content back (new ones are removed)."""
@@ -175,16 +188,17 @@ def write_files(files: Sequence[tuple[Path, bytes | str]]) -> None:
             Path(backup).unlink(missing_ok=True)
 
 
-def _stage(path: Path, data: bytes | str) -> str:
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+def _stage(path: Path, data: bytes | str | Produce) -> str:
+    """The content written to a temporary file beside ``path``; its name."""
+    produce = _writing(data) if isinstance(data, (bytes, str)) else data
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            produce(handle.write)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException as exc:
@@ -193,6 +207,15 @@ def _stage(path: Path, data: bytes | str) -> str:
             raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
         raise
     return tmp
+
+
+def _writing(data: bytes | str) -> Produce:
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+
+    def produce(write: Write) -> None:
+        write(payload)
+
+    return produce
 
 
 def _backup(path: Path) -> str | None:

@@ -8,13 +8,12 @@ category in ``automationDetails.id``. See docs/sarif.md for the decisions.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
-
-import orjson
 
 from policycheck.findings import (
     RULES,
@@ -36,6 +35,7 @@ from policycheck.report.common import (
     suppression_status_text,
 )
 from policycheck.report.rule_help import help_markdown, help_text
+from policycheck.report.stream import Streamed, Write, collect, dump
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -62,16 +62,34 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def render_sarif(result: ScanResult, *, category: str | None = None) -> str:
-    return orjson.dumps(build_sarif(result, category=category), option=orjson.OPT_INDENT_2).decode()
+    return collect(lambda write: write_sarif(result, write, category=category)).decode()
 
 
-def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str, Any]:
+def write_sarif(result: ScanResult, write: Write, *, category: str | None = None) -> None:
+    """The log through ``write``, one result at a time (see report/stream.py)."""
+    dump(build_sarif(result, category=category, streamed=True), write)
+
+
+def build_sarif(
+    result: ScanResult, *, category: str | None = None, streamed: bool = False
+) -> dict[str, Any]:
+    """The SARIF log; ``streamed`` leaves the results to be produced while writing."""
     rule_ids = sorted(RULES)
     # Help shows the Terraform examples of the clouds this scan covers only.
     clouds: set[str] = {f.provider for f in result.findings} | {vm.provider for vm in result.vms}
+    results = itertools.chain(
+        (
+            _result(f, rule_ids.index(f.rule_id), result.sources)
+            for f in sorted_findings(result.findings)
+        ),
+        (
+            _absent_result(f, rule_ids.index(f.rule_id))
+            for f in (result.baseline.absent if result.baseline else [])
+        ),
+    )
     run: dict[str, Any] = {
         "tool": {"driver": _driver(result.tool_version, rule_ids, clouds or None)},
-        "automationDetails": {"id": automation_id(category, result.sources)},
+        "automationDetails": {"id": automation_id(category, _source_kinds(result))},
         "originalUriBaseIds": {
             SRCROOT: {
                 "description": {
@@ -81,14 +99,7 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             }
         },
         "invocations": [_invocation(result)],
-        "results": [
-            _result(f, rule_ids.index(f.rule_id), result.sources)
-            for f in sorted_findings(result.findings)
-        ]
-        + [
-            _absent_result(f, rule_ids.index(f.rule_id))
-            for f in (result.baseline.absent if result.baseline else [])
-        ],
+        "results": Streamed(results) if streamed else list(results),
         "columnKind": "unicodeCodePoints",
         "properties": {
             "sources": list(result.sources),
@@ -98,6 +109,7 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             "incomplete": result.incomplete,
             "suppressionsExpired": len(result.suppressions_in("expired")),
             "suppressionsUnmatched": len(result.suppressions_in("unmatched")),
+            **({"shard": result.shard.model_dump()} if result.shard is not None else {}),
         },
     }
     if result.baseline is not None:
@@ -332,6 +344,14 @@ def pseudo_uri(provider: str, resource: str) -> str:
 
 
 # ---------------------------------------------------------------- run details
+
+
+def _source_kinds(result: ScanResult) -> list[str]:
+    """What was scanned; a shard that had nothing to read still says what it scanned,
+    so its run lands in the same category as its siblings'."""
+    if not result.sources and result.shard is not None:
+        return [f"{result.shard.scan}:"]
+    return list(result.sources)
 
 
 def automation_id(category: str | None, sources: list[str]) -> str:

@@ -60,4 +60,5 @@ def load_plan(
         networks=ctx.networks,
         inline_ignores=list(locations.ignores.values()),
         address_groups=ctx.address_groups,
+        errors=ctx.errors,
     )

@@ -9,7 +9,12 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    LiveSource,
+    snapshot_output_options,
+    write_snapshot,
+)
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +80,21 @@ def _read(
                 progress=progress,
             )
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    regions: tuple[str, ...],
+    aws_profile: str | None,
+    role_arns: tuple[str, ...],
+    endpoint_url: str | None,
+    max_workers: int,
+) -> Inventory:
+    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet)
+
+
+LIVE = LiveSource(name="aws", options=_collection_options, read=_read_live)
 
 
 def register(ctx: CommandContext) -> None:

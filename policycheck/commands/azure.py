@@ -10,7 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    LiveSource,
+    snapshot_output_options,
+    write_snapshot,
+)
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,6 +92,20 @@ def _read(
                 disable_instance_discovery=disable_instance_discovery,
             )
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    subscriptions: tuple[str, ...],
+    endpoint: str | None,
+    max_workers: int,
+    disable_instance_discovery: bool,
+) -> Inventory:
+    return _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+
+
+LIVE = LiveSource(name="azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP)
 
 
 def register(ctx: CommandContext) -> None:

@@ -9,12 +9,17 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, snapshot_output_options, write_snapshot
+from policycheck.commands import (
+    CommandContext,
+    LiveSource,
+    snapshot_output_options,
+    write_snapshot,
+)
 from policycheck.model import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_AUTH_HELP = """
+_AUTH = """
 \b
 Authentication: Application Default Credentials, with the read-only
 compute.readonly scope:
@@ -23,11 +28,15 @@ compute.readonly scope:
   (on GCE/Cloud Build/GKE the attached service account is used)
 The identity needs roles/compute.viewer on each project (and on the
 organization for --organization). Only list calls are made; nothing changes.
-
+"""
+_AUTH_HELP = (
+    _AUTH
+    + """
 \b
 Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 3 a project could not be read (the others are still reported).
 """
+)
 
 
 def _gcp_options(f: F) -> F:
@@ -82,6 +91,20 @@ def _collect(
                 progress=progress,
             )
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    projects: tuple[str, ...],
+    organization: str | None,
+    endpoint: str | None,
+    max_workers: int,
+) -> Inventory:
+    return _collect(projects, organization, endpoint, max_workers, quiet)
+
+
+LIVE = LiveSource(name="gcp", options=_gcp_options, read=_read_live, epilog=_AUTH)
 
 
 def register(ctx: CommandContext) -> None:

@@ -12,13 +12,7 @@ from typing import Any
 import orjson
 
 from policycheck.findings import ScanResult
-from policycheck.report.common import (
-    TOOL_NAME,
-    information_uri,
-    message,
-    sorted_findings,
-    summarize,
-)
+from policycheck.report.common import message, sorted_findings, summarize, tool_json
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
 
@@ -31,11 +25,7 @@ def build_json(result: ScanResult) -> dict[str, Any]:
     summary = summarize(result)
     return {
         "schema": JSON_SCHEMA_ID,
-        "tool": {
-            "name": TOOL_NAME,
-            "version": result.tool_version,
-            "informationUri": information_uri(),
-        },
+        "tool": tool_json(result.tool_version),
         "sources": list(result.sources),
         "summary": {
             "vms": summary.vms,

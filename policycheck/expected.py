@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,18 +46,25 @@ class Assumption(BaseModel):
     """A parameter whose value the document does not give; the flow's range rests on
     this catalog's default because the profile does not set it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     parameter: str
     value: ParamValue
     #: The role whose ``role_parameters`` would set it.
     role: str
+    #: The formula the range comes from: ``base .. base + per * parameter``.
+    base: int
+    per: int
+
+    def covering(self, port: int) -> int:
+        """The smallest parameter value whose range reaches ``port``."""
+        return max(0, -(-(port - self.base) // self.per))
 
 
 class ExpectedFlow(BaseModel):
     """One protocol's documented access for a role, with peers resolved to CIDRs."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: str
     direction: Literal["inbound", "outbound"]
@@ -84,7 +91,7 @@ class ExpectedFlow(BaseModel):
 class Requirement(BaseModel):
     """A flow that must be allowed: one of ``alternatives`` reachable from ``peers``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: str
     direction: Literal["inbound", "outbound"]
@@ -95,7 +102,7 @@ class Requirement(BaseModel):
 
 
 class Expected(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     roles: tuple[str, ...]
     flows: tuple[ExpectedFlow, ...]
@@ -294,7 +301,13 @@ def resolve_specs(
             if value is None:
                 value = param.default
                 if param.assumed:
-                    assumed = Assumption(parameter=param.name, value=value, role=row.role)
+                    assumed = Assumption(
+                        parameter=param.name,
+                        value=value,
+                        role=row.role,
+                        base=lo,
+                        per=spec.formula.per,
+                    )
             hi = lo + spec.formula.per * _parse_int(param.name, value)
         if spec.hi_param:
             value = parameter_value(spec.hi_param, row.role, catalog, profile)
@@ -314,18 +327,33 @@ def resolve_ports(
     return [r.range for r in resolve_specs(row, specs, catalog, profile)]
 
 
-def _grouped(
-    resolved: Iterable[ResolvedPort], row_version: str | None
-) -> list[tuple[tuple[PortRange, ...], str | None, tuple[Assumption, ...]]]:
-    """Ranges grouped by the version condition and assumption they rest on, so each
-    flow states its own (a row's since-12.20 port is one flow, its other ports another)."""
+def _flows(
+    resolved: Iterable[ResolvedPort],
+    row_version: str | None,
+    directions: Sequence[Literal["inbound", "outbound"]],
+    transports: Sequence[str],
+    **fields: Any,
+) -> list[ExpectedFlow]:
+    """One flow per direction, transport and group of ranges resting on the same
+    version condition and assumption, so each flow states its own (a row's
+    since-12.20 port is one flow, its other ports another); ``fields`` are the
+    rest of the flow (role, peers, rows, ...)."""
     groups: dict[tuple[str | None, str | None], tuple[list[PortRange], Assumption | None]] = {}
     for r in resolved:
         key = (r.version or row_version, r.assumed.parameter if r.assumed else None)
         groups.setdefault(key, ([], r.assumed))[0].append(r.range)
     return [
-        (tuple(ports), version, (assumed,) if assumed else ())
+        ExpectedFlow(
+            direction=direction,
+            protocol=transport,
+            ports=tuple(ports),
+            version=version,
+            assumed=(assumed,) if assumed else (),
+            **fields,
+        )
         for (version, _), (ports, assumed) in groups.items()
+        for direction in directions
+        for transport in transports
     ]
 
 
@@ -358,28 +386,23 @@ def _row_flows(
     else:
         own = resolve_specs(row, row.target_ports, catalog, profile)
         sources.append((row.transports, own, None))
-    flows: list[ExpectedFlow] = []
-    for transports, resolved, source_note in sources:
-        for ports, version, assumed in _grouped(resolved, row_version):
-            for direction in directions:
-                for transport in transports:
-                    flows.append(
-                        ExpectedFlow(
-                            role=row.role,
-                            direction=direction,
-                            protocol=transport,
-                            ports=ports,
-                            peer=peer_class,
-                            peers=peers,
-                            rows=(row.id,),
-                            wan=row.wan,
-                            note=_join(note, source_note),
-                            version=version,
-                            assumed=assumed,
-                            uncertain=row.uncertain,
-                        )
-                    )
-    return flows
+    return [
+        flow
+        for transports, resolved, source_note in sources
+        for flow in _flows(
+            resolved,
+            row_version,
+            directions,
+            transports,
+            role=row.role,
+            peer=peer_class,
+            peers=peers,
+            rows=(row.id,),
+            wan=row.wan,
+            note=_join(note, source_note),
+            uncertain=row.uncertain,
+        )
+    ]
 
 
 def _join(*notes: str | None) -> str | None:
@@ -409,25 +432,21 @@ def _counterparts(
             continue
         peer_class, peers, note = resolver.client(row)
         row_version = row.version.text if row.version else None
-        resolved = resolve_specs(row, row.target_ports, catalog, profile)
-        for ports, version, assumed in _grouped(resolved, row_version):
-            for transport in row.transports:
-                candidates.append(
-                    ExpectedFlow(
-                        role=target,
-                        direction="inbound",
-                        protocol=transport,
-                        ports=ports,
-                        peer=peer_class,
-                        peers=peers,
-                        rows=(row.id,),
-                        note=_join(note, "server side of a client flow"),
-                        version=version,
-                        assumed=assumed,
-                        uncertain=row.uncertain,
-                        derived="server_counterpart",
-                    )
-                )
+        candidates.extend(
+            _flows(
+                resolve_specs(row, row.target_ports, catalog, profile),
+                row_version,
+                ("inbound",),
+                row.transports,
+                role=target,
+                peer=peer_class,
+                peers=peers,
+                rows=(row.id,),
+                note=_join(note, "server side of a client flow"),
+                uncertain=row.uncertain,
+                derived="server_counterpart",
+            )
+        )
     sets = {peers: addr_set(peers) for peers in {f.peers for f in [*own, *candidates]}}
     merged: dict[tuple[object, ...], ExpectedFlow] = {}
     for flow in candidates:
@@ -492,25 +511,20 @@ def _trunk_flows(trunk: SipTrunk, catalog: Catalog, profile: Profile) -> list[Ex
         direction: Literal["inbound", "outbound"] = (
             "outbound" if row.direction == "outbound" else "inbound"
         )
-        resolved = resolve_specs(row, row.target_ports, catalog, profile)
-        row_version = row.version.text if row.version else None
-        for ports, version, assumed in _grouped(resolved, row_version):
-            for transport in transports:
-                flows.append(
-                    ExpectedFlow(
-                        role=trunk.role,
-                        direction=direction,
-                        protocol=transport,
-                        ports=ports,
-                        peer="trunk",
-                        peers=peers,
-                        rows=(row.id, f"sip_trunk:{trunk.name}"),
-                        note=f"SIP trunk {trunk.name}",
-                        version=version,
-                        assumed=assumed,
-                        derived="sip_trunk",
-                    )
-                )
+        flows.extend(
+            _flows(
+                resolve_specs(row, row.target_ports, catalog, profile),
+                row.version.text if row.version else None,
+                (direction,),
+                transports,
+                role=trunk.role,
+                peer="trunk",
+                peers=peers,
+                rows=(row.id, f"sip_trunk:{trunk.name}"),
+                note=f"SIP trunk {trunk.name}",
+                derived="sip_trunk",
+            )
+        )
     return flows
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -252,6 +252,40 @@ def protocol_rank(protocol: str) -> tuple[int, int, str]:
     return (1, 0, protocol)
 
 
+class AssumedParameterHint(BaseModel):
+    """The finding's ports lie just above a range the catalog sized from a default
+    the document does not give: the deployment may simply use more than assumed
+    (a RemoteConnector with more connections), which the parameter says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["assumed_parameter"] = "assumed_parameter"
+    #: The parameter (``TypicalConnections``), its assumed value, and the role
+    #: whose ``role_parameters`` set it.
+    parameter: str
+    value: int | str | list[int]
+    role: str
+    #: The catalog rows whose range it is, and the range as assumed.
+    rows: list[str]
+    assumed_range: PortRange
+    #: The finding's ports the hint is about, and the smallest value of the
+    #: parameter whose range would cover them.
+    ports: list[PortRange]
+    covering: int
+
+
+class UncertainRowsHint(BaseModel):
+    """The finding cites rows the document marks with ``?``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["uncertain_rows"] = "uncertain_rows"
+    rows: list[str]
+
+
+Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
+
+
 class Finding(BaseModel):
     """One conclusion, merged per (VM, responsible rules, kind).
 
@@ -286,6 +320,9 @@ class Finding(BaseModel):
     alternatives: list[list[PortRange]] = Field(default_factory=list)
     #: SWYX005: what could not be resolved; SWYX006: unknown role slugs.
     unresolved: list[str] = Field(default_factory=list)
+    #: What changes what to do about the finding: an assumed parameter its ports lie
+    #: just above (SWYX001), uncertain rows it cites (SWYX002). Not part of its identity.
+    hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
 

@@ -33,6 +33,7 @@ from policycheck.engine.evaluate import (
     evaluate,
     vm_access,
 )
+from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
 from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
@@ -75,6 +76,8 @@ class RegoInput:
     internal: IntervalSet = field(default_factory=IntervalSet)
     #: VM id -> its recognised roles.
     roles: dict[str, list[str]] = field(default_factory=dict)
+    #: VM id -> its expected flows (for the hints every finding gets).
+    expected: dict[str, Expected] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -109,7 +112,9 @@ def evaluate_rego(
     day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
     findings += [
-        s for f in to_findings(raw, rego_input) for s in apply_suppressions(f, profile, day)
+        with_hints(s, rego_input.expected.get(s.vm_id))
+        for f in to_findings(raw, rego_input)
+        for s in apply_suppressions(f, profile, day)
     ]
     findings.sort(key=Finding.sort_key)
     return native.model_copy(update={"findings": findings})
@@ -149,6 +154,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         ignored = Comparer(vm, expected, profile, ctx).ignore
         out.vms[vm.id] = vm
         out.roles[vm.id] = list(assignment.roles)
+        out.expected[vm.id] = expected
         out.document["vms"].append(
             {
                 "id": vm.id,

@@ -15,6 +15,7 @@ from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.regions import peers_summary, port_set, split_ports
@@ -73,6 +74,7 @@ def evaluate(
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog)
+    expected_of: dict[str, Expected] = {}
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
@@ -88,8 +90,13 @@ def evaluate(
         comparer.unresolved([layers_in, layers_out])
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
+        expected_of[vm.id] = expected
     day = today or dt.date.today()
-    findings = [s for f in findings for s in apply_suppressions(f, profile, day)]
+    findings = [
+        with_hints(s, expected_of.get(s.vm_id))
+        for f in findings
+        for s in apply_suppressions(f, profile, day)
+    ]
     findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,

@@ -17,6 +17,7 @@ from policycheck.findings import (
     OTHER_PROTOCOLS,
     PORT_PROTOCOLS,
     RULES,
+    AssumedParameterHint,
     Finding,
     PeerSummary,
     RegionPart,
@@ -253,7 +254,36 @@ def headline(finding: Finding) -> str:
 
 
 def message(finding: Finding) -> str:
-    """What the finding says, in one or two sentences, from its fields only."""
+    """What the finding says, in one or two sentences, from its fields only, then
+    its hints."""
+    text = _message(finding)
+    hints = hints_text(finding)
+    return f"{text}. {hints}" if hints else text
+
+
+def hints_text(finding: Finding) -> str:
+    """The finding's hints as sentences (empty without hints)."""
+    sentences: list[str] = []
+    for hint in finding.hints:
+        if isinstance(hint, AssumedParameterHint):
+            ports = ", ".join(port_text(p) for p in hint.ports)
+            sentences.append(
+                f"Hint: {ports} lies just above {port_text(hint.assumed_range)}, which rests "
+                f"on {hint.parameter}={hint.value}, the catalog's assumption (the document "
+                f"gives no default; {', '.join(hint.rows)}). If the {hint.role} uses more, "
+                f"set role_parameters.{hint.role}.{hint.parameter} to at least {hint.covering} "
+                "in the profile instead of closing these ports."
+            )
+        else:
+            sentences.append(
+                f"Note: {', '.join(hint.rows)} "
+                f"{'is' if len(hint.rows) == 1 else 'are'} uncertain in the port matrix "
+                "(marked '?')."
+            )
+    return " ".join(sentences)
+
+
+def _message(finding: Finding) -> str:
     vm = finding.vm_name
     via = " + ".join(rule_ref_text(r) for r in finding.rules)
     rule = finding.rule_id

@@ -298,3 +298,46 @@ def _set_reference(doc: J, address: str, key: str, ref: str, target: str) -> Non
     for res in doc["configuration"]["root_module"].get("resources", []):
         if res["address"] == address:
             res.setdefault("expressions", {})[key] = {"references": [ref, target]}
+
+
+# ------------------------------------------------------------ plan variants
+
+
+def clone(doc: J, address: str, name: str, values: J) -> J:
+    """The plan with a copy of the root-module resource ``address`` named ``name``,
+    its values updated with ``values`` (a second VM beside the first, say)."""
+    out = copy.deepcopy(doc)
+    rtype = address.split(".", 1)[0]
+    new = f"{rtype}.{name}"
+
+    def renamed(entry: J) -> J:
+        return {**copy.deepcopy(entry), "address": new, "name": name}
+
+    root = out["planned_values"]["root_module"]
+    for res in list(root["resources"]):
+        if res["address"] == address:
+            root["resources"].append({**renamed(res), "values": {**res["values"], **values}})
+    for rc in list(out["resource_changes"]):
+        if rc["address"] == address:
+            copied = renamed(rc)
+            copied["change"]["after"] = {**rc["change"]["after"], **values}
+            out["resource_changes"].append(copied)
+    config = out["configuration"]["root_module"]["resources"]
+    for res in list(config):
+        if res["address"] == address:
+            config.append(renamed(res))
+    return out
+
+
+def set_reference(doc: J, address: str, key: str, target: str, attribute: str = "id") -> J:
+    """The plan with ``address``'s ``key`` referring to ``target`` (unknown until apply)."""
+    out = copy.deepcopy(doc)
+    for rc in out["resource_changes"]:
+        if rc["address"] == address:
+            rc["change"]["after"].pop(key, None)
+            rc["change"]["after_unknown"][key] = True
+    for res in _planned(out):
+        if res["address"] == address:
+            res["values"].pop(key, None)
+    _set_reference(out, address, key, f"{target}.{attribute}", target)
+    return out

@@ -151,8 +151,13 @@ def _aws(placement: Placement, names: _Names) -> list[str]:
     group_ref, module = _reference(placement.address, "id")
     if placement.new:
         resource = names.take(placement.name)
-        vpc = placement.network or ""
-        vpc_ref = f"{vpc}.id" if re.match(r"^[a-z0-9_]+\.[A-Za-z0-9_-]+$", vpc) else _string(vpc)
+        vpc = placement.network
+        if vpc is None:
+            vpc_ref = "null # the VM's VPC is not known here: set it"
+        elif re.match(r"^[a-z0-9_]+\.[A-Za-z0-9_-]+$", vpc):
+            vpc_ref = f"{vpc}.id"  # a VPC of the plan, by address
+        else:
+            vpc_ref = _string(vpc)
         out.append(
             _block(
                 "aws_security_group",

@@ -23,9 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check policycheck tests benchmarks
 	$(BIN)/ruff format --check policycheck tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml examples/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
-	$(BIN)/zizmor --offline --no-progress .github/workflows action.yml
+	$(BIN)/zizmor --offline --no-progress .github/workflows examples/workflows/*.yml action.yml .pre-commit-hooks.yaml
+	$(BIN)/hadolint Dockerfile
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --durations=15

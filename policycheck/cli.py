@@ -15,41 +15,90 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from policycheck import __version__
-from policycheck.errors import EXIT_INPUT, InputError, one_line
+from policycheck.errors import EXIT_INPUT, InputError, scrub
+from policycheck.report.output import check_output_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 FORMATS = ("text", "json", "sarif", "markdown")
 
 
+class _Command(click.Command):
+    """Every command: an --output that cannot be written, or that names one of the
+    command's input files, is refused before any input is read."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        output = ctx.params.get("output")
+        if isinstance(output, Path):
+            inputs = [v for k, v in ctx.params.items() if k != "output" and isinstance(v, Path)]
+            check_output_path(output, inputs)
+        return super().invoke(ctx)
+
+
 class _Group(click.Group):
-    """Turns every InputError (and stray exception) into one line and exit 2."""
+    """Turns every InputError, usage error (and stray exception) into one line and exit 2."""
+
+    command_class = _Command
+    group_class = type  # subgroups (scan, collect, profile) behave the same
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # a bare group: its help is the answer, not an error line
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", 1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            click.echo(f"policycheck: error: {one_line(str(exc))}", err=True)
-            ctx.exit(EXIT_INPUT)
+            _fail(str(exc), EXIT_INPUT)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("policycheck: interrupted", err=True)
-            ctx.exit(130)
+            _fail("interrupted", 130, prefix="policycheck: ")
         except Exception as exc:
             if os.environ.get("POLICYCHECK_DEBUG"):
                 raise
-            click.echo(
-                f"policycheck: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+            _fail(
+                f"{type(exc).__name__}: {scrub(str(exc))} "
                 "(set POLICYCHECK_DEBUG=1 for a traceback)",
-                err=True,
+                EXIT_INPUT,
+                prefix="policycheck: internal error: ",
             )
-            ctx.exit(EXIT_INPUT)
+
+
+def _fail(message: str, code: int, prefix: str = "policycheck: error: ") -> NoReturn:
+    """The one line every failure ends in: scrubbed (no control characters, no
+    credentials, long values cut), then the exit code."""
+    click.echo(f"{prefix}{scrub(message)}", err=True)
+    sys.exit(code)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"policycheck: warning: {scrub(message)}", err=True)
+
+
+def _check_category(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not (0 < len(value) <= 255 and value.isprintable()):
+        raise click.BadParameter("must be printable text on one line, e.g. terraform/prod")
+    return value
 
 
 def _check_profile_path(
@@ -105,6 +154,7 @@ def _report_options(f: F) -> F:
     f = click.option(
         "--category",
         default=None,
+        callback=_check_category,
         help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
     )(f)
     f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
@@ -271,8 +321,9 @@ def scan() -> None:
 @click.argument("plan", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--tf-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory of the .tf sources, for file/line locations (default: the plan's).",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Directory of the .tf sources, for file/line locations (default: the plan's). "
+    "A .tf file that cannot be parsed only loses its line numbers (one warning).",
 )
 @_report_options
 def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
@@ -288,10 +339,9 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
     Findings point at the .tf block that declares each rule (modules included).
     Values known only after apply are reported as SWYX005 notes, not dropped.
     """
-    from policycheck.sources import terraform
+    from policycheck import api
 
-    inventory = terraform.load_plan(plan, tf_dir=tf_dir)
-    _finish(inventory, **opts)
+    _finish(api.load_plan(plan, tf_dir=tf_dir, warn=_warn), **opts)
 
 
 @scan.command("snapshot")
@@ -305,9 +355,9 @@ def scan_snapshot(path: Path, **opts: Any) -> None:
       policycheck collect aws --region eu-central-1 -o inventory.json
       policycheck scan snapshot inventory.json --profile swyx.yaml
     """
-    from policycheck.sources import snapshot
+    from policycheck import api
 
-    _finish(snapshot.load(path), **opts)
+    _finish(api.load_snapshot(path), **opts)
 
 
 def _finish(inventory: Any, **opts: Any) -> None:

@@ -234,6 +234,9 @@ def isolated_aws_environment() -> Iterator[None]:
 
 def run_demo(quiet: bool) -> Inventory:
     """Build the emulated estate in two regions and collect it like a real scan."""
+    from policycheck.extras import require
+
+    require("demo", "policycheck demo")
     import boto3
     from moto import mock_aws
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from policycheck.errors import safe_text, scrub
 
 Provider = Literal["aws", "azure", "gcp"]
 Direction = Literal["inbound", "outbound"]
@@ -30,6 +32,32 @@ PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 _NUMBER_TO_NAME = {str(v): k for k, v in PROTOCOL_NUMBERS.items()}
 
 MAX_PORT = 65535
+
+
+def check_address(value: str) -> str:
+    """An IPv4/IPv6 address (no prefix length), in canonical spelling."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"invalid IP address {value!r}") from None
+
+
+def check_cidr(value: str) -> str:
+    """An IPv4/IPv6 prefix (a bare address is a /32 or /128), host bits cleared."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"invalid CIDR {value!r}") from None
+
+
+#: Text that came from input and may be printed: names, ids, descriptions. Control
+#: characters become visible escapes and URL credentials are removed, once, here,
+#: so no report format and no terminal ever gets them raw.
+Text = Annotated[str, AfterValidator(safe_text)]
+#: Where the model holds addresses and prefixes, a malformed one is refused for
+#: every source alike (a Terraform plan, a cloud response, a snapshot).
+Address = Annotated[str, AfterValidator(check_address)]
+Cidr = Annotated[str, AfterValidator(check_cidr)]
 
 
 class _Frozen(BaseModel):
@@ -59,8 +87,9 @@ def normalize_protocol(value: str | int) -> str:
 class PortRange(_Frozen):
     """An inclusive port range; ``PortRange(lo=0, hi=65535)`` is every port."""
 
-    lo: Annotated[int, Field(ge=0, le=MAX_PORT)]
-    hi: Annotated[int, Field(ge=0, le=MAX_PORT)]
+    #: Strict: ``true`` or ``"80"`` in a snapshot is not a port.
+    lo: Annotated[int, Field(ge=0, le=MAX_PORT, strict=True)]
+    hi: Annotated[int, Field(ge=0, le=MAX_PORT, strict=True)]
 
     @model_validator(mode="after")
     def _ordered(self) -> PortRange:
@@ -102,22 +131,18 @@ class Peer(_Frozen):
     """One end of a rule: a prefix, or a symbol the engine must resolve."""
 
     kind: PeerKind
-    value: str
+    value: Text
 
     @model_validator(mode="after")
     def _valid_cidr(self) -> Peer:
         if self.kind == "cidr":
-            try:
-                ipaddress.ip_network(self.value, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"invalid CIDR {self.value!r}") from exc
+            check_cidr(self.value)
         return self
 
     @classmethod
     def cidr(cls, value: str) -> Peer:
         """A prefix peer; a bare address becomes a /32 or /128, host bits are cleared."""
-        net = ipaddress.ip_network(value.strip(), strict=False)
-        return cls(kind="cidr", value=str(net))
+        return cls(kind="cidr", value=check_cidr(value))
 
     def __str__(self) -> str:
         return self.value if self.kind == "cidr" else f"{self.kind}:{self.value}"
@@ -128,14 +153,14 @@ class Provenance(_Frozen):
 
     source: Literal["terraform", "aws", "azure", "gcp", "snapshot"]
     #: Terraform resource address, e.g. ``module.net.aws_security_group.pbx``.
-    address: str | None = None
+    address: Text | None = None
     #: Cloud resource ID / ARN / self link.
-    cloud_id: str | None = None
+    cloud_id: Text | None = None
     #: Account, subscription or project, and region where applicable.
-    scope: str | None = None
-    region: str | None = None
+    scope: Text | None = None
+    region: Text | None = None
     #: Source file and lines (``.tf`` declaration, or the plan file) where known.
-    file: str | None = None
+    file: Text | None = None
     start_line: int | None = None
     end_line: int | None = None
 
@@ -151,8 +176,8 @@ class Rule(_Frozen):
     ``[ALL_PORTS]`` so no source can lose a range by accident.
     """
 
-    id: str
-    name: str | None = None
+    id: Text
+    name: Text | None = None
     direction: Direction
     action: Action = "allow"
     #: Lower is evaluated first (Azure, GCP). ``None`` where order does not exist (AWS SG).
@@ -164,8 +189,8 @@ class Rule(_Frozen):
     targets: tuple[Peer, ...] = ()
     disabled: bool = False
     #: Names of fields whose values are unknown (e.g. Terraform ``after_unknown``).
-    unknown: tuple[str, ...] = ()
-    description: str | None = None
+    unknown: tuple[Text, ...] = ()
+    description: Text | None = None
     provenance: Provenance
 
     @field_validator("protocol", mode="before")
@@ -195,10 +220,10 @@ class FirewallObject(_Frozen):
 
     provider: Provider
     kind: FirewallKind
-    id: str
-    name: str
+    id: Text
+    name: Text
     #: VPC id, VNet id or GCP network (self link or name) the object belongs to.
-    network: str | None = None
+    network: Text | None = None
     rules: tuple[Rule, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     provenance: Provenance
@@ -218,33 +243,33 @@ class Attachment(_Frozen):
     target tags).
     """
 
-    firewall_id: str
+    firewall_id: Text
     level: AttachmentLevel = "interface"
     #: The NIC or subnet through which it applies, for messages.
-    via: str | None = None
+    via: Text | None = None
 
 
 class VM(_Frozen):
     """A virtual machine and everything the engine needs to know about it."""
 
     provider: Provider
-    id: str
-    name: str
+    id: Text
+    name: Text
     #: Private and public addresses (no prefix length).
-    addresses: tuple[str, ...] = ()
+    addresses: tuple[Address, ...] = ()
     #: AWS tags, Azure tags, GCP labels.
     tags: dict[str, str] = Field(default_factory=dict)
     #: GCP network tags.
-    network_tags: tuple[str, ...] = ()
+    network_tags: tuple[Text, ...] = ()
     #: GCP service accounts.
-    service_accounts: tuple[str, ...] = ()
+    service_accounts: tuple[Text, ...] = ()
     #: Azure application security groups of the VM's NICs.
-    app_security_groups: tuple[str, ...] = ()
+    app_security_groups: tuple[Text, ...] = ()
     #: VPC / VNet / GCP network identifiers the VM's interfaces are in.
-    networks: tuple[str, ...] = ()
+    networks: tuple[Text, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     #: Fields that are unknown until apply (Terraform), e.g. ``vpc_security_group_ids``.
-    unknown: tuple[str, ...] = ()
+    unknown: tuple[Text, ...] = ()
     provenance: Provenance
 
     def __hash__(self) -> int:
@@ -255,9 +280,9 @@ class Network(_Frozen):
     """A VPC, VNet or GCP network with its address space, where known."""
 
     provider: Provider
-    id: str
-    name: str | None = None
-    address_spaces: tuple[str, ...] = ()
+    id: Text
+    name: Text | None = None
+    address_spaces: tuple[Cidr, ...] = ()
 
 
 class AddressGroup(_Frozen):
@@ -265,17 +290,17 @@ class AddressGroup(_Frozen):
 
     provider: Provider
     kind: Literal["prefix_list", "service_tag", "address_group"]
-    id: str
-    name: str | None = None
-    cidrs: tuple[str, ...] = ()
+    id: Text
+    name: Text | None = None
+    cidrs: tuple[Cidr, ...] = ()
 
 
 class CollectionError(_Frozen):
     """A part of the estate that could not be read; makes the run incomplete (exit 3)."""
 
     provider: Provider | Literal["terraform", "snapshot"]
-    scope: str
-    message: str
+    scope: Text
+    message: Annotated[str, AfterValidator(scrub)]
 
 
 SNAPSHOT_SCHEMA_VERSION = 1
@@ -286,9 +311,11 @@ class Inventory(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SNAPSHOT_SCHEMA_VERSION
+    schema_version: Annotated[int, Field(strict=True, ge=1, le=SNAPSHOT_SCHEMA_VERSION)] = (
+        SNAPSHOT_SCHEMA_VERSION
+    )
     #: What was read, e.g. ``terraform:plan.json`` or ``aws:123456789012``.
-    sources: list[str] = Field(default_factory=list)
+    sources: list[Text] = Field(default_factory=list)
     vms: list[VM] = Field(default_factory=list)
     firewalls: list[FirewallObject] = Field(default_factory=list)
     networks: list[Network] = Field(default_factory=list)

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +26,7 @@ from pydantic import (
 
 from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionCondition, default_catalog
 from policycheck.errors import InputError
+from policycheck.inputs import describe_validation_error, parse_yaml, read_text
 from policycheck.model import PortRange, normalize_protocol
 
 DEFAULT_INTERNAL_NETWORKS = (
@@ -395,40 +395,38 @@ def validation_context(catalog: Catalog) -> dict[str, object]:
 
 
 def load_profile(path: Path | None, catalog: Catalog | None = None) -> Profile:
-    """Read and validate a profile; ``None`` gives the defaults."""
+    """Read and validate a profile; ``None`` gives the defaults.
+
+    This is the whole validation, for ``profile check`` and every scan alike: the
+    model, and then every port the profile's parameters move, resolved for every
+    catalog row, so a profile a scan would reject is never reported valid.
+    """
     cat = catalog or default_catalog()
     if path is None:
         return Profile.model_validate({}, context=validation_context(cat))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read profile: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(f"{path}: not valid YAML{where}") from exc
+    where = str(path)
+    data = parse_yaml(read_text(path, "profile"), where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: a profile must be a YAML mapping")
     try:
-        return Profile.model_validate(data, context=validation_context(cat))
+        profile = Profile.model_validate(data, context=validation_context(cat))
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from exc
+    _check_moved_ports(profile, cat, where)
+    return profile
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """The first error as ``field.path: message``, with pydantic's noise removed."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "required field missing"
-    return f"{loc}: {msg}" if loc else msg
+def _check_moved_ports(profile: Profile, catalog: Catalog, where: str) -> None:
+    """Resolve every port the profile's parameters move, as a scan would."""
+    from policycheck.expected import resolve_ports  # expected.py builds on this module
+
+    try:
+        for row in catalog.rows:
+            resolve_ports(row, row.target_ports, catalog, profile)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def parse_roles(text: str, catalog: Catalog) -> list[str]:

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import trustme
+from misbehave import Misbehaviour, answer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "azure"
 
@@ -101,7 +102,16 @@ class FakeArm:
     failures: dict[str, int] = field(default_factory=dict)
     #: Extra subscriptions the subscription list shows (e.g. one that fails).
     extra_subscriptions: list[str] = field(default_factory=list)
+    #: Subscription id (or ``"*"`` for every ARM request) -> a broken answer (misbehave.py).
+    misbehaviour: dict[str, Misbehaviour] = field(default_factory=dict)
+    #: Set at teardown: ends the handlers of "hang".
+    release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def misbehave(self, subscription: str, mode: str, times: int | None = None) -> None:
+        """Answer ARM requests under ``subscription`` (``"*"``: all ARM requests) with
+        ``mode`` from misbehave.MODES, the first ``times`` times or always."""
+        self.misbehaviour[subscription] = Misbehaviour(mode, times)
 
     def use_estate(self, estate: str | Path) -> None:
         """Serve another estate: a name under fixtures/azure/ or a directory."""
@@ -262,6 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
     # ----------------------------------------------------------------------- ARM
 
     def _arm(self, path: str, query: dict[str, list[str]]) -> None:
+        fake = self.server.fake
+        match = _SUBSCRIPTION_PATH.match(path)
+        for key in ("*", match.group(1) if match else ""):
+            bad = fake.misbehaviour.get(key)
+            if bad is not None and bad.take():
+                answer(self, bad.mode, fake.release)
+                return
         if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
             code, message = _FAILURES[401]
             challenge = 'Bearer authorization_uri="https://login.example", error="invalid_token"'
@@ -276,11 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
                 ),
             )
             return
-        fake = self.server.fake
         if path.rstrip("/").lower() == "/subscriptions":
             self._page(path, query, fake._subscriptions())
             return
-        match = _SUBSCRIPTION_PATH.match(path)
         if not match:
             self._send(404, _arm_error("NotFound", f"no route for {path}"))
             return
@@ -357,6 +372,7 @@ def fake_arm() -> Iterator[FakeArm]:
     try:
         yield server.fake
     finally:
+        server.fake.release.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

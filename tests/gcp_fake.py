@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
+from misbehave import Misbehaviour, answer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gcp"
 API_PREFIX = "/compute/v1/"
@@ -86,6 +87,10 @@ class FakeCompute:
     issued_tokens: list[str] = field(default_factory=list)
     #: path prefix (after /compute/v1/) -> HTTP status to answer with instead.
     failures: dict[str, int] = field(default_factory=dict)
+    #: path prefix (after /compute/v1/) -> a broken answer (misbehave.py).
+    misbehaviour: dict[str, Misbehaviour] = field(default_factory=dict)
+    #: Set at teardown: ends the handlers of "hang".
+    release: threading.Event = field(default_factory=threading.Event)
     _trusted_keys: dict[str, str] = field(default_factory=dict)
     _subject_tokens: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +111,18 @@ class FakeCompute:
         ``projects/p1/aggregated/instances?page=2`` (a page other than the first).
         """
         self.failures[prefix] = status
+
+    def misbehave(self, prefix: str, mode: str, times: int | None = None) -> None:
+        """Answer API requests whose path (after /compute/v1/) starts with ``prefix``
+        with ``mode`` from misbehave.MODES, the first ``times`` times or always."""
+        self.misbehaviour[prefix] = Misbehaviour(mode, times)
+
+    def misbehaving(self, path: str) -> Misbehaviour | None:
+        rel = path.removeprefix(API_PREFIX)
+        for prefix, bad in self.misbehaviour.items():
+            if path.startswith(API_PREFIX) and rel.startswith(prefix) and bad.take():
+                return bad
+        return None
 
     def service_account(
         self, directory: Path, project: str, trusted: bool = True
@@ -338,6 +355,10 @@ def _handler(fake: FakeCompute) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path, query = self._parts()
             fake._record("GET", path, query)
+            bad = fake.misbehaving(path)
+            if bad is not None:
+                answer(self, bad.mode, fake.release)
+                return
             if not fake._authenticated(self.headers.get("Authorization")):
                 self._send(*_error(401, "Request had invalid authentication credentials."))
                 return
@@ -396,6 +417,7 @@ def gcp_fake() -> Iterator[FakeCompute]:
     try:
         yield fake
     finally:
+        fake.release.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

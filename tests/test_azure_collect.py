@@ -300,13 +300,12 @@ def test_only_get_requests_reach_arm_and_one_token_request_the_authority(
 
 def test_sdk_provider_registration_post_is_refused_before_it_leaves(azure_env: FakeArm) -> None:
     azure_env.failures = {BROKEN: 409}
-    inventory = read(azure_env, [BROKEN])
+    with pytest.raises(InputError) as caught:  # the only subscription: nothing was read
+        read(azure_env, [BROKEN])
     assert {r.method for r in azure_env.arm_requests()} == {"GET"}
-    (error,) = inventory.errors
-    assert error.scope == BROKEN
-    assert (
-        "refused POST" in error.message and "/providers/Microsoft.Network/register" in error.message
-    )
+    message = str(caught.value)
+    assert message.startswith(f"azure: nothing could be read, so nothing was checked: {BROKEN}:")
+    assert "refused POST" in message and "/providers/Microsoft.Network/register" in message
 
 
 def test_explicit_subscriptions_skip_the_subscription_list(azure_env: FakeArm) -> None:
@@ -388,8 +387,8 @@ def test_malformed_resource_is_a_collection_error(azure_env: FakeArm, tmp_path: 
     body["value"][0]["properties"]["securityRules"][0]["properties"]["direction"] = "Sideways"
     nsgs_file.write_text(json.dumps(body))
     azure_env.use_estate(estate)
-    inventory = read(azure_env)
-    assert [e.scope for e in inventory.errors] == [BROKEN]
-    assert "unexpected ARM response" in inventory.errors[0].message
-    assert "Sideways" in inventory.errors[0].message
-    assert inventory.firewalls == []
+    with pytest.raises(InputError) as caught:  # the only subscription: nothing was read
+        read(azure_env)
+    message = str(caught.value)
+    assert message.startswith(f"azure: nothing could be read, so nothing was checked: {BROKEN}:")
+    assert "unexpected ARM response" in message and "Sideways" in message

@@ -289,32 +289,36 @@ def test_a_project_failing_mid_paging_is_dropped_whole(
     gcp_fake: FakeCompute, tmp_path: Path
 ) -> None:
     gcp_fake.serve_estate("broken")
+    gcp_fake.serve_estate("compliant")
     gcp_fake.fail("projects/swyx-broken/aggregated/instances?page=2", 500)
-    inv = _collect(gcp_fake, tmp_path, "swyx-broken")
+    inv = _collect(gcp_fake, tmp_path, "swyx-broken", "swyx-compliant")
 
     # Its firewalls were read, but without its VMs they must not be half-reported.
-    assert inv.firewalls == [] and inv.vms == [] and inv.networks == []
+    assert {vm.provenance.scope for vm in inv.vms} == {"swyx-compliant"}
+    assert {fw.provenance.scope for fw in inv.firewalls} == {"swyx-compliant"}
     assert [e.scope for e in inv.errors] == ["swyx-broken"]
     assert "HTTP 500" in inv.errors[0].message
-    # Reported, not retried: one request per page.
-    assert len(gcp_fake.pages_served("/compute/v1/projects/swyx-broken/aggregated/instances")) == 2
+    # A 5xx is retried with backoff, a bounded number of times, then reported.
+    pages = gcp_fake.pages_served("/compute/v1/projects/swyx-broken/aggregated/instances")
+    assert len(pages) == 1 + gcp.MAX_ATTEMPTS and pages[0] is None
 
 
-def test_an_unreachable_endpoint_is_a_collection_error_per_project(
+def test_an_unreachable_endpoint_reading_nothing_is_an_input_error(
     gcp_fake: FakeCompute, tmp_path: Path
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on any more
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    inv = collect(
-        GcpOptions(
-            projects=["a", "b"], api_endpoint=closed, credentials=_credentials(gcp_fake, tmp_path)
-        )
+    options = GcpOptions(
+        projects=["a", "b"], api_endpoint=closed, credentials=_credentials(gcp_fake, tmp_path)
     )
-    assert [(e.scope, e.message) for e in inv.errors] == [
-        ("a", "network error reaching Google APIs: ConnectionError"),
-        ("b", "network error reaching Google APIs: ConnectionError"),
-    ]
+    # Not one project read: no estate at all, which is an input error, not "incomplete".
+    with pytest.raises(InputError) as caught:
+        collect(options)
+    assert str(caught.value) == (
+        "gcp: nothing could be read, so nothing was checked: "
+        "a: network error reaching Google APIs: ConnectionError (and 1 more scope)"
+    )
 
 
 def test_an_unknown_project_is_a_collection_error(gcp_fake: FakeCompute, tmp_path: Path) -> None:

@@ -691,11 +691,18 @@ def test_tf_dir_option_and_plan_without_tf(tmp_path: Path) -> None:
     assert with_dir.firewalls[0].provenance.file == "fixtures/terraform/aws-broken/main.tf"
 
 
-def test_unparsable_tf_next_to_plan_is_input_error(tmp_path: Path) -> None:
+def test_unparsable_tf_next_to_plan_costs_only_its_lines(tmp_path: Path) -> None:
     shutil.copy(FIX / "aws-broken" / "plan.json", tmp_path / "plan.json")
+    shutil.copy(FIX / "aws-broken" / "main.tf", tmp_path / "main.tf")
     (tmp_path / "broken.tf").write_text("resource {{{\n")
-    with pytest.raises(InputError, match=r"broken\.tf: cannot parse HCL"):
-        load_plan(tmp_path / "plan.json")
+    warnings: list[str] = []
+    inventory = load_plan(tmp_path / "plan.json", warn=warnings.append)
+    assert len(inventory.firewalls) == len(load_plan(FIX / "aws-broken" / "plan.json").firewalls)
+    assert any(
+        fw.provenance.file and fw.provenance.file.endswith("main.tf") for fw in inventory.firewalls
+    )
+    (warning,) = warnings
+    assert "broken.tf: cannot parse HCL at line 1" in warning and "without line numbers" in warning
 
 
 # ------------------------------------------------------------ real world

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from policycheck.errors import InputError
 from policycheck.sources.tflocations import display_path, load_locations, strip_instance_keys
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,11 +60,14 @@ def test_inline_blocks_match_by_content_not_position() -> None:
     assert loc is not None and loc.start_line == line_after(tf, "# C4: SIP over UDP")
 
 
-def test_unparsable_tf_is_one_line_input_error(tmp_path: Path) -> None:
-    (tmp_path / "main.tf").write_text('resource "aws_security_group" "x" {\n  name = \n')
-    with pytest.raises(InputError) as err:
-        load_locations(tmp_path)
-    assert "main.tf" in str(err.value) and "cannot parse HCL" in str(err.value)
+def test_unparsable_tf_costs_only_its_own_locations(tmp_path: Path) -> None:
+    (tmp_path / "bad.tf").write_text('resource "aws_security_group" "x" {\n  name = \n')
+    (tmp_path / "good.tf").write_text('resource "aws_security_group" "y" {\n  name = "y"\n}\n')
+    (tmp_path / "dir.tf").mkdir()  # a directory is not a .tf file
+    locs = load_locations(tmp_path)
+    assert list(locs.resources) == ["aws_security_group.y"]
+    (problem,) = locs.unreadable
+    assert "bad.tf" in problem and "cannot parse HCL" in problem and "\n" not in problem
 
 
 def test_display_path_outside_repository_is_absolute(tmp_path: Path) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from policycheck.model import Inventory
 from policycheck.sources import snapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,26 @@ class LiveSource:
     read: Callable[..., Inventory]
     #: Shown under the command's help (authentication, exit codes).
     epilog: str | None = None
+
+
+def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback for --endpoint/--endpoint-url: a URL, checked before anything is read."""
+    from policycheck.inputs import check_url
+
+    return None if value is None else check_url(value, param.opts[0])
+
+
+def timeout_option(f: F) -> F:
+    """``--timeout`` for every cloud command: how long one API response may take."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=1, max=3600),
+        default=60,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait at most this long for one API response (a hung endpoint fails the "
+        "scope it serves). Throttling and server errors are still retried with backoff.",
+    )(f)
 
 
 def snapshot_output_options(f: Callable[..., Any]) -> Callable[..., Any]:

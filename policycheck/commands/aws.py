@@ -12,7 +12,9 @@ import click
 from policycheck.commands import (
     CommandContext,
     LiveSource,
+    check_endpoint,
     snapshot_output_options,
+    timeout_option,
     write_snapshot,
 )
 from policycheck.model import Inventory
@@ -22,6 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan aws` and `collect aws`."""
+    f = timeout_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(min=1, max=64),
@@ -32,6 +35,7 @@ def _collection_options(f: F) -> F:
     f = click.option(
         "--endpoint-url",
         metavar="URL",
+        callback=check_endpoint,
         help="Send EC2 and STS calls to URL (an emulator such as moto server, or a proxy). "
         "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 are honoured too.",
     )(f)
@@ -65,20 +69,20 @@ def _read(
     endpoint_url: str | None,
     max_workers: int,
     quiet: bool,
+    timeout: float,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.aws import AwsOptions, collect
 
     with progress_display("Reading AWS", quiet) as progress:
-        return collect(
-            AwsOptions(
-                regions=list(regions) or None,
-                profile=aws_profile,
-                role_arns=list(role_arns),
-                endpoint_url=endpoint_url,
-                max_workers=max_workers,
-                progress=progress,
-            )
+        return api.collect_aws(
+            regions=regions,
+            aws_profile=aws_profile,
+            role_arns=role_arns,
+            endpoint_url=endpoint_url,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
         )
 
 
@@ -90,8 +94,9 @@ def _read_live(
     role_arns: tuple[str, ...],
     endpoint_url: str | None,
     max_workers: int,
+    timeout: float,
 ) -> Inventory:
-    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet)
+    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout)
 
 
 LIVE = LiveSource(name="aws", options=_collection_options, read=_read_live)
@@ -109,6 +114,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        timeout: float,
         **report_opts: Any,
     ) -> None:
         """Read security groups and instances from a live AWS estate and scan them.
@@ -139,6 +145,7 @@ def register(ctx: CommandContext) -> None:
             endpoint_url,
             max_workers,
             bool(report_opts.get("quiet")),
+            timeout,
         )
         ctx.finish(inventory, **report_opts)
 
@@ -151,6 +158,7 @@ def register(ctx: CommandContext) -> None:
         role_arns: tuple[str, ...],
         endpoint_url: str | None,
         max_workers: int,
+        timeout: float,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -165,5 +173,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect aws --aws-profile audit -o aws-$(date +%F).json
           policycheck scan snapshot aws.json --format sarif -o aws.sarif
         """
-        inventory = _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet)
+        inventory = _read(
+            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
+        )
         sys.exit(write_snapshot(inventory, output))

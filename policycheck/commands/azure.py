@@ -13,7 +13,9 @@ import click
 from policycheck.commands import (
     CommandContext,
     LiveSource,
+    check_endpoint,
     snapshot_output_options,
+    timeout_option,
     write_snapshot,
 )
 from policycheck.model import Inventory
@@ -37,6 +39,7 @@ Authentication (DefaultAzureCredential, first that works):
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = timeout_option(f)
     f = click.option(
         "--no-instance-discovery",
         "disable_instance_discovery",
@@ -54,6 +57,7 @@ def _collection_options(f: F) -> F:
     f = click.option(
         "--endpoint",
         metavar="URL",
+        callback=check_endpoint,
         help="Azure Resource Manager base URL (default https://management.azure.com), e.g. "
         "https://management.usgovcloudapi.net; the token is requested for URL/.default.",
     )(f)
@@ -73,9 +77,10 @@ def _read(
     max_workers: int,
     disable_instance_discovery: bool,
     quiet: bool,
+    timeout: float,
 ) -> Inventory:
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.azure import AzureOptions, collect
 
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
@@ -83,14 +88,13 @@ def _read(
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
     with progress_display("Reading Azure", quiet) as progress:
-        return collect(
-            AzureOptions(
-                subscriptions=list(subscriptions) or None,
-                base_url=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-                disable_instance_discovery=disable_instance_discovery,
-            )
+        return api.collect_azure(
+            subscriptions=subscriptions,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            disable_instance_discovery=disable_instance_discovery,
+            timeout=timeout,
         )
 
 
@@ -101,8 +105,9 @@ def _read_live(
     endpoint: str | None,
     max_workers: int,
     disable_instance_discovery: bool,
+    timeout: float,
 ) -> Inventory:
-    return _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+    return _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout)
 
 
 LIVE = LiveSource(name="azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP)
@@ -119,6 +124,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         **report_opts: Any,
     ) -> None:
         """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
@@ -140,6 +146,7 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
+            timeout,
         )
         ctx.finish(inventory, **report_opts)
 
@@ -151,6 +158,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         disable_instance_discovery: bool,
+        timeout: float,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -165,5 +173,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
-        inventory = _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet)
+        inventory = _read(
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+        )
         sys.exit(write_snapshot(inventory, output))

@@ -76,17 +76,16 @@ def run_fix(
     quiet: bool = False,
 ) -> int:
     """Fix, render, write; the exit code."""
+    from policycheck import api
     from policycheck.catalog import default_catalog
     from policycheck.engine.fix import plan_fix
-    from policycheck.profile import load_profile
     from policycheck.report.fix import limit_text, render_fix_json
     from policycheck.report.output import write_atomic
     from policycheck.report.terraform import render_terraform
 
     del quiet  # nothing is slow after reading the input
     catalog = default_catalog()
-    profile = load_profile(profile_path, catalog)
-    result = plan_fix(inventory, profile, catalog)
+    result = plan_fix(inventory, api.load_profile(profile_path, catalog), catalog)
     text = render_terraform(result) if fmt == "terraform" else render_fix_json(result)
     if output is not None:
         write_atomic(output, text)

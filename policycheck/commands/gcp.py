@@ -12,7 +12,9 @@ import click
 from policycheck.commands import (
     CommandContext,
     LiveSource,
+    check_endpoint,
     snapshot_output_options,
+    timeout_option,
     write_snapshot,
 )
 from policycheck.model import Inventory
@@ -40,6 +42,7 @@ Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 
 
 def _gcp_options(f: F) -> F:
+    f = timeout_option(f)
     f = click.option(
         "--max-workers",
         type=click.IntRange(1, 64),
@@ -50,6 +53,7 @@ def _gcp_options(f: F) -> F:
     f = click.option(
         "--endpoint",
         metavar="URL",
+        callback=check_endpoint,
         help="Compute API endpoint, e.g. a Private Service Connect URL "
         "(default: https://compute.googleapis.com).",
     )(f)
@@ -76,20 +80,20 @@ def _collect(
     endpoint: str | None,
     max_workers: int,
     quiet: bool,
+    timeout: float,
 ) -> Inventory:
     # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
+    from policycheck import api
     from policycheck.progress import progress_display
-    from policycheck.sources.gcp import GcpOptions, collect
 
     with progress_display("Reading GCP", quiet) as progress:
-        return collect(
-            GcpOptions(
-                projects=list(projects),
-                organization=organization,
-                api_endpoint=endpoint,
-                max_workers=max_workers,
-                progress=progress,
-            )
+        return api.collect_gcp(
+            projects=projects,
+            organization=organization,
+            endpoint=endpoint,
+            max_workers=max_workers,
+            progress=progress,
+            timeout=timeout,
         )
 
 
@@ -100,8 +104,9 @@ def _read_live(
     organization: str | None,
     endpoint: str | None,
     max_workers: int,
+    timeout: float,
 ) -> Inventory:
-    return _collect(projects, organization, endpoint, max_workers, quiet)
+    return _collect(projects, organization, endpoint, max_workers, quiet, timeout)
 
 
 LIVE = LiveSource(name="gcp", options=_gcp_options, read=_read_live, epilog=_AUTH)
@@ -118,6 +123,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        timeout: float,
         **report_opts: Any,
     ) -> None:
         """Scan live GCP projects: VPC firewall rules, network firewall policies
@@ -134,7 +140,7 @@ def register(ctx: CommandContext) -> None:
           policycheck scan gcp --project swyx-prod --organization 123456789012
         """
         quiet = bool(report_opts.get("quiet"))
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout)
         ctx.finish(inventory, **report_opts)
 
     @ctx.collect.command("gcp", epilog=_AUTH_HELP)
@@ -145,6 +151,7 @@ def register(ctx: CommandContext) -> None:
         organization: str | None,
         endpoint: str | None,
         max_workers: int,
+        timeout: float,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -155,5 +162,5 @@ def register(ctx: CommandContext) -> None:
           policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
           policycheck scan snapshot gcp-2026-01-31.json
         """
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout)
         sys.exit(write_snapshot(inventory, output))

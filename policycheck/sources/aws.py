@@ -27,10 +27,11 @@ inventory only (not attached to VMs), so reading them would only cost permission
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConfigParseError,
     CredentialRetrievalError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -47,8 +49,10 @@ from botocore.exceptions import (
     SSOError,
     TokenRetrievalError,
 )
+from botocore.parsers import ResponseParserError
 
-from policycheck.errors import InputError, one_line
+from policycheck.errors import InputError, scrub
+from policycheck.inputs import check_url
 from policycheck.model import (
     VM,
     AddressGroup,
@@ -97,12 +101,20 @@ _EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExp
 
 _REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/.+$")
-# Access key ids and SigV4 fragments that some error messages echo back.
-_KEY_LIKE = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
-_SIGV4_FRAGMENT = re.compile(r"(Credential|Signature|X-Amz-Security-Token)=[^\s,&]+")
 _MAX_MESSAGE = 240
-#: What normalizing a malformed EC2 response raises (pydantic errors are ValueErrors).
+#: What a call or its response can fail with: an API error, a connection, timeout or
+#: configuration problem, a body that is not the service's XML (an HTML page from a
+#: disabled region or a proxy), and normalizing a malformed response (pydantic
+#: errors are ValueErrors). Any of them spoils one scope, never the run.
+_CALL_FAILED = (ClientError, BotoCoreError, ResponseParserError)
 _MALFORMED_RESPONSE = (KeyError, TypeError, ValueError)
+#: Endpoint variables botocore reads for the services policycheck calls.
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_STS")
+#: Attempts per call: throttling and 5xx are retried with backoff (and the adaptive
+#: mode's rate limiter); a refused connection costs seconds, not minutes.
+MAX_ATTEMPTS = 4
+#: Seconds to wait for an API response (``--timeout``); connecting gets at most 10.
+DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass
@@ -119,6 +131,7 @@ class AwsOptions:
     progress: Callable[[str], None] | None = None
     session: boto3.Session | None = None
     retry_mode: RetryMode = "adaptive"
+    timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -136,9 +149,14 @@ class _Failure:
     exc: BaseException
 
 
-def client_config(retry_mode: RetryMode = "adaptive") -> Config:
-    """Client settings: generous retries because large estates hit EC2 rate limits."""
-    return Config(retries={"mode": retry_mode, "max_attempts": 10}, user_agent_extra="policycheck")
+def client_config(retry_mode: RetryMode = "adaptive", timeout: float = DEFAULT_TIMEOUT) -> Config:
+    """Client settings: retries with backoff for rate limits and 5xx, bounded waits."""
+    return Config(
+        retries={"mode": retry_mode, "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=min(timeout, 10.0),
+        read_timeout=timeout,
+        user_agent_extra="policycheck",
+    )
 
 
 def collect(opts: AwsOptions) -> Inventory:
@@ -163,6 +181,11 @@ def _validate(opts: AwsOptions) -> None:
             )
     if opts.max_workers < 1:
         raise InputError(f"--max-workers: must be at least 1, got {opts.max_workers}")
+    if opts.endpoint_url is not None:
+        check_url(opts.endpoint_url, "--endpoint-url")
+    for variable in _ENDPOINT_VARIABLES:
+        if os.environ.get(variable):
+            check_url(os.environ[variable], variable)
 
 
 def _make_session(profile: str | None) -> boto3.Session:
@@ -170,6 +193,13 @@ def _make_session(profile: str | None) -> boto3.Session:
         return boto3.Session(profile_name=profile)
     except ProfileNotFound as exc:
         raise InputError(f"aws: AWS profile {profile!r} not found in the AWS config") from exc
+    except ConfigParseError as exc:
+        raise InputError(f"aws: {_config_problem(exc)}") from None
+
+
+def _config_problem(exc: ConfigParseError) -> str:
+    path = exc.kwargs.get("path") or "the AWS config"
+    return f"cannot parse the AWS config file {path} (AWS_CONFIG_FILE, ~/.aws/config)"
 
 
 class _Collector:
@@ -199,7 +229,7 @@ class _Collector:
             for result in results:
                 if result is not None:
                     inventory = inventory.merge(result)
-        self._raise_if_no_credentials()
+        self._raise_if_nothing_read()
         errors = [
             CollectionError(provider="aws", scope=f.scope, message=self._describe(f.exc))
             for f in self._failures
@@ -211,11 +241,12 @@ class _Collector:
     def _accounts(self) -> list[_Account]:
         if not self._opts.role_arns:
             try:
-                ident = self._client("sts", self._home_region(None), None).get_caller_identity()
-            except (ClientError, BotoCoreError) as exc:
+                sts = self._client("sts", self._home_region(None), None)
+                ident = from_the_service(sts.get_caller_identity(), "GetCallerIdentity")
+                return [_Account(account_id=ident["Account"], partition=_partition(ident["Arn"]))]
+            except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
                 self._failures.append(_Failure("caller/*", exc))
                 return []
-            return [_Account(account_id=ident["Account"], partition=_partition(ident["Arn"]))]
         accounts = []
         for arn in self._opts.role_arns:
             match = _ROLE_ARN.match(arn)
@@ -223,15 +254,16 @@ class _Collector:
             partition, account_id = match.group(1), match.group(2)
             try:
                 sts = self._client("sts", self._home_region(None), None)
-                creds = sts.assume_role(RoleArn=arn, RoleSessionName="policycheck")["Credentials"]
-            except (ClientError, BotoCoreError) as exc:
+                answer = sts.assume_role(RoleArn=arn, RoleSessionName="policycheck")
+                creds = from_the_service(answer, "AssumeRole")["Credentials"]
+                client_creds = {
+                    "aws_access_key_id": creds["AccessKeyId"],
+                    "aws_secret_access_key": creds["SecretAccessKey"],
+                    "aws_session_token": creds["SessionToken"],
+                }
+            except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
                 self._failures.append(_Failure(f"{account_id}/*", exc))
                 continue
-            client_creds = {
-                "aws_access_key_id": creds["AccessKeyId"],
-                "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"],
-            }
             self._secrets.update(client_creds.values())
             accounts.append(_Account(account_id, partition, client_creds))
         return accounts
@@ -241,8 +273,9 @@ class _Collector:
             return list(dict.fromkeys(self._opts.regions))
         try:
             ec2 = self._client("ec2", self._home_region(acct), acct.credentials)
-            regions = ec2.describe_regions(AllRegions=False)["Regions"]
-        except (ClientError, BotoCoreError) as exc:
+            answer = ec2.describe_regions(AllRegions=False)
+            regions = from_the_service(answer, "DescribeRegions")["Regions"]
+        except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
             self._failures.append(_Failure(f"{acct.account_id}/*", exc))
             return []
         return sorted(r["RegionName"] for r in regions)
@@ -264,7 +297,7 @@ class _Collector:
         try:
             ec2 = self._client("ec2", region, acct.credentials)
             inventory = read_region(ec2, acct.account_id, region, acct.partition)
-        except (ClientError, BotoCoreError, *_MALFORMED_RESPONSE) as exc:
+        except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
             # A response the model cannot hold (e.g. an object without its id) spoils
             # that region only; it is reported, never silently skipped.
             with self._state_lock:
@@ -285,7 +318,7 @@ class _Collector:
                 service,
                 region_name=region,
                 endpoint_url=self._opts.endpoint_url,
-                config=client_config(self._opts.retry_mode),
+                config=client_config(self._opts.retry_mode, self._opts.timeout),
                 **(credentials or {}),
             )
 
@@ -298,6 +331,8 @@ class _Collector:
     def _remember_session_secrets(self) -> None:
         try:
             creds = self._session.get_credentials()
+        except ConfigParseError as exc:
+            raise InputError(f"aws: {_config_problem(exc)}") from None
         except (BotoCoreError, ValueError):
             return  # no or broken credentials: nothing to scrub, the calls will say so
         if creds is None:
@@ -305,30 +340,36 @@ class _Collector:
         frozen = creds.get_frozen_credentials()
         self._secrets.update(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
 
-    def _raise_if_no_credentials(self) -> None:
+    def _raise_if_nothing_read(self) -> None:
+        """Not one scope read is not an incomplete estate but no estate (exit 2): a gate
+        that tolerates "incomplete" must not pass without any coverage."""
         if self._successes or not self._failures:
             return
+        first = self._failures[0]
         if all(_is_credential_error(f.exc) for f in self._failures):
-            raise InputError(_credential_sentence(self._failures[0].exc))
+            raise InputError(_credential_sentence(first.exc))
+        more = len(self._failures) - 1
+        others = f" (and {more} more scope{'s' if more > 1 else ''} failed)" if more else ""
+        raise InputError(
+            f"aws: nothing could be read, so nothing was checked: "
+            f"{first.scope}: {self._describe(first.exc)}{others}"
+        )
 
     def _describe(self, exc: BaseException) -> str:
         """A short, secret-free message for a CollectionError."""
         if isinstance(exc, ClientError):
             err = exc.response.get("Error", {})
-            text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = err.get("Code") or (f"HTTP {status}" if status else "Error")
+            text = f"{code}: {err.get('Message', '')}".rstrip(": ")
+        elif isinstance(exc, ResponseParserError):
+            text = (
+                "ResponseParserError: the endpoint did not answer in the service's format "
+                "(a disabled or unknown region, or a proxy's error page)"
+            )
         else:
             text = f"{type(exc).__name__}: {exc}"
-        return scrub(text, self._secrets)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove credentials from a message and keep it to one short line."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    text = _KEY_LIKE.sub("[redacted]", text)
-    text = _SIGV4_FRAGMENT.sub(r"\1=[redacted]", text)
-    text = one_line(text)
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+        return scrub(text, self._secrets, limit=_MAX_MESSAGE)
 
 
 def _error_code(exc: BaseException) -> str:
@@ -449,7 +490,25 @@ def _pages(ec2: Any, operation: str, key: str, **params: Any) -> Iterator[dict[s
     paginator = ec2.get_paginator(operation)
     config = {"PageSize": PAGE_SIZES[operation]}
     for page in paginator.paginate(PaginationConfig=config, **params):
-        yield from page.get(key, [])
+        yield from from_the_service(page, operation).get(key, [])
+
+
+class NotTheService(ValueError):
+    """A 200 answer that is not the service's: well-formed HTML or XML from a proxy or
+    a disabled region parses into *empty* results, which would read as an empty,
+    compliant region. Every EC2 and STS answer carries a request id; this one did not."""
+
+
+def from_the_service(response: dict[str, Any], operation: str) -> dict[str, Any]:
+    """``response`` if it carries the request id every EC2/STS answer over HTTP has
+    (botocore's Stubber answers without any HTTP metadata; those are trusted)."""
+    metadata = response.get("ResponseMetadata") or {}
+    if "HTTPStatusCode" in metadata and not metadata.get("RequestId"):
+        raise NotTheService(
+            f"{operation}: the answer carries no request id, so it is not from AWS "
+            "(a disabled or unknown region, or a proxy's page)"
+        )
+    return response
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,24 @@ resource's own spelling; the engine can then compare ids exactly.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    DecodeError,
+    HttpResponseError,
+)
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from pydantic import ValidationError
 
-from policycheck.errors import InputError, one_line
+from policycheck.errors import InputError, one_line, scrub
+from policycheck.inputs import check_url
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -52,9 +57,10 @@ if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they 
 log = logging.getLogger(__name__)
 
 PUBLIC_ARM = "https://management.azure.com"
+#: Seconds to wait for an ARM response (``--timeout``); connecting gets at most 10.
+DEFAULT_TIMEOUT = 60.0
 #: Azure protocol words that are not in model.NAMED_PROTOCOLS, by IANA number.
 _EXTRA_PROTOCOLS = {"esp": "50", "ah": "51"}
-_MAX_MESSAGE = 400
 
 Json = Mapping[str, Any]
 Progress = Callable[[str], None]
@@ -80,6 +86,7 @@ class AzureOptions:
     #: authority hosts (AZURE_AUTHORITY_HOST) that Microsoft's instance discovery
     #: does not know, e.g. Azure Stack or a private test authority.
     disable_instance_discovery: bool = False
+    timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass
@@ -129,25 +136,31 @@ class _ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
 
 def collect(opts: AzureOptions) -> Inventory:
     """Read every requested subscription; unreadable ones become CollectionErrors."""
-    base_url = (opts.base_url or PUBLIC_ARM).rstrip("/")
+    base_url = check_url(opts.base_url or PUBLIC_ARM, "--endpoint").rstrip("/")
     scope = f"{base_url}/.default"
-    credential = opts.credential or _default_credential(opts.disable_instance_discovery)
+    client = _client_options(base_url, scope, opts.timeout)
+    credential = opts.credential or _default_credential(opts.disable_instance_discovery, client)
     _check_credential(credential, scope)
     # A subscription named twice is read once.
     subscriptions = list(
-        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, base_url, scope))
+        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, client))
     )
 
     def one(sub: str) -> _Outcome:
         try:
-            data = _read_subscription(credential, base_url, scope, sub)
+            data = _read_subscription(credential, client, sub)
             inventory = normalize_subscription(data)
         except _AuthFailed as exc:
             return _Outcome.failed(sub, f"authentication refused: {exc}", auth=True)
+        except DecodeError as exc:
+            # A 200 whose body is not JSON: a proxy's page or garbage, not ARM.
+            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(exc.message)}")
         except AzureError as exc:
             return _Outcome.failed(sub, _describe(exc))
-        except (_Malformed, ValidationError) as exc:
-            return _Outcome.failed(sub, f"unexpected ARM response: {_scrub(str(exc))}")
+        except (_Malformed, ValidationError, ValueError, KeyError, TypeError) as exc:
+            # ValueError: a body that is not ARM's JSON (an HTML page, garbage) as the
+            # SDK's deserializer reports it; pydantic's errors are ValueErrors too.
+            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(str(exc))}")
         if opts.progress:
             opts.progress(f"azure {sub}: {len(inventory.firewalls)} NSGs, {len(inventory.vms)} VMs")
         return _Outcome(inventory)
@@ -160,6 +173,16 @@ def collect(opts: AzureOptions) -> Inventory:
         # The token was issued but ARM refuses it everywhere: a credential
         # problem (exit 2), not a partly readable estate (exit 3).
         raise InputError(f"azure: {outcomes[0].inventory.errors[0].message}")
+    if all(o.inventory.errors for o in outcomes):
+        # Not one subscription read is no estate, not an incomplete one: a gate
+        # that tolerates "incomplete" must not pass without any coverage.
+        first = outcomes[0].inventory.errors[0]
+        more = len(outcomes) - 1
+        others = f" (and {more} more subscription{'s' if more > 1 else ''})" if more else ""
+        raise InputError(
+            f"azure: nothing could be read, so nothing was checked: "
+            f"{first.scope}: {first.message}{others}"
+        )
     inventory = Inventory()
     for outcome in outcomes:
         inventory = inventory.merge(outcome.inventory)
@@ -177,12 +200,16 @@ class _Outcome:
         return cls(Inventory(sources=[f"azure:{sub}"], errors=[error]), auth_failed=auth)
 
 
-def _default_credential(disable_instance_discovery: bool) -> TokenCredential:
+def _default_credential(
+    disable_instance_discovery: bool, client: dict[str, Any]
+) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
+    # The token requests get the same retry and timeout policy as ARM's.
+    policy = {k: v for k, v in client.items() if k.startswith("retry_") or k.endswith("timeout")}
     if disable_instance_discovery:
-        return DefaultAzureCredential(disable_instance_discovery=True)
-    return DefaultAzureCredential()
+        return DefaultAzureCredential(disable_instance_discovery=True, **policy)
+    return DefaultAzureCredential(**policy)
 
 
 def _check_credential(credential: TokenCredential, scope: str) -> None:
@@ -191,21 +218,33 @@ def _check_credential(credential: TokenCredential, scope: str) -> None:
         credential.get_token(scope)
     except (AzureError, ValueError, OSError) as exc:
         reason = _SDK_BOILERPLATE.sub(" ", one_line(str(exc)))
-        raise InputError(f"azure: cannot get a token: {_scrub(reason)}") from None
+        raise InputError(f"azure: cannot get a token: {scrub(reason)}") from None
 
 
-def _client_options(base_url: str, scope: str) -> dict[str, Any]:
+def _client_options(base_url: str, scope: str, timeout: float) -> dict[str, Any]:
+    """Keyword arguments for every client, through azure-core's documented options.
+
+    Throttling (429, honouring Retry-After) and 5xx are retried with backoff; a
+    refused connection is retried once, so a dead endpoint fails in seconds.
+    """
     return {
         "base_url": base_url,
         "credential_scopes": [scope],
         "per_retry_policies": [_ReadOnlyPolicy()],
+        "retry_total": 3,
+        "retry_connect": 1,
+        "retry_read": 1,
+        "retry_status": 3,
+        "retry_backoff_factor": 0.5,
+        "connection_timeout": min(timeout, 10.0),
+        "read_timeout": timeout,
     }
 
 
-def _visible_subscriptions(credential: TokenCredential, base_url: str, scope: str) -> list[str]:
+def _visible_subscriptions(credential: TokenCredential, options: dict[str, Any]) -> list[str]:
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
-    client = SubscriptionClient(credential, **_client_options(base_url, scope))
+    client = SubscriptionClient(credential, **options)
     try:
         subs = [s.subscription_id for s in client.subscriptions.list() if s.subscription_id]
     except AzureError as exc:
@@ -218,14 +257,14 @@ def _visible_subscriptions(credential: TokenCredential, base_url: str, scope: st
 
 
 def _read_subscription(
-    credential: TokenCredential, base_url: str, scope: str, sub: str
+    credential: TokenCredential, options: dict[str, Any], sub: str
 ) -> SubscriptionData:
     """Only list (GET) calls; each pages through ``nextLink`` inside the SDK."""
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
 
-    network = NetworkManagementClient(credential, sub, **_client_options(base_url, scope))
-    compute = ComputeManagementClient(credential, sub, **_client_options(base_url, scope))
+    network = NetworkManagementClient(credential, sub, **options)
+    compute = ComputeManagementClient(credential, sub, **options)
     try:
         data = SubscriptionData(subscription=sub)
         data.nsgs = [m.as_dict() for m in network.network_security_groups.list_all()]
@@ -264,19 +303,6 @@ _SDK_BOILERPLATE = re.compile(
     r"(To mitigate this issue, please refer to|Visit) [^ ]* ?[^.]*https://aka\.ms/\S+"
     r"( to troubleshoot this issue\.)?"
 )
-_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
-_BEARER = re.compile(r"(?i)bearer\s+\S+")
-
-
-def _scrub(text: str) -> str:
-    """One line, bounded, and without anything that could be a secret or token."""
-    clean = one_line(text)
-    for var in ("AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PASSWORD"):
-        secret = os.environ.get(var)
-        if secret:
-            clean = clean.replace(secret, "***")
-    clean = _BEARER.sub("Bearer ***", _JWT.sub("***", clean))
-    return clean if len(clean) <= _MAX_MESSAGE else clean[: _MAX_MESSAGE - 1] + "…"
 
 
 def _describe(exc: Exception) -> str:
@@ -286,8 +312,8 @@ def _describe(exc: Exception) -> str:
         code = getattr(exc.error, "code", None) if exc.error else None
         message = getattr(exc.error, "message", None) if exc.error else None
         detail = " ".join(p for p in (code, message or exc.reason) if p)
-        return _scrub(f"{status} {detail}".strip())
-    return _scrub(f"{type(exc).__name__}: {exc}")
+        return scrub(f"{status} {detail}".strip())
+    return scrub(f"{type(exc).__name__}: {exc}")
 
 
 # ------------------------------------------------------------------ normalize

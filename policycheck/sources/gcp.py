@@ -14,6 +14,7 @@ would produce findings that are confidently wrong rather than merely incomplete.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,13 +24,16 @@ from typing import Any
 import google.auth
 import requests
 from google.api_core import exceptions as api_exceptions
+from google.api_core import retry as api_retry
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials, with_scopes_if_required
 from google.cloud import compute_v1
+from google.protobuf.json_format import ParseError
 from pydantic import ValidationError
 
-from policycheck.errors import InputError, one_line
+from policycheck.errors import InputError, scrub
+from policycheck.inputs import check_url
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -50,8 +54,19 @@ from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
 READONLY_SCOPE = "https://www.googleapis.com/auth/compute.readonly"
-#: Seconds per API call; a hung endpoint must not hang the run.
+#: Seconds per API call (``--timeout``); a hung endpoint must not hang the run.
 CALL_TIMEOUT = 60.0
+#: What is retried, with exponential backoff: throttling and server errors, up to
+#: MAX_ATTEMPTS attempts per call. A refused or dropped connection is not, so a dead
+#: endpoint fails at once.
+MAX_ATTEMPTS = 4
+_TRANSIENT = api_retry.if_exception_type(
+    api_exceptions.TooManyRequests,
+    api_exceptions.InternalServerError,
+    api_exceptions.BadGateway,
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.GatewayTimeout,
+)
 #: Protocol names GCP accepts beyond the model's named ones, as IANA numbers.
 GCP_PROTOCOL_NUMBERS = {"esp": "50", "ah": "51", "ipip": "94", "sctp": "132"}
 #: GCP's documented default when a rule names no remote address at all.
@@ -74,6 +89,8 @@ class GcpOptions:
     credentials: Credentials | None = None
     max_workers: int = 8
     progress: Progress | None = None
+    #: Seconds to wait for one API response; retries of throttling stop after twice that.
+    timeout: float = CALL_TIMEOUT
 
 
 def collect(opts: GcpOptions) -> Inventory:
@@ -87,7 +104,7 @@ def collect(opts: GcpOptions) -> Inventory:
                 "or set GOOGLE_CLOUD_PROJECT"
             )
         projects = [default_project]
-    api = _Api(credentials, opts.api_endpoint)
+    api = _Api(credentials, opts.api_endpoint, opts.timeout)
     report = opts.progress or (lambda _msg: None)
 
     workers = max(1, min(opts.max_workers, len(projects)))
@@ -105,6 +122,16 @@ def collect(opts: GcpOptions) -> Inventory:
     refused = [o for o in outcomes if o.auth_failure]
     if refused and len(refused) == len(outcomes):
         raise InputError(f"gcp: credentials refused: {refused[0].message}")
+    if all(o.message for o in outcomes):
+        # Not one project read is no estate, not an incomplete one: a gate that
+        # tolerates "incomplete" must not pass without any coverage.
+        first = outcomes[0].inventory.errors[0]
+        more = len(outcomes) - 1
+        others = f" (and {more} more scope{'s' if more > 1 else ''})" if more else ""
+        raise InputError(
+            f"gcp: nothing could be read, so nothing was checked: "
+            f"{first.scope}: {first.message}{others}"
+        )
     inventory = Inventory()
     for outcome in outcomes:
         inventory = inventory.merge(outcome.inventory)
@@ -129,7 +156,7 @@ def _credentials(explicit: Credentials | None) -> tuple[Credentials, str | None]
 def _auth_message(exc: BaseException) -> str:
     """First argument only: later ones may carry a token endpoint's raw response."""
     first = exc.args[0] if exc.args else type(exc).__name__
-    return one_line(str(first))[:300]
+    return scrub(str(first), limit=300)
 
 
 def _organization_name(value: str) -> str:
@@ -142,9 +169,28 @@ def _organization_name(value: str) -> str:
 class _Api:
     """Builds REST clients; one set per project so no HTTP session is shared by threads."""
 
-    def __init__(self, credentials: Credentials, endpoint: str | None) -> None:
+    def __init__(self, credentials: Credentials, endpoint: str | None, timeout: float) -> None:
         self._credentials = credentials
-        self._options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        self._options = (
+            ClientOptions(api_endpoint=check_url(endpoint, "--endpoint")) if endpoint else None
+        )
+        self._timeout = timeout
+
+    @property
+    def call(self) -> dict[str, Any]:
+        """The SDK's documented ``timeout`` and ``retry`` arguments, fresh for each call:
+        the retry predicate counts that call's failures, because api_core's Retry has a
+        deadline but no attempt limit, and a server answering 500 for good should cost
+        seconds, not the whole deadline."""
+        failures = itertools.count(1)
+
+        def retry_transient(exc: Exception) -> bool:
+            return bool(_TRANSIENT(exc)) and next(failures) < MAX_ATTEMPTS
+
+        retry = api_retry.Retry(
+            predicate=retry_transient, initial=0.5, maximum=10.0, multiplier=2.0, timeout=120.0
+        )
+        return {"timeout": self._timeout, "retry": retry}
 
     def client(self, cls: Any) -> Any:
         return cls(credentials=self._credentials, transport="rest", client_options=self._options)
@@ -172,12 +218,18 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
         # Refresh and token-exchange refusals (RefreshError, OAuthError, ...).
         return _failed(scope, f"cannot obtain an access token: {_auth_message(exc)}", auth=True)
     except api_exceptions.Unauthorized as exc:
-        return _failed(scope, f"HTTP 401: {one_line(str(exc.message))}", auth=True)
+        return _failed(scope, f"HTTP 401: {scrub(str(exc.message))}", auth=True)
     except api_exceptions.GoogleAPICallError as exc:
-        return _failed(scope, f"HTTP {exc.code}: {one_line(str(exc.message))}")
-    except (ValueError, ValidationError) as exc:
-        # A response the SDK could not parse, or a value the model refuses.
-        return _failed(scope, f"unreadable response: {one_line(str(exc))[:300]}")
+        return _failed(scope, f"HTTP {exc.code}: {scrub(str(exc.message))}")
+    except api_exceptions.RetryError as exc:
+        # Throttled or failing until the retry deadline: the last error says which.
+        cause = exc.cause if isinstance(exc.cause, api_exceptions.GoogleAPICallError) else None
+        detail = f"HTTP {cause.code}: {cause.message}" if cause is not None else str(exc)
+        return _failed(scope, f"{scrub(detail)} (still failing after retries)")
+    except (ValueError, ParseError, ValidationError) as exc:
+        # A response the SDK could not parse (an HTML page, garbage), or a value the
+        # model refuses.
+        return _failed(scope, f"unreadable response: {scrub(str(exc), limit=300)}")
 
 
 def _failed(scope: str, message: str, auth: bool = False) -> _Outcome:
@@ -188,7 +240,7 @@ def _failed(scope: str, message: str, auth: bool = False) -> _Outcome:
 def _aggregated(api: _Api, client_class: Any, project: str, attribute: str) -> list[Any]:
     """Items of an aggregated list; the pager yields (scope, scoped list) per zone or
     region, and scopes without items carry only a warning."""
-    pager = api.client(client_class).aggregated_list(project=project, timeout=CALL_TIMEOUT)
+    pager = api.client(client_class).aggregated_list(project=project, **api.call)
     return [item for _scope, scoped in pager for item in getattr(scoped, attribute)]
 
 
@@ -196,12 +248,8 @@ def _aggregated(api: _Api, client_class: Any, project: str, attribute: str) -> l
 
 
 def _read_project(api: _Api, project: str) -> _Outcome:
-    firewalls = list(
-        api.client(compute_v1.FirewallsClient).list(project=project, timeout=CALL_TIMEOUT)
-    )
-    networks = list(
-        api.client(compute_v1.NetworksClient).list(project=project, timeout=CALL_TIMEOUT)
-    )
+    firewalls = list(api.client(compute_v1.FirewallsClient).list(project=project, **api.call))
+    networks = list(api.client(compute_v1.NetworksClient).list(project=project, **api.call))
     instances = _aggregated(api, compute_v1.InstancesClient, project, "instances")
     subnets = _aggregated(api, compute_v1.SubnetworksClient, project, "subnetworks")
     # One aggregated call covers global and regional network firewall policies.
@@ -530,7 +578,7 @@ def _read_organization(api: _Api, org: str) -> _Outcome:
     """
     client = api.client(compute_v1.FirewallPoliciesClient)
     request = compute_v1.ListFirewallPoliciesRequest(parent_id=org)
-    policies = list(client.list(request=request, timeout=CALL_TIMEOUT))
+    policies = list(client.list(request=request, **api.call))
     attach: list[Attachment] = []
     errors: list[CollectionError] = []
     for policy in policies:

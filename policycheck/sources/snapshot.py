@@ -14,6 +14,13 @@ import orjson
 from pydantic import ValidationError
 
 from policycheck.errors import InputError
+from policycheck.inputs import (
+    decode_text,
+    describe,
+    describe_validation_error,
+    parse_json,
+    read_bytes,
+)
 from policycheck.model import SNAPSHOT_SCHEMA_VERSION, Inventory
 
 
@@ -24,33 +31,27 @@ def dumps(inventory: Inventory) -> bytes:
 
 
 def loads(raw: bytes, origin: str) -> Inventory:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{origin}: not a JSON snapshot: {exc}") from exc
+    """An inventory from snapshot bytes; ``origin`` names them in errors."""
+    text = decode_text(raw, origin, "snapshot")
+    if not text.strip():
+        raise InputError(f"{origin}: empty file")
+    data = parse_json(text, origin)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError(f"{origin}: not a policycheck snapshot (no schema_version)")
     version = data["schema_version"]
-    if version != SNAPSHOT_SCHEMA_VERSION:
+    # The integer 1, not ``true`` or ``1.0`` (both compare equal to 1 in Python).
+    if type(version) is not int or version != SNAPSHOT_SCHEMA_VERSION:
         raise InputError(
-            f"{origin}: snapshot schema_version {version!r} is not supported "
+            f"{origin}: snapshot schema_version {describe(version)} is not supported "
             f"(this policycheck reads version {SNAPSHOT_SCHEMA_VERSION})"
         )
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{origin}: invalid snapshot at {loc}: {err['msg']}") from exc
+        raise InputError(f"{origin}: invalid snapshot at {describe_validation_error(exc)}") from exc
     inventory.sources.append(f"snapshot:{origin}")
     return inventory
 
 
 def load(path: Path) -> Inventory:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read snapshot: {exc.strerror}") from exc
-    if not raw.strip():
-        raise InputError(f"{path}: empty file")
-    return loads(raw, str(path))
+    return loads(read_bytes(path, "snapshot"), str(path))

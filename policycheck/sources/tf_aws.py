@@ -29,7 +29,7 @@ def translate(ctx: Context) -> None:
         _network_acl_rule(ctx, res)
     for res in ctx.of_type("aws_vpc"):
         f = ctx.fields(res)
-        cidrs = [c for c in [f.text("cidr_block")] if c]
+        cidrs = f.cidrs("cidr_block")
         ctx.networks.append(
             Network(
                 provider="aws",
@@ -316,10 +316,7 @@ def _instances(ctx: Context) -> None:
         eni_id = ctx.object_id(eni)
         eni_groups[eni_id] = ctx.linked(eni, "security_groups", SG)
         f = ctx.fields(eni)
-        eni_addresses[eni_id] = [
-            *f.strings("private_ips"),
-            *[v for v in [f.text("private_ip")] if v],
-        ]
+        eni_addresses[eni_id] = [*f.addresses("private_ips"), *f.addresses("private_ip")]
         for block in f.blocks("attachment"):
             instance = block.text("instance")
             if instance:
@@ -348,7 +345,7 @@ def _instances(ctx: Context) -> None:
             unknown.append("vpc_security_group_ids")
         for sg in dict.fromkeys([*group_ids, *named]):
             attachments.append(Attachment(firewall_id=sg, level="interface", via=vm_id))
-        addresses = [v for v in [f.text("private_ip")] if v]
+        addresses = f.addresses("private_ip")
         eni_ids = list(eni_instance.get(vm_id, []))
         for block in f.blocks("network_interface"):
             eni_ids.extend(v for v in [block.text("network_interface_id")] if v)

@@ -43,7 +43,7 @@ def translate(ctx: Context) -> None:
                 provider="azure",
                 id=ctx.object_id(res),
                 name=f.text("name"),
-                address_spaces=tuple(f.strings("address_space")),
+                address_spaces=tuple(f.cidrs("address_space")),
             )
         )
     _vms(ctx)
@@ -242,7 +242,7 @@ def _vms(ctx: Context) -> None:
                 Attachment(firewall_id=n, level="interface", via=nic_id) for n in legacy
             )
             for i, ipc in enumerate(nf.blocks("ip_configuration")):
-                addresses.extend(v for v in [ipc.text("private_ip_address")] if v)
+                addresses.extend(ipc.addresses("private_ip_address"))
                 subnet_ids = [v for v in [ipc.text("subnet_id")] if v]
                 if ipc.is_unknown("subnet_id"):
                     subnet_ids.extend(

@@ -35,9 +35,9 @@ def _networks(ctx: Context, names: dict[str, str]) -> None:
     ranges: dict[str, list[str]] = {}
     for sub in ctx.of_type("google_compute_subnetwork"):
         network = _network_name(ctx, sub, "network", names)
-        cidr = ctx.fields(sub).text("ip_cidr_range")
-        if network and cidr:
-            ranges.setdefault(network, []).append(cidr)
+        cidrs = ctx.fields(sub).cidrs("ip_cidr_range")
+        if network and cidrs:
+            ranges.setdefault(network, []).extend(cidrs)
     for name in dict.fromkeys(names.values()):
         ctx.networks.append(
             Network(provider="gcp", id=name, name=name, address_spaces=tuple(ranges.get(name, [])))
@@ -262,7 +262,7 @@ def _instances(ctx: Context, names: dict[str, str]) -> None:
         addresses: list[str] = []
         unknown: list[str] = []
         for i, nic in enumerate(f.blocks("network_interface")):
-            addresses.extend(v for v in [nic.text("network_ip")] if v)
+            addresses.extend(nic.addresses("network_ip"))
             network = nic.text("network")
             if network:
                 networks.append(names.get(network) or last_segment(network))

@@ -9,6 +9,7 @@ lives here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from policycheck.model import (
     Provenance,
     Provider,
     Rule,
+    check_address,
+    check_cidr,
     normalize_protocol,
 )
 from policycheck.sources.tflocations import Location, Locations
@@ -131,6 +134,25 @@ class Fields:
         if not isinstance(value, list) or not all(v is None or isinstance(v, str) for v in value):
             raise self.error(key, "a list of strings", value)
         return [v for v in value if v]
+
+    def addresses(self, key: str) -> list[str]:
+        """IP addresses (one, or a list): a malformed known one is an input error."""
+        return self._checked(key, check_address, "an IP address")
+
+    def cidrs(self, key: str) -> list[str]:
+        """Prefixes (one, or a list), e.g. a VPC's ``cidr_block``; malformed is an error."""
+        return self._checked(key, check_cidr, "a CIDR block")
+
+    def _checked(self, key: str, check: Callable[[str], str], expected: str) -> list[str]:
+        values = self.strings(key) if isinstance(self.data.get(key), list) else [self.text(key)]
+        out = []
+        for value in values:
+            if value:
+                try:
+                    out.append(check(value))
+                except ValueError:
+                    raise self.error(key, expected, value) from None
+        return out
 
     def mapping(self, key: str) -> dict[str, str]:
         value = self.data.get(key)

@@ -20,6 +20,7 @@ from lark import Token, Tree
 from lark.exceptions import LarkError
 
 from policycheck.errors import InputError, one_line
+from policycheck.inputs import read_text
 
 #: ``[0]`` or ``["key"]`` instance keys of count/for_each resources and modules.
 _INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|[^\]"]*)\]')
@@ -49,6 +50,8 @@ class Locations:
 
     resources: dict[str, Location] = field(default_factory=dict)
     nested: dict[str, list[NestedBlock]] = field(default_factory=dict)
+    #: ``file: reason`` for each .tf file that could not be read; its blocks have no lines.
+    unreadable: list[str] = field(default_factory=list)
 
     def find(self, address: str) -> Location | None:
         """The block declaring ``address``; ``x[0]``/``x["k"]`` map to the block of ``x``."""
@@ -118,9 +121,27 @@ def _load_module(directory: Path, prefix: str, out: Locations, seen: set[tuple[P
     if key in seen or not directory.is_dir():
         return
     seen.add(key)
-    for tf_file in sorted(directory.glob("*.tf")):
-        tree, text = _parse(tf_file)
-        shown = display_path(tf_file)
+    for tf_file in sorted(p for p in directory.glob("*.tf") if p.is_file()):
+        try:
+            tree, text = _parse(tf_file)
+            _read_blocks(tree, text, tf_file, directory, prefix, out, seen)
+        except InputError as exc:
+            # Lines are a convenience: HCL that python-hcl2 cannot parse (it does not
+            # know every construct Terraform accepts) costs that file's lines only.
+            out.unreadable.append(str(exc))
+
+
+def _read_blocks(
+    tree: Tree[Token],
+    text: str,
+    tf_file: Path,
+    directory: Path,
+    prefix: str,
+    out: Locations,
+    seen: set[tuple[Path, str]],
+) -> None:
+    shown = display_path(tf_file)
+    try:
         for block in _blocks(tree):
             labels = _labels(block)
             kind = _block_type(block)
@@ -133,14 +154,20 @@ def _load_module(directory: Path, prefix: str, out: Locations, seen: set[tuple[P
                 if source is not None and source.startswith(("./", "../")):
                     child = directory / source
                     _load_module(child, f"{prefix}module.{labels[0]}.", out, seen)
+    except (LarkError, AttributeError, IndexError, TypeError, ValueError) as exc:
+        raise InputError(f"{tf_file}: cannot read HCL blocks: {type(exc).__name__}") from None
 
 
 def _parse(tf_file: Path) -> tuple[Tree[Token], str]:
+    text = read_text(tf_file, "Terraform file")
     try:
-        text = tf_file.read_text(encoding="utf-8-sig")
         tree: Tree[Token] = hcl2.parses_to_tree(text)
-    except (LarkError, UnicodeDecodeError, OSError) as exc:
-        raise InputError(f"{tf_file}: cannot parse HCL: {one_line(str(exc))}") from exc
+    except (LarkError, RecursionError, ValueError) as exc:
+        line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+        where = f" at line {line} column {column}" if line and column else ""
+        reason = one_line(str(exc)).split(". Expected", 1)[0] if not where else ""
+        detail = f": {reason}" if reason else ""
+        raise InputError(f"{tf_file}: cannot parse HCL{where}{detail}") from None
     return tree, text
 
 

@@ -8,14 +8,15 @@ module variables and outputs, to connect resources whose ids are not known yet.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policycheck.errors import InputError, one_line
+from policycheck.errors import InputError
+from policycheck.inputs import describe as describe  # re-exported for the translators
+from policycheck.inputs import parse_json, read_text
 
 #: Plan format majors this reader understands (Terraform 0.12 wrote 0.1, 1.x writes 1.x).
 SUPPORTED_MAJORS = ("0", "1")
@@ -23,45 +24,13 @@ SUPPORTED_MAJORS = ("0", "1")
 _MODULE_SEGMENT = re.compile(r'module\.([A-Za-z0-9_-]+)(\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.')
 
 
-def decode_plan_bytes(raw: bytes, where: str) -> str:
-    """Text of a plan file written by Terraform on any platform.
-
-    Windows PowerShell's ``>`` writes UTF-16LE (with a BOM; some tools drop it), so a
-    plan made there must read the same as one made on Linux.
-    """
-    if not raw.strip():
-        raise InputError(f"{where}: the plan file is empty")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    elif raw.startswith(b"\xef\xbb\xbf"):
-        encoding = "utf-8-sig"
-    elif len(raw) >= 2 and raw[1] == 0 and raw[0] != 0:
-        encoding = "utf-16-le"  # BOM-less UTF-16LE: ASCII text with NULs in between
-    elif len(raw) >= 2 and raw[0] == 0 and raw[1] != 0:
-        encoding = "utf-16-be"
-    else:
-        encoding = "utf-8"
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{where}: not valid {encoding} text ({exc.reason})") from exc
-
-
 def read_plan_document(path: Path) -> dict[str, Any]:
     """The plan's JSON object, after checking it is a plan this reader understands."""
     where = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read the plan: {exc.strerror or exc}") from exc
-    text = decode_plan_bytes(raw, where)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "create it with: terraform show -json tfplan > plan.json"
-        ) from exc
+    text = read_text(path, "plan")
+    if not text.strip():
+        raise InputError(f"{where}: the plan file is empty")
+    doc = parse_json(text, where, hint="; create it with: terraform show -json tfplan > plan.json")
     if not isinstance(doc, dict):
         raise InputError(f"{where}: a Terraform plan is a JSON object, found {type(doc).__name__}")
     version = doc.get("format_version")
@@ -69,7 +38,7 @@ def read_plan_document(path: Path) -> dict[str, Any]:
         raise InputError(f"{where}: no format_version: not a terraform show -json output")
     if version.split(".", 1)[0] not in SUPPORTED_MAJORS:
         raise InputError(
-            f"{where}: unsupported plan format_version {version!r} (supported: 0.x and 1.x)"
+            f"{where}: unsupported plan format_version {version[:20]!r} (supported: 0.x and 1.x)"
         )
     if "planned_values" not in doc and "resource_changes" not in doc:
         if "values" in doc:
@@ -317,9 +286,3 @@ def _resource_part(address: str) -> str:
         if not match:
             return rest
         rest = rest[match.end() :]
-
-
-def describe(value: Any) -> str:
-    """A short description of a malformed value for an error message."""
-    text = one_line(json.dumps(value, default=str))
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,345 @@
+"""Reading input files: every plan, snapshot and profile enters policycheck here.
+
+An audit tool reads files nobody reviewed: a plan written by PowerShell (UTF-16),
+a profile saved by a Windows editor (BOM), a binary uploaded by mistake, a
+document nested 100,000 levels deep, ``/dev/zero``. Each of these is refused or
+decoded here, once, as one :class:`~policycheck.errors.InputError` naming the file,
+the place in it and the problem, before any parser or model sees the data:
+
+- size: larger than :func:`max_input_bytes` (``POLICYCHECK_MAX_INPUT``) is refused
+  before reading (regular files) or as soon as the limit is passed (pipes);
+  devices (``/dev/zero``, a terminal), sockets and directories are not read at all;
+- encoding: UTF-8, UTF-8 with BOM, UTF-16/UTF-32 with BOM, BOM-less UTF-16;
+  binary data is named as such;
+- structure: nesting deeper than :data:`MAX_DEPTH`, YAML aliases that expand
+  beyond :data:`MAX_YAML_NODES` nodes, numbers too large to hold, impossible dates.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from policycheck.errors import InputError, one_line, scrub, visible
+
+#: Default input size limit; POLICYCHECK_MAX_INPUT overrides it (e.g. ``8G``, ``500M``).
+DEFAULT_MAX_INPUT = 4 << 30
+MAX_INPUT_VARIABLE = "POLICYCHECK_MAX_INPUT"
+#: Deepest nesting accepted. Real plans, snapshots and profiles stay far below
+#: (a Terraform plan of nested modules and dynamic blocks: ~20); the limit keeps
+#: every recursive reader far from Python's recursion limit.
+MAX_DEPTH = 128
+#: Most YAML nodes a profile may expand to through aliases ("billion laughs").
+MAX_YAML_NODES = 1_000_000
+
+_CHUNK = 1 << 20
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+
+
+def max_input_bytes() -> int:
+    """The size limit for one input file, from ``POLICYCHECK_MAX_INPUT`` or the default."""
+    raw = os.environ.get(MAX_INPUT_VARIABLE)
+    if not raw:
+        return DEFAULT_MAX_INPUT
+    match = _SIZE.match(raw)
+    if not match or int(match.group(1)) == 0:
+        raise InputError(
+            f"{MAX_INPUT_VARIABLE}: {scrub(raw, limit=60)!r} is not a size (e.g. 500M, 8G)"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def _size_text(size: int) -> str:
+    for unit in ("T", "G", "M", "K"):
+        if size >= _UNITS[unit] and size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]} {unit}iB"
+    return f"{size} bytes"
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of ``path`` (a file or a pipe such as ``<(terraform show -json p)``)."""
+    limit = max_input_bytes()
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: is a directory, not a {what} file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        kind = "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+        raise InputError(f"{path}: is a {kind}, not a {what} file")
+    too_large = (
+        f"{path}: the {what} is larger than {_size_text(limit)} "
+        f"(raise the limit with {MAX_INPUT_VARIABLE}, e.g. {MAX_INPUT_VARIABLE}=16G)"
+    )
+    if stat.S_ISREG(mode) and info.st_size > limit:
+        raise InputError(too_large)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise InputError(too_large)
+                chunks.append(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    return b"".join(chunks)
+
+
+# ------------------------------------------------------------------- encoding
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16"),
+)
+#: C0 controls other than tab, newline and carriage return: never in a text input.
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def decode_text(raw: bytes, where: str, what: str) -> str:
+    """Text of a file written on any platform.
+
+    Windows PowerShell's ``>`` writes UTF-16LE (with a BOM; some tools drop it) and
+    Windows editors like a UTF-8 BOM, so such a file reads the same as one made on
+    Linux. Anything that still is not text is refused as binary data.
+    """
+    for bom, codec, name in _BOMS:
+        if raw.startswith(bom):
+            body, encoding = raw[len(bom) :], (codec, name)
+            break
+    else:
+        body = raw
+        if len(raw) >= 2 and raw[1] == 0 and raw[0] != 0 and b"\x00\x00" not in raw[:64]:
+            encoding = ("utf-16-le", "UTF-16")  # BOM-less UTF-16LE: ASCII with NULs between
+        elif len(raw) >= 2 and raw[0] == 0 and raw[1] != 0 and b"\x00\x00" not in raw[:64]:
+            encoding = ("utf-16-be", "UTF-16")
+        else:
+            encoding = ("utf-8", "UTF-8")
+    guessed = body is raw and encoding[1] != "UTF-8"
+    try:
+        text = body.decode(encoding[0])
+    except UnicodeDecodeError as exc:
+        if guessed or (encoding[1] == "UTF-8" and b"\x00" in body[:8192]):
+            raise InputError(f"{where}: binary data, not a {what} (a text file)") from None
+        offset = exc.start + (len(raw) - len(body))
+        raise InputError(
+            f"{where}: not {encoding[1]} text (invalid byte 0x{body[exc.start]:02x} at offset "
+            f"{offset}); save the {what} as UTF-8"
+        ) from None
+    control = _BINARY.search(text)
+    if control is not None:
+        line = text.count("\n", 0, control.start()) + 1
+        raise InputError(
+            f"{where}: binary data, not a {what} (control character "
+            f"U+{ord(control.group()):04X} at line {line})"
+        )
+    return text
+
+
+def read_text(path: Path, what: str) -> str:
+    """The decoded text of ``path``; see :func:`read_bytes` and :func:`decode_text`."""
+    return decode_text(read_bytes(path, what), str(path), what)
+
+
+# ------------------------------------------------------------------- messages
+
+
+def describe(value: Any) -> str:
+    """A short description of a malformed value for an error message."""
+    try:
+        text = one_line(orjson.dumps(value, default=str).decode())
+    except (TypeError, orjson.JSONEncodeError):
+        text = one_line(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first error as ``field.path: message``, with pydantic's noise removed."""
+    err = exc.errors()[0]
+    loc = ".".join(visible(str(p)) for p in err["loc"])  # keys come from the input too
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required field missing"
+    return f"{loc}: {msg}" if loc else msg
+
+
+# ----------------------------------------------------------------------- JSON
+
+
+def parse_json(text: str, where: str, hint: str = "") -> Any:
+    """A JSON document, no deeper than :data:`MAX_DEPTH`; ``hint`` follows a syntax error.
+
+    orjson rather than the standard library: it refuses deep nesting and oversized
+    numbers with a JSONDecodeError instead of RecursionError or ValueError, and
+    integers beyond 64 bits become floats that typed readers then refuse by field.
+    """
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        at = f"at line {exc.lineno} column {exc.colno}"
+        if exc.msg.startswith("depth limit exceeded"):
+            raise InputError(f"{where}: nested deeper than {MAX_DEPTH} levels {at}") from None
+        if "number" in exc.msg:
+            raise InputError(f"{where}: a number too large to read {at}") from None
+        raise InputError(f"{where}: not JSON ({exc.msg} {at}){hint}") from None
+    check_depth(doc, where)
+    return doc
+
+
+def check_depth(doc: Any, where: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse ``doc`` if its lists and objects nest deeper than ``limit`` (iteratively)."""
+    stack: list[tuple[Any, int, str]] = [(doc, 0, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            items: Iterator[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in node.items())
+        elif isinstance(node, list):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(node))
+        else:
+            continue
+        if depth >= limit:
+            raise InputError(f"{where}: nested deeper than {limit} levels at {_short_path(path)}")
+        stack.extend((value, depth + 1, child) for child, value in items)
+
+
+def _short_path(path: str) -> str:
+    shown = path.lstrip(".") or "the top level"
+    return shown if len(shown) <= 80 else shown[:60] + "…" + shown[-16:]
+
+
+# ----------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose value errors (an impossible date, an integer of thousands
+    of digits) name their line like syntax errors do."""
+
+
+def _located(constructor: Any, kind: str) -> Any:
+    def construct(loader: _Loader, node: yaml.Node) -> Any:
+        try:
+            return constructor(loader, node)
+        except (ValueError, OverflowError) as exc:
+            value = str(node.value)
+            shown = repr(value) if len(value) <= 40 else f"of {len(value)} characters"
+            reason = str(exc).split(":", 1)[0]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid {kind} {shown} ({reason})", node.start_mark
+            ) from None
+
+    return construct
+
+
+for _tag, _kind in (("timestamp", "date"), ("int", "integer"), ("float", "number")):
+    _tag_uri = f"tag:yaml.org,2002:{_tag}"
+    _Loader.add_constructor(_tag_uri, _located(_Loader.yaml_constructors[_tag_uri], _kind))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """One YAML document, safely: no tags executed, bounded nesting and alias expansion."""
+    _check_yaml_shape(text, where)
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: no tags run
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML{_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or ""
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+    return f"{where}: {problem}" if problem else where
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 0
+
+
+def _check_yaml_shape(text: str, where: str) -> None:
+    """Walk the event stream (PyYAML's parser is not recursive) before composing,
+    which is: refuse deep nesting and alias bombs with the line they are on."""
+    depth = 0
+    # Per open collection: its anchor and how many nodes it expands to.
+    open_nodes: list[tuple[str | None, int]] = []
+    sizes: dict[str, int] = {}
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError(
+                        f"{where}: nested deeper than {MAX_DEPTH} levels at line {_line(event)}"
+                    )
+                open_nodes.append((event.anchor, 1))
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                anchor, size = open_nodes.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, size = event.anchor, 1
+            elif isinstance(event, yaml.AliasEvent):
+                anchor, size = None, sizes.get(event.anchor or "", 1)
+            else:
+                continue
+            if anchor:
+                sizes[anchor] = size
+            if open_nodes:
+                parent_anchor, parent_size = open_nodes[-1]
+                open_nodes[-1] = (parent_anchor, parent_size + size)
+            else:
+                total += size
+            if size > MAX_YAML_NODES or total > MAX_YAML_NODES:
+                raise InputError(
+                    f"{where}: aliases expand to more than "
+                    f"{MAX_YAML_NODES:,} values at line {_line(event)}"
+                )
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML{_yaml_problem(exc)}") from None
+
+
+# ----------------------------------------------------------------------- URLs
+
+
+def check_url(value: str, name: str) -> str:
+    """An ``http(s)://host[:port][/path]`` URL given as option or variable ``name``.
+
+    The message names the option and shows the URL without its credentials.
+    """
+    from urllib.parse import urlsplit
+
+    shown = scrub(value, limit=80)
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise InputError(f"{name}: {shown!r} is not a valid URL (e.g. https://host:8443)") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not value.isprintable()
+        or " " in value.strip()
+    ):
+        raise InputError(
+            f"{name}: {shown!r} is not an http(s) URL (e.g. https://host or http://127.0.0.1:5000)"
+        )
+    if port == 0:
+        raise InputError(f"{name}: {shown!r}: port 0 is not a port")
+    return value.strip()

@@ -1,0 +1,350 @@
+"""The input boundary (policycheck/inputs.py) and the scrubbing of everything echoed
+(policycheck/errors.py): unit tests, and hypothesis fuzzing of the plan, snapshot
+and profile readers, which must answer any bytes with a result or one InputError
+line, never another exception."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policycheck.errors import InputError, remember_url_credentials, safe_text, scrub, visible
+from policycheck.inputs import (
+    MAX_DEPTH,
+    check_depth,
+    check_url,
+    decode_text,
+    max_input_bytes,
+    parse_json,
+    parse_yaml,
+    read_bytes,
+)
+from policycheck.model import VM, Provenance
+from policycheck.profile import load_profile
+from policycheck.sources import snapshot
+from policycheck.sources.terraform import load_plan
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN = REPO / "fixtures" / "terraform" / "aws-broken" / "plan.json"
+
+# ------------------------------------------------------------------ scrubbing
+
+
+def test_scrub_removes_keys_secrets_tokens_and_newlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "hunter2-secret")
+    text = (
+        "denied for AKIAABCDEFGHIJKLMNOP with s3cr3t-value and hunter2-secret\n"
+        "Credential=ASIA1234567890ABCDEF/20260101/eu-central-1/ec2 Signature=abcdef0123 "
+        "Bearer abc.def eyJhbGciOi.eyJzdWIi.sig tail"
+    )
+    out = scrub(text, ["s3cr3t-value"])
+    for secret in (
+        "AKIAABCDEFGHIJKLMNOP",
+        "s3cr3t-value",
+        "hunter2-secret",
+        "ASIA1234567890ABCDEF",
+    ):
+        assert secret not in out
+    for token in ("abcdef0123", "abc.def", "eyJhbGciOi"):
+        assert token not in out
+    assert "\n" not in out and out.endswith("*** tail")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pass@host:5000/x", "http://***@host:5000/x"),
+        ("https://user:p@ss@host/", "https://***@host/"),  # the last @ ends the userinfo
+        ("HTTPS://token@host", "HTTPS://***@host"),
+        ('"socks5h://u:p%40w@proxy:1080"', '"socks5h://***@proxy:1080"'),
+        ("http://host/path@not-userinfo", "http://host/path@not-userinfo"),
+    ],
+)
+def test_url_credentials_are_removed(url: str, shown: str) -> None:
+    assert scrub(f"failed: {url}") == f"failed: {shown}"
+    assert safe_text(url) == shown
+
+
+def test_environment_url_passwords_are_removed_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxyuser:pr0xy%2Fpass@proxy:3128")
+    # Some messages show the password decoded and outside any URL.
+    assert scrub("auth pr0xy/pass failed for proxyuser") == "auth *** failed for ***"
+    remember_url_credentials("http://optuser:0ption-pass@h/")
+    assert scrub("0ption-pass") == "***"
+
+
+def test_scrub_bounds_length_and_long_values() -> None:
+    assert len(scrub("x" * 5000)) < 200
+    message = scrub("plan.json: bad value " + "9" * 1_000_000 + " at the end")
+    assert message.startswith("plan.json: bad value 999") and message.endswith("at the end")
+    assert "[1000000 characters]" in message and len(message) < 400
+    assert len(scrub("word " * 1000)) <= 480
+
+
+def test_visible_escapes_controls_and_invisible_formatting() -> None:
+    assert (
+        visible("a\x1b[31mb\x07\x9b\u202ec\u200bd\n") == "a\\x1b[31mb\\x07\\x9b\\u202ec\\u200bd\\n"
+    )
+    assert visible("Grüße, 東京, ok") == "Grüße, 東京, ok"
+
+
+def test_model_names_are_neutralized_once_for_every_source() -> None:
+    vm = VM(
+        provider="aws",
+        id="i-1\x1b[8m",
+        name="pbx\r\nSWYX000 fake finding http://a:b@c/",
+        addresses=("10.0.0.1",),
+        provenance=Provenance(source="aws"),
+    )
+    assert vm.id == "i-1\\x1b[8m"
+    assert vm.name == "pbx\\r\\nSWYX000 fake finding http://***@c/"
+
+
+@pytest.mark.parametrize("bad", ["10.0.1.300", "10.0.1", "10.0.1.0/24", "", "::g", "1" * 100])
+def test_vm_addresses_must_be_addresses(bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid IP address"):
+        VM(provider="aws", id="i", name="n", addresses=(bad,), provenance=Provenance(source="aws"))
+
+
+# --------------------------------------------------------------------- inputs
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [(None, 4 << 30), ("500M", 500 << 20), ("8g", 8 << 30), ("1024", 1024), ("2 GiB", 2 << 30)],
+)
+def test_max_input_size(monkeypatch: pytest.MonkeyPatch, value: str | None, size: int) -> None:
+    if value is None:
+        monkeypatch.delenv("POLICYCHECK_MAX_INPUT", raising=False)
+    else:
+        monkeypatch.setenv("POLICYCHECK_MAX_INPUT", value)
+    assert max_input_bytes() == size
+
+
+def test_limits_are_exact(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("POLICYCHECK_MAX_INPUT", "100")
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    assert read_bytes(path, "plan") == b"x" * 100
+    path.write_bytes(b"x" * 101)
+    with pytest.raises(InputError, match="larger than 100 bytes"):
+        read_bytes(path, "plan")
+    check_depth(json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH), "x")
+    with pytest.raises(InputError, match=r"nested deeper than 128 levels at \[0\]\[0\]"):
+        check_depth(json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)), "x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"\xff\xfe" + "x".encode("utf-16-le") + b"\x00\xd8", "not UTF-16 text"),
+        (b"ok \xc3\x28", "not UTF-8 text (invalid byte 0xc3 at offset 3)"),
+        (b"a\x00b\x00c\x00\x00\x00", "binary data"),
+        (b"text\x1b[31m", "control character U+001B at line 1"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary data"),
+    ],
+)
+def test_decode_refuses_what_is_not_text(raw: bytes, problem: str) -> None:
+    with pytest.raises(InputError, match=re.escape(problem)):
+        decode_text(raw, "f", "profile")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:5000", "https://management.usgovcloudapi.net/", "http://[::1]:8"]
+)
+def test_check_url_accepts_urls(url: str) -> None:
+    assert check_url(url, "--endpoint") == url
+
+
+def test_yaml_values_name_their_line() -> None:
+    with pytest.raises(InputError, match="at line 2 column 10: invalid date '2024-02-30'"):
+        parse_yaml("a: 1\nexpires: 2024-02-30\n", "p.yaml")
+    assert parse_yaml("a: &x [1, 2]\nb: *x\n", "p.yaml") == {"a": [1, 2], "b": [1, 2]}
+
+
+def test_json_numbers_beyond_64_bits_are_floats_typed_readers_refuse() -> None:
+    assert parse_json('{"p": 18446744073709551615}', "f") == {"p": 18446744073709551615}
+    assert isinstance(parse_json('{"p": 18446744073709551616}', "f")["p"], float)
+
+
+# ---------------------------------------------------------------- fuzzing
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _one_line_input_error(call: Any) -> None:
+    """``call()`` succeeds or raises an InputError of one line; nothing else."""
+    try:
+        call()
+    except InputError as exc:
+        message = str(exc)
+        assert "\n" not in message and message, message
+
+
+@functools.cache
+def _plan_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(PLAN.read_text())
+    return doc
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@functools.cache
+def _plan_paths() -> list[tuple[Any, ...]]:
+    return [p for p in _paths(_plan_doc()) if p]
+
+
+def _mutated(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    copy = json.loads(json.dumps(doc))
+    node = copy
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return copy
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    value=json_values,
+)
+def test_fuzz_plan_reader_structure(tmp_path: Path, data: st.DataObject, value: Any) -> None:
+    """Any value at any place of a real plan: a result or one InputError line."""
+    path = data.draw(st.sampled_from(_plan_paths()))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(_mutated(_plan_doc(), path, value)))
+    _one_line_input_error(lambda: load_plan(plan, tf_dir=tmp_path))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=400) | st.text(max_size=200).map(str.encode))
+def test_fuzz_plan_reader_bytes(tmp_path: Path, raw: bytes) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_bytes(raw)
+    _one_line_input_error(lambda: load_plan(plan, tf_dir=tmp_path))
+
+
+@functools.cache
+def _snapshot_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(snapshot.dumps(load_plan(PLAN)))
+    return doc
+
+
+@FUZZ
+@given(data=st.data(), value=json_values)
+def test_fuzz_snapshot_reader(data: st.DataObject, value: Any) -> None:
+    doc = _snapshot_doc()
+    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    raw = json.dumps(_mutated(doc, path, value)).encode()
+    _one_line_input_error(lambda: snapshot.loads(raw, "inv.json"))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300))
+def test_fuzz_snapshot_bytes(raw: bytes) -> None:
+    _one_line_input_error(lambda: snapshot.loads(raw, "inv.json"))
+
+
+profile_keys = st.sampled_from(
+    [
+        "version",
+        "sdc",
+        "internal_networks",
+        "peer_groups",
+        "parameters",
+        "role_parameters",
+        "extra_flows",
+        "suppressions",
+        "egress",
+        "required",
+        "role_assignments",
+        "x",
+    ]
+)
+yaml_scalars = st.sampled_from(
+    [
+        "1",
+        "-1",
+        "65536",
+        "2025-13-45",
+        "2025-02-28",
+        "10.0.0.0/8",
+        "10.0.0.300/8",
+        "~",
+        "[]",
+        "{}",
+        "true",
+        "'*'",
+        "RTPFirstPort",
+        "swyxware-server",
+        "9" * 5000,
+        "!!binary aGk=",
+        "&a [1]",
+        "*a",
+        "!!python/name:os.system",
+        '"\\x1b[31m"',
+        "0x1F",
+        "1e400",
+        ".nan",
+    ]
+)
+
+
+@FUZZ
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            profile_keys | st.sampled_from(["RTPFirstPort", "- a"]),
+            yaml_scalars | st.just(""),
+        ),
+        max_size=8,
+    )
+)
+def test_fuzz_profile_reader(tmp_path: Path, lines: list[tuple[int, str, str]]) -> None:
+    """YAML-shaped text built from the profile's own keys and troublesome scalars."""
+    text = "".join(f"{'  ' * indent}{key}: {value}\n" for indent, key, value in lines)
+    profile = tmp_path / "p.yaml"
+    profile.write_text(text)
+    _one_line_input_error(lambda: load_profile(profile))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300))
+def test_fuzz_profile_bytes(tmp_path: Path, raw: bytes) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_bytes(raw)
+    _one_line_input_error(lambda: load_profile(profile))

@@ -33,6 +33,15 @@ class FixRule(_Frozen):
     ports: tuple[PortRange, ...]
     peers: tuple[str, ...]
     catalog_rows: tuple[str, ...]
+    #: The rows behind each of ``ports`` (clouds that write one rule per range say
+    #: which rows that range serves); not part of the JSON rule set.
+    rows_by_range: tuple[tuple[str, ...], ...] = Field(default=(), exclude=True)
+
+    def rows_for(self, ports: PortRange) -> tuple[str, ...]:
+        """The rows one of the rule's ranges serves (all rows for a protocol without ports)."""
+        if ports in self.ports and len(self.rows_by_range) == len(self.ports):
+            return self.rows_by_range[self.ports.index(ports)]
+        return self.catalog_rows
 
 
 ChangeAction = Literal[

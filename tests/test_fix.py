@@ -259,6 +259,27 @@ def test_loopback_flows_need_no_rule_and_restricted_all_is_tcp_and_udp() -> None
     ]
 
 
+def test_each_range_of_a_merged_rule_names_its_own_rows() -> None:
+    def flow(port: int, row: str) -> ExpectedFlow:
+        return ExpectedFlow(
+            role="r",
+            direction="inbound",
+            protocol="tcp",
+            ports=(PortRange(lo=port, hi=port),),
+            peer="internal",
+            peers=("10.0.0.0/8",),
+            rows=(row,),
+        )
+
+    (rule,) = minimal_rules(
+        Expected(roles=("r",), flows=(flow(80, "A"), flow(443, "B")), requirements=())
+    )
+    assert rule.catalog_rows == ("A", "B")
+    assert rule.rows_for(PortRange(lo=80, hi=80)) == ("A",)
+    assert rule.rows_for(PortRange(lo=443, hi=443)) == ("B",)
+    assert "rows_by_range" not in rule.model_dump()  # not part of the JSON rule set
+
+
 # -------------------------------------------------------------------- CLI
 
 

@@ -75,17 +75,28 @@ def minimal_rules(expected: Expected) -> tuple[FixRule, ...]:
         for protocol in sorted(pieces, key=protocol_rank):
             found = pieces[protocol]
             for ports, addrs in canonical([(p, a) for p, a, _ in found]):
-                rows = [r for p, a, rows in found if (p & ports) and (a & addrs) for r in rows]
+                ranges = port_ranges(ports)
                 out.append(
                     FixRule(
                         direction=direction,
                         protocol=protocol,
-                        ports=tuple(port_ranges(ports)),
+                        ports=tuple(ranges),
                         peers=tuple(to_cidrs(addrs)),
-                        catalog_rows=tuple(dict.fromkeys(rows)),
+                        catalog_rows=_rows(found, ports, addrs),
+                        rows_by_range=tuple(_rows(found, port_set([r]), addrs) for r in ranges),
                     )
                 )
     return tuple(sorted(out, key=_rule_key))
+
+
+def _rows(
+    found: Sequence[tuple[IntervalSet, IntervalSet, tuple[str, ...]]],
+    ports: IntervalSet,
+    addrs: IntervalSet,
+) -> tuple[str, ...]:
+    """The rows of the flows that reach into ``ports`` x ``addrs``."""
+    hit = [r for p, a, rows in found if (p & ports) and (a & addrs) for r in rows]
+    return tuple(dict.fromkeys(hit))
 
 
 def _protocol_ports(protocol: str, ports: Sequence[PortRange]) -> list[tuple[str, IntervalSet]]:

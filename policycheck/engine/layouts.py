@@ -250,7 +250,7 @@ def _aws_rules(rules: Sequence[FixRule]) -> tuple[CloudRule, ...]:
                         direction=rule.direction,
                         protocols=((rule.protocol, (ports,)),),
                         peers=(cidr,),
-                        rows=rule.catalog_rows,
+                        rows=rule.rows_for(ports),
                     )
                 )
     return tuple(out)

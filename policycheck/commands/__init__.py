@@ -41,6 +41,8 @@ class LiveSource:
     `scan X` and `collect X` take) and ``read(quiet, **those options)``."""
 
     name: str
+    #: How the cloud is written in prose (AWS, Azure, GCP).
+    title: str
     options: Callable[[Any], Any]
     read: Callable[..., Inventory]
     #: Shown under the command's help (authentication, exit codes).

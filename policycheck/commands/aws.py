@@ -99,7 +99,7 @@ def _read_live(
     return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout)
 
 
-LIVE = LiveSource(name="aws", options=_collection_options, read=_read_live)
+LIVE = LiveSource(name="aws", title="AWS", options=_collection_options, read=_read_live)
 
 
 def register(ctx: CommandContext) -> None:

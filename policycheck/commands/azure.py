@@ -110,7 +110,9 @@ def _read_live(
     return _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout)
 
 
-LIVE = LiveSource(name="azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP)
+LIVE = LiveSource(
+    name="azure", title="Azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP
+)
 
 
 def register(ctx: CommandContext) -> None:

@@ -158,7 +158,7 @@ def register(ctx: CommandContext) -> None:
 def _live_command(group: click.Group, live: LiveSource, options: Callable[[Any], Any]) -> None:
     @group.command(
         live.name,
-        help=f"Rule sets for the VMs of a live {live.name.upper()} estate (read-only), "
+        help=f"Rule sets for the VMs of a live {live.title} estate (read-only), "
         f"with the options of `scan {live.name}`. Existing firewall objects are named "
         "by id.",
         epilog=_ABOUT + (live.epilog or "") + _EXIT_CODES,

@@ -109,7 +109,7 @@ def _read_live(
     return _collect(projects, organization, endpoint, max_workers, quiet, timeout)
 
 
-LIVE = LiveSource(name="gcp", options=_gcp_options, read=_read_live, epilog=_AUTH)
+LIVE = LiveSource(name="gcp", title="GCP", options=_gcp_options, read=_read_live, epilog=_AUTH)
 
 
 def register(ctx: CommandContext) -> None:

@@ -35,6 +35,7 @@ from policycheck.errors import InputError, one_line, scrub
 from policycheck.inputs import check_url
 from policycheck.model import (
     ALL_PORTS,
+    AZURE_ANY,
     VM,
     AddressGroup,
     Attachment,
@@ -49,7 +50,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
-from policycheck.sources.normalize import AZURE_ANY, azure_port_ranges, azure_prefixes
+from policycheck.sources.normalize import azure_port_ranges, azure_prefixes
 
 if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
     from azure.core.credentials import TokenCredential

@@ -48,9 +48,10 @@ from policycheck.model import (
     PortRange,
     Provenance,
     Rule,
+    last_segment,
     normalize_protocol,
 )
-from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
+from policycheck.sources.normalize import cidr_peers, gcp_ports
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
 READONLY_SCOPE = "https://www.googleapis.com/auth/compute.readonly"

@@ -187,7 +187,7 @@ def documented_flows(inventory: Inventory, profile: Profile) -> dict[str, Expect
     catalog = default_catalog()
     ctx = Context(inventory, profile.internal_networks)
     roles = {id(vm): assign_roles(vm, ctx, profile, catalog.role_slugs) for vm in inventory.vms}
-    expectations = VMExpectations(inventory, roles, profile, catalog)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     return {
         vm.id: expectations.expected(vm, roles[id(vm)].roles)
         for vm in inventory.vms

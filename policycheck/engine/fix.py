@@ -243,7 +243,7 @@ def plan_fix(
     scan = evaluate(inventory, profile, catalog, today=today)
     ctx = Context(inventory, profile.internal_networks)
     roles = {id(vm): assign_roles(vm, ctx, profile, catalog.role_slugs) for vm in inventory.vms}
-    expectations = VMExpectations(inventory, roles, profile, catalog)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     findings: dict[tuple[str, str], list[Finding]] = {}
     for finding in scan.findings:
         findings.setdefault((finding.provider, finding.vm_id), []).append(finding)

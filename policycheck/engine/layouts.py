@@ -39,8 +39,7 @@ from policycheck.fixes import (
     SetupStep,
     SkippedVM,
 )
-from policycheck.model import ALL_PORTS, VM, Direction, FirewallObject, PortRange
-from policycheck.sources.normalize import last_segment
+from policycheck.model import ALL_PORTS, VM, Direction, FirewallObject, PortRange, last_segment
 
 PORT_PROTOCOLS = ("tcp", "udp")
 

@@ -11,15 +11,20 @@ it again (tests/fix_support.py). Then:
 - no SWYX001, SWYX002 or SWYX003 (nor SWYX004 or SWYX007) on any VM;
 - each VM's effective access (the engine's, per cloud) is exactly its documented
   flows and exactly its rule set: nothing more, nothing less;
-- `fix` on the fixed plan asks for no change and gives the same rule sets.
+- `fix` on the fixed plan asks for no change and gives the same rule sets;
+- `policycheck scan terraform` on the fixed plan, run as a user runs it (a
+  subprocess), reports nothing and exits 0.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fix_support import TODAY, assert_exact, fix_plan, load, round_trip
+from fix_support import NOT_AFTER_FIX, TODAY, assert_exact, fix_plan, load, round_trip
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
@@ -65,3 +70,16 @@ def test_fix_round_trip(name: str, tmp_path: Path) -> None:
     assert_exact(
         inventory, fixed, _profile(name), fix_plan(tmp_path / "fixed" / "plan.json", _profile(name))
     )
+    scan = ["scan", "terraform", str(tmp_path / "fixed" / "plan.json"), "--format", "json"]
+    if _profile(name) is not None:
+        scan += ["--profile", str(_profile(name))]
+    proc = subprocess.run(
+        [sys.executable, "-m", "policycheck", *scan],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    findings = json.loads(proc.stdout)["findings"]
+    assert [f["rule_id"] for f in findings if f["rule_id"] in NOT_AFTER_FIX] == []
+    assert (proc.returncode, findings) == (0, []), proc.stderr

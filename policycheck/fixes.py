@@ -126,6 +126,13 @@ class Placement(_Frozen):
     #: The VMs (ids) whose rule sets this placement carries.
     vms: tuple[str, ...] = ()
     rules: tuple[CloudRule, ...] = ()
+    #: Rules declared inline in the existing object's Terraform resource (AWS
+    #: ``ingress``/``egress``, Azure ``security_rule``): Terraform cannot manage
+    #: them beside rule resources, so the blocks must go.
+    inline_rules: tuple[str, ...] = ()
+    #: Those of ``inline_rules`` no rule set replaces: they move into rule
+    #: resources of their own rather than disappear.
+    inline_kept: tuple[str, ...] = ()
 
 
 SetupAction = Literal["attach_security_group", "add_network_tag"]
@@ -158,6 +165,15 @@ class LimitIssue(_Frozen):
     reference: str
 
 
+class SharedRule(_Frozen):
+    """A rule the VM's rule set replaces that also applies to VMs given no rule set
+    here (no Swyx role, or skipped): taking it out changes their access too."""
+
+    rule: RuleRef
+    #: Names of those VMs.
+    vms: tuple[str, ...]
+
+
 class VMFix(_Frozen):
     """One VM's replacement rule set, what it replaces and the changes per finding."""
 
@@ -172,6 +188,9 @@ class VMFix(_Frozen):
     #: Names of the placements that carry the rule set.
     placements: tuple[str, ...] = ()
     setup: tuple[SetupStep, ...] = ()
+    #: Replaced rules that other VMs rely on too (to give those a firewall object of
+    #: their own, or to keep in mind before removing the rule).
+    shared: tuple[SharedRule, ...] = ()
 
 
 class SkippedVM(_Frozen):

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from fix_support import TODAY, assert_exact, fix_plan, round_trip, run_fix
-from tf_render import clone, set_reference
+from fix_support import TODAY, applying, assert_exact, fix_plan, load, round_trip, run_fix
+from tf_render import clone, parse_resources, set_reference
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.context import Context
@@ -140,6 +140,109 @@ def test_azure_nsg_shared_by_different_roles_names_each_vm(tmp_path: Path) -> No
     assert {tuple(r["local"]) for r in allows} == {("10.0.9.10/32",), ("10.0.9.20/32",)}
     priorities = [r["priority"] for r in dmz["rules"] if r["direction"] == "inbound"]
     assert len(priorities) == len(set(priorities)) and max(priorities) == 4096
+    assert_exact(inventory, fixed, profile, fix_plan(tmp_path / "fixed" / "plan.json", profile))
+
+
+def test_azure_nsg_serving_a_vm_without_roles_leaves_it_alone(tmp_path: Path) -> None:
+    # web1 (no Swyx role) sits in rc1's DMZ subnet: the subnet NSG serves both.
+    doc = clone(
+        _plan("example-azure-dmz"),
+        "azurerm_network_interface.rc1",
+        "web1",
+        {
+            "name": "web1-nic",
+            "ip_configuration": [
+                {
+                    "gateway_load_balancer_frontend_ip_configuration_id": None,
+                    "name": "internal",
+                    "private_ip_address": "10.0.9.30",
+                    "private_ip_address_allocation": "Static",
+                    "private_ip_address_version": "IPv4",
+                    "public_ip_address_id": None,
+                }
+            ],
+        },
+    )
+    doc = clone(
+        doc,
+        "azurerm_windows_virtual_machine.rc1",
+        "web1",
+        {"name": "web1", "computer_name": "web1", "tags": {}},
+    )
+    doc = set_reference(
+        doc,
+        "azurerm_windows_virtual_machine.web1",
+        "network_interface_ids",
+        "azurerm_network_interface.web1",
+    )
+    plan = _write(doc, tmp_path)
+    profile = PROFILES / "azure-dmz-remote-connector.yaml"
+    inventory, fixed, terraform = round_trip(plan, profile, tmp_path)
+    rc1 = next(v for v in fixed["vms"] if v["vm_name"] == "rc1")
+    # Every dmz-nsg rule rc1's rule set replaces serves web1 too, and the output says so.
+    dmz = {(r["firewall_id"], r["rule_id"]) for r in rc1["replaces"] if "dmz" in r["firewall_id"]}
+    assert dmz and {(s["rule"]["firewall_id"], s["rule"]["rule_id"]) for s in rc1["shared"]} == dmz
+    assert {tuple(s["vms"]) for s in rc1["shared"]} == {("web1",)}
+    assert "also applies to web1" in terraform
+    # The deny of everything names rc1 alone: web1 is not cut off from the VNet.
+    placement = next(p for p in fixed["placements"] if p["name"] == "dmz-nsg")
+    denies = [r for r in placement["rules"] if r["action"] == "deny"]
+    assert [(r["direction"], r["local"]) for r in denies] == [
+        ("inbound", ["10.0.9.10/32"]),
+        ("outbound", ["10.0.9.10/32"]),
+    ]
+    generated = {f"azurerm_network_security_rule.{r.name}" for r in parse_resources(terraform)}
+    on_web1 = {
+        address
+        for *_, address in applying(
+            inventory, load(profile), "azurerm_windows_virtual_machine.web1"
+        )
+    }
+    assert generated and not on_web1 & generated
+    assert_exact(inventory, fixed, profile, fix_plan(tmp_path / "fixed" / "plan.json", profile))
+
+
+def test_inline_rules_must_go_and_those_not_replaced_are_kept(tmp_path: Path) -> None:
+    # An inline rule of pbx1's NSG for another address (10.0.1.99) does not apply to
+    # pbx1: it is not replaced, yet its block cannot stay beside rule resources.
+    doc = _plan("example-azure-dmz")
+    other = {
+        "access": "Allow",
+        "description": "",
+        "destination_address_prefix": "10.0.1.99",
+        "destination_address_prefixes": [],
+        "destination_application_security_group_ids": [],
+        "destination_port_range": "443",
+        "destination_port_ranges": [],
+        "direction": "Inbound",
+        "name": "other-host-https",
+        "priority": 1500,
+        "protocol": "Tcp",
+        "source_address_prefix": "10.0.0.0/8",
+        "source_address_prefixes": [],
+        "source_application_security_group_ids": [],
+        "source_port_range": "*",
+        "source_port_ranges": [],
+    }
+    unknown = {"destination_address_prefixes": [], "source_address_prefixes": []}
+    for res in doc["planned_values"]["root_module"]["resources"]:
+        if res["address"] == "azurerm_network_security_group.pbx":
+            res["values"]["security_rule"].append(other)
+    for rc in doc["resource_changes"]:
+        if rc["address"] == "azurerm_network_security_group.pbx":
+            rc["change"]["after"]["security_rule"].append(other)
+            rc["change"]["after_unknown"]["security_rule"].append(unknown)
+    plan = _write(doc, tmp_path)
+    profile = PROFILES / "azure-dmz-remote-connector.yaml"
+    inventory, fixed, terraform = round_trip(plan, profile, tmp_path)
+    placement = next(p for p in fixed["placements"] if p["name"] == "pbx1-nsg")
+    kept = "azurerm_network_security_group.pbx/security_rule/other-host-https"
+    assert len(placement["inline_rules"]) == 11 and kept in placement["inline_rules"]
+    assert [r.rsplit("/", 1)[-1] for r in placement["inline_kept"]] == ["other-host-https"]
+    assert "azurerm_network_security_group.pbx: remove its inline security_rule blocks" in terraform
+    assert f"#   - {placement['inline_kept'][0]}" in terraform
+    dmz = next(p for p in fixed["placements"] if p["name"] == "dmz-nsg")
+    assert dmz["inline_rules"] and dmz["inline_kept"] == []
     assert_exact(inventory, fixed, profile, fix_plan(tmp_path / "fixed" / "plan.json", profile))
 
 

@@ -79,7 +79,7 @@ def run_fix(
     from policycheck import api
     from policycheck.catalog import default_catalog
     from policycheck.engine.fix import plan_fix
-    from policycheck.report.fix import limit_text, render_fix_json
+    from policycheck.report.fix import limit_text, render_fix_json, shared_text
     from policycheck.report.output import write_atomic
     from policycheck.report.terraform import render_terraform
 
@@ -97,6 +97,9 @@ def run_fix(
             f"{skipped.reason}",
             err=True,
         )
+    for vm in result.vms:
+        for shared in vm.shared:
+            click.echo(f"policycheck: note: {vm.vm_name}: {shared_text(shared)}", err=True)
     for limit in result.limits:
         click.echo(f"policycheck: limit exceeded: {limit_text(limit)}", err=True)
     for err in result.errors:

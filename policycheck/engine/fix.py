@@ -45,7 +45,16 @@ from policycheck.findings import (
     RuleRef,
     protocol_rank,
 )
-from policycheck.fixes import ChangeAction, FixResult, FixRule, RuleChange, SkippedVM, VMFix
+from policycheck.fixes import (
+    ChangeAction,
+    FixResult,
+    FixRule,
+    RuleChange,
+    SetupStep,
+    SharedRule,
+    SkippedVM,
+    VMFix,
+)
 from policycheck.model import VM, Direction, Inventory, PortRange
 from policycheck.profile import Profile
 
@@ -251,6 +260,14 @@ def plan_fix(
     fixes: list[tuple[VM, tuple[str, ...], tuple[FixRule, ...], list[RuleChange], list[RuleRef]]]
     fixes = []
     skipped: list[SkippedVM] = []
+    resolved_of = {id(vm): _resolved(vm, ctx) for vm in inventory.vms}
+    # Which VMs each replaceable rule applies to: a rule set may replace a rule that
+    # other VMs rely on too, and the output says so.
+    users: dict[tuple[str, str], list[VM]] = {}
+    for vm in inventory.vms:
+        for key, rr in resolved_of[id(vm)].items():
+            if not rr.synthetic and rr.firewall.kind in REPLACED_KINDS:
+                users.setdefault(key, []).append(vm)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles:
@@ -264,12 +281,7 @@ def plan_fix(
             )
             continue
         rules = minimal_rules(expectations.expected(vm, assignment.roles))
-        resolved: dict[tuple[str, str], ResolvedRule] = {}
-        for direction in DIRECTIONS:
-            layers, _ = vm_access(vm, direction, ctx)
-            for layer in layers.layers:
-                for rr in layer.rules:
-                    resolved.setdefault((rr.firewall.id, rr.rule.id), rr)
+        resolved = resolved_of[id(vm)]
         changer = _Changes(resolved, rules, ctx.internal)
         changes = [
             c for f in findings.get((vm.provider, vm.id), []) for c in changer.for_finding(f)
@@ -284,6 +296,8 @@ def plan_fix(
         sets.append(RuleSet(vm=vm, rules=rules))
         fixes.append((vm, tuple(assignment.roles), rules, changes, replaced))
     laid = layout(sets, ctx)
+    unplaced = {s.vm_id for s in laid.skipped}
+    fixed = {vm.id for vm, *_ in fixes} - unplaced
     vms = [
         VMFix(
             vm_id=vm.id,
@@ -295,17 +309,60 @@ def plan_fix(
             replaces=tuple(replaced),
             placements=tuple(laid.placement_names.get(vm.id, ())),
             setup=tuple(laid.setup.get(vm.id, ())),
+            shared=_shared(replaced, laid.setup.get(vm.id, ()), users, fixed),
         )
         for vm, vm_roles, rules, changes, replaced in fixes
     ]
     skipped.extend(laid.skipped)
-    unplaced = {s.vm_id for s in laid.skipped}
+    done = {(r.firewall_id, r.rule_id) for v in vms if v.vm_id in fixed for r in v.replaces}
+    placements = [
+        p.model_copy(
+            update={
+                "inline_kept": tuple(r for r in p.inline_rules if (p.firewall_id, r) not in done)
+            }
+        )
+        for p in laid.placements
+    ]
     return FixResult(
         tool_version=__version__,
         sources=list(inventory.sources),
         vms=[v for v in vms if v.vm_id not in unplaced],
-        placements=laid.placements,
+        placements=placements,
         limits=laid.limits,
         skipped=skipped,
         errors=list(inventory.errors),
     )
+
+
+def _resolved(vm: VM, ctx: Context) -> dict[tuple[str, str], ResolvedRule]:
+    """Every rule the engine resolved for the VM, both directions, by (firewall, rule)."""
+    resolved: dict[tuple[str, str], ResolvedRule] = {}
+    for direction in DIRECTIONS:
+        layers, _ = vm_access(vm, direction, ctx)
+        for layer in layers.layers:
+            for rr in layer.rules:
+                resolved.setdefault((rr.firewall.id, rr.rule.id), rr)
+    return resolved
+
+
+def _shared(
+    replaced: Sequence[RuleRef],
+    setup: Sequence[SetupStep],
+    users: dict[tuple[str, str], list[VM]],
+    fixed: set[str],
+) -> tuple[SharedRule, ...]:
+    """The replaced rules that also apply to VMs without a rule set here. Rules of a
+    group the VM is detached from (a setup step) stay as they are for the others."""
+    detached = {
+        fw for step in setup if step.action == "attach_security_group" for fw in step.replaces
+    }
+    out: list[SharedRule] = []
+    for ref in replaced:
+        if ref.firewall_id in detached:
+            continue
+        others = {
+            vm.name for vm in users.get((ref.firewall_id, ref.rule_id), []) if vm.id not in fixed
+        }
+        if others:
+            out.append(SharedRule(rule=ref, vms=tuple(sorted(others))))
+    return tuple(out)

@@ -164,6 +164,12 @@ def terraform_address(fw: FirewallObject) -> str | None:
     return fw.provenance.address if fw.provenance.source == "terraform" else None
 
 
+def inline_rules(fw: FirewallObject) -> tuple[str, ...]:
+    """The ids of rules declared inside the object's own Terraform resource."""
+    address = terraform_address(fw)
+    return tuple(r.id for r in fw.rules if address and r.provenance.address == address)
+
+
 def _short(direction: Direction) -> str:
     return "in" if direction == "inbound" else "out"
 
@@ -212,6 +218,7 @@ def aws_layout(sets: list[RuleSet], ctx: Context) -> Laid:
                 network=fw.network,
                 vms=tuple(vm.id for vm in vms),
                 rules=rules,
+                inline_rules=inline_rules(fw),
             )
         else:
             # No group carries exactly these VMs: a group of their own, attached in
@@ -310,6 +317,9 @@ def azure_layout(sets: list[RuleSet], ctx: Context) -> Laid:
         groups = same_rules(members)
         exclusive = len(groups) == 1 and _only_for(fw, {s.vm.id for s in members}, ctx)
         rules: list[CloudRule] = []
+        # Where the NSG also serves other VMs, its deny of everything names these
+        # VMs' addresses too: a deny of `*` would cut the others off from the VNet.
+        denied = () if exclusive else host_cidrs(s.vm for s in members if s.vm.addresses)
         for group in groups:
             local: tuple[str, ...] = ()
             if not exclusive:
@@ -334,7 +344,7 @@ def azure_layout(sets: list[RuleSet], ctx: Context) -> Laid:
                     "network-security-groups-overview#security-rules",
                 )
             )
-        placed = _azure_priorities(rules)
+        placed = _azure_priorities(rules, denied)
         placement = Placement(
             provider="azure",
             kind="nsg",
@@ -344,6 +354,7 @@ def azure_layout(sets: list[RuleSet], ctx: Context) -> Laid:
             scope=_resource_group(fw.id),
             vms=tuple(s.vm.id for s in members if s.vm.addresses or exclusive),
             rules=placed,
+            inline_rules=inline_rules(fw),
         )
         out.place(placement)
         out.limits.extend(_azure_limits(placement))
@@ -380,13 +391,26 @@ def _azure_rule(
     )
 
 
-def _azure_priorities(rules: list[CloudRule]) -> tuple[CloudRule, ...]:
+def _azure_priorities(rules: list[CloudRule], denied: tuple[str, ...]) -> tuple[CloudRule, ...]:
     """Allows from 100 upwards (every tenth number while they fit, so a rule can be
-    put in between later), per direction; then the deny of everything at 4096."""
+    put in between later), per direction; then the deny of everything from 4096
+    down: one rule to every address, or (``denied``: the NSG serves other VMs too)
+    one per address family of these VMs' addresses (a rule cannot mix families)."""
     out: list[CloudRule] = []
     for direction in ("inbound", "outbound"):
         mine = [r for r in rules if r.direction == direction]
-        room = AZURE_DENY_PRIORITY - AZURE_FIRST_PRIORITY
+        denies = [
+            CloudRule(
+                name=f"swyx-deny-all-{direction}" + (f"-ipv{family}" if denied else ""),
+                direction=direction,
+                action="deny",
+                priority=AZURE_DENY_PRIORITY - i,
+                protocols=(("all", (ALL_PORTS,)),),
+                local=local,
+            )
+            for i, (family, local) in enumerate(split_families(denied) or [(0, ())])
+        ]
+        room = AZURE_DENY_PRIORITY - len(denies) + 1 - AZURE_FIRST_PRIORITY
         step = 10 if len(mine) * 10 <= room else 1
         for i, rule in enumerate(mine):
             out.append(
@@ -397,15 +421,7 @@ def _azure_priorities(rules: list[CloudRule]) -> tuple[CloudRule, ...]:
                     }
                 )
             )
-        out.append(
-            CloudRule(
-                name=f"swyx-deny-all-{direction}",
-                direction=direction,
-                action="deny",
-                priority=AZURE_DENY_PRIORITY,
-                protocols=(("all", (ALL_PORTS,)),),
-            )
-        )
+        out.extend(denies)
     return tuple(out)
 
 
@@ -427,10 +443,14 @@ def _azure_limits(placement: Placement) -> list[LimitIssue]:
 
     check("rules per NSG", AZURE_RULES_PER_NSG, len(placement.rules))
     for direction in ("inbound", "outbound"):
-        allows = sum(1 for r in placement.rules if r.direction == direction and r.action == "allow")
+        mine = [r for r in placement.rules if r.direction == direction]
+        allows = sum(1 for r in mine if r.action == "allow")
+        first_deny = min(
+            (r.priority or 0 for r in mine if r.action == "deny"), default=AZURE_DENY_PRIORITY + 1
+        )
         check(
-            f"{direction} allow rules between priorities 100 and 4095",
-            AZURE_DENY_PRIORITY - AZURE_FIRST_PRIORITY,
+            f"{direction} allow rules between priorities 100 and {first_deny - 1}",
+            first_deny - AZURE_FIRST_PRIORITY,
             allows,
         )
     # Inbound rules list their peers as sources, outbound ones as destinations.

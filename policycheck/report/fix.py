@@ -14,7 +14,14 @@ from typing import Any
 import orjson
 
 from policycheck.findings import RegionPart
-from policycheck.fixes import FixResult, LimitIssue, RuleChange, SetupStep
+from policycheck.fixes import (
+    FixResult,
+    LimitIssue,
+    Placement,
+    RuleChange,
+    SetupStep,
+    SharedRule,
+)
 from policycheck.report.common import (
     part_text,
     peers_phrase,
@@ -83,6 +90,24 @@ def setup_text(step: SetupStep) -> str:
     return f"add network tag {step.value} to {step.vm_name}{where}"
 
 
+def shared_text(shared: SharedRule) -> str:
+    return (
+        f"{rule_ref_text(shared.rule)} also applies to {', '.join(shared.vms)} "
+        "(no rule set here): taking it out changes their access too"
+    )
+
+
+def inline_text(placement: Placement) -> str:
+    """What to do with the inline rule blocks of an existing object."""
+    blocks = "security_rule" if placement.kind == "nsg" else "ingress/egress"
+    where = placement.address or placement.name
+    text = f"{where}: remove its inline {blocks} blocks (Terraform cannot mix them"
+    text += " with rule resources)"
+    if placement.inline_kept:
+        return text + "; these are not replaced, keep them as rule resources of their own:"
+    return text + "; the rule set replaces each of them"
+
+
 def limit_text(limit: LimitIssue) -> str:
     return (
         f"{limit.provider} {limit.where}: {limit.limit}: {limit.needed} needed, "
@@ -123,6 +148,10 @@ def build_fix_json(result: FixResult) -> dict[str, Any]:
                 ],
                 "replaces": [ref.model_dump(mode="json") for ref in vm.replaces],
                 "placements": list(vm.placements),
+                "shared": [
+                    {**shared.model_dump(mode="json"), "message": shared_text(shared)}
+                    for shared in vm.shared
+                ],
                 "setup": [
                     {**step.model_dump(mode="json"), "message": setup_text(step)}
                     for step in vm.setup

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from policycheck.fixes import FixResult, Placement
 from policycheck.model import ALL_PORTS, PortRange
 from policycheck.report.common import rule_ref_text
-from policycheck.report.fix import change_text, limit_text, setup_text
+from policycheck.report.fix import (
+    change_text,
+    inline_text,
+    limit_text,
+    setup_text,
+    shared_text,
+)
 
 _MODULES = re.compile(r"^((?:module\.[A-Za-z0-9_-]+(?:\[[^\]]*\])?\.)+)")
 #: Azure's protocol words (the model spells ESP and AH as numbers).
@@ -53,11 +59,17 @@ def _header(result: FixResult) -> str:
             lines.append("  replaces:")
             replaced = (_where(r.provenance.address, rule_ref_text(r)) for r in vm.replaces)
             lines += [f"    - {text}" for text in dict.fromkeys(replaced)]
+        for shared in vm.shared:
+            lines.append(f"  note: {shared_text(shared)}")
         for step in vm.setup:
             lines.append(f"  first: {setup_text(step)}")
         if vm.changes:
             lines.append("  per finding:")
             lines += [f"    - {change_text(change)}" for change in vm.changes]
+    for placement in result.placements:
+        if placement.inline_rules:
+            lines += ["", inline_text(placement)]
+            lines += [f"  - {rule}" for rule in placement.inline_kept]
     for skipped in result.skipped:
         lines += ["", f"{skipped.vm_name} ({skipped.provider}): no rule set: {skipped.reason}"]
     if result.limits:

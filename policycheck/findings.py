@@ -408,6 +408,20 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
+class ShardMark(BaseModel):
+    """Which part of which scan a shard report is: part ``index`` of ``count`` of a
+    ``scan`` of this kind (terraform, snapshot, aws, azure, gcp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    count: int
+    scan: str
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -417,6 +431,8 @@ class ScanResult(BaseModel):
     firewall_count: int = 0
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
+    shard: ShardMark | None = None
 
     @property
     def incomplete(self) -> bool:

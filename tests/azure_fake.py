@@ -23,6 +23,7 @@ prove which paths, api-versions and methods the SDK really used.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import re
@@ -356,6 +357,13 @@ def _ca() -> tuple[trustme.CA, Path]:
 @pytest.fixture
 def fake_arm() -> Iterator[FakeArm]:
     """A running fake ARM + Entra ID on 127.0.0.1 (ephemeral port), serving the broken estate."""
+    with running_fake_arm() as fake:
+        yield fake
+
+
+@contextlib.contextmanager
+def running_fake_arm() -> Iterator[FakeArm]:
+    """The fake outside pytest (benchmarks/fingerprints.py scans the fixtures with it)."""
     ca, ca_path = _ca()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)

@@ -25,6 +25,7 @@ keys to GAPIC clients) signed by a key the test registered.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -408,6 +409,13 @@ def isolated_env(home: Path, credentials_file: Path | str | None) -> dict[str, s
 @pytest.fixture
 def gcp_fake() -> Iterator[FakeCompute]:
     """A running fake Compute API on an ephemeral 127.0.0.1 port."""
+    with running_gcp_fake() as fake:
+        yield fake
+
+
+@contextlib.contextmanager
+def running_gcp_fake() -> Iterator[FakeCompute]:
+    """The fake outside pytest (benchmarks/fingerprints.py scans the fixtures with it)."""
     fake = FakeCompute()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     server.daemon_threads = True

@@ -17,13 +17,16 @@ from policycheck.commands import (
     timeout_option,
     write_snapshot,
 )
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan aws` and `collect aws`."""
+    f = shard_option(f)
     f = timeout_option(f)
     f = click.option(
         "--max-workers",
@@ -70,6 +73,7 @@ def _read(
     max_workers: int,
     quiet: bool,
     timeout: float,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck import api
     from policycheck.progress import progress_display
@@ -83,6 +87,7 @@ def _read(
             max_workers=max_workers,
             progress=progress,
             timeout=timeout,
+            shard=shard,
         )
 
 
@@ -95,8 +100,9 @@ def _read_live(
     endpoint_url: str | None,
     max_workers: int,
     timeout: float,
+    shard: Shard | None = None,
 ) -> Inventory:
-    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout)
+    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard)
 
 
 LIVE = LiveSource(name="aws", title="AWS", options=_collection_options, read=_read_live)
@@ -115,6 +121,7 @@ def register(ctx: CommandContext) -> None:
         endpoint_url: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read security groups and instances from a live AWS estate and scan them.
@@ -146,8 +153,9 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             bool(report_opts.get("quiet")),
             timeout,
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "aws"), **report_opts)
 
     @ctx.collect.command("aws")
     @_collection_options
@@ -159,6 +167,7 @@ def register(ctx: CommandContext) -> None:
         endpoint_url: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -174,6 +183,6 @@ def register(ctx: CommandContext) -> None:
           policycheck scan snapshot aws.json --format sarif -o aws.sarif
         """
         inventory = _read(
-            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
+            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))

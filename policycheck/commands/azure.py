@@ -18,7 +18,9 @@ from policycheck.commands import (
     timeout_option,
     write_snapshot,
 )
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +41,7 @@ Authentication (DefaultAzureCredential, first that works):
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = shard_option(f)
     f = timeout_option(f)
     f = click.option(
         "--no-instance-discovery",
@@ -78,6 +81,7 @@ def _read(
     disable_instance_discovery: bool,
     quiet: bool,
     timeout: float,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck import api
     from policycheck.progress import progress_display
@@ -95,6 +99,7 @@ def _read(
             progress=progress,
             disable_instance_discovery=disable_instance_discovery,
             timeout=timeout,
+            shard=shard,
         )
 
 
@@ -106,8 +111,11 @@ def _read_live(
     max_workers: int,
     disable_instance_discovery: bool,
     timeout: float,
+    shard: Shard | None = None,
 ) -> Inventory:
-    return _read(subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout)
+    return _read(
+        subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
+    )
 
 
 LIVE = LiveSource(
@@ -127,6 +135,7 @@ def register(ctx: CommandContext) -> None:
         max_workers: int,
         disable_instance_discovery: bool,
         timeout: float,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
@@ -149,8 +158,9 @@ def register(ctx: CommandContext) -> None:
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
             timeout,
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "azure"), **report_opts)
 
     @ctx.collect.command("azure", epilog=_AUTH_HELP)
     @_collection_options
@@ -161,6 +171,7 @@ def register(ctx: CommandContext) -> None:
         max_workers: int,
         disable_instance_discovery: bool,
         timeout: float,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -176,6 +187,6 @@ def register(ctx: CommandContext) -> None:
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
         inventory = _read(
-            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))

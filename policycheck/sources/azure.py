@@ -32,7 +32,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, one_line, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     ALL_PORTS,
     AZURE_ANY,
@@ -50,6 +50,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import azure_port_ranges, azure_prefixes
 
 if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
@@ -88,6 +89,8 @@ class AzureOptions:
     #: does not know, e.g. Azure Stack or a private test authority.
     disable_instance_discovery: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    #: Read only this part of the subscriptions.
+    shard: Shard | None = None
 
 
 @dataclass
@@ -143,9 +146,12 @@ def collect(opts: AzureOptions) -> Inventory:
     credential = opts.credential or _default_credential(opts.disable_instance_discovery, client)
     _check_credential(credential, scope)
     # A subscription named twice is read once.
-    subscriptions = list(
-        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, client))
+    subscriptions = take_scopes(
+        opts.shard,
+        list(dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, client))),
     )
+    if not subscriptions:
+        return Inventory()  # a shard with nothing to read
 
     def one(sub: str) -> _Outcome:
         try:
@@ -161,7 +167,7 @@ def collect(opts: AzureOptions) -> Inventory:
         except (_Malformed, ValidationError, ValueError, KeyError, TypeError) as exc:
             # ValueError: a body that is not ARM's JSON (an HTML page, garbage) as the
             # SDK's deserializer reports it; pydantic's errors are ValueErrors too.
-            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(str(exc))}")
+            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(describe_problem(exc))}")
         if opts.progress:
             opts.progress(f"azure {sub}: {len(inventory.firewalls)} NSGs, {len(inventory.vms)} VMs")
         return _Outcome(inventory)

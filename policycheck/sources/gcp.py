@@ -33,7 +33,7 @@ from google.protobuf.json_format import ParseError
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -51,6 +51,7 @@ from policycheck.model import (
     last_segment,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import cidr_peers, gcp_ports
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
@@ -92,6 +93,8 @@ class GcpOptions:
     progress: Progress | None = None
     #: Seconds to wait for one API response; retries of throttling stop after twice that.
     timeout: float = CALL_TIMEOUT
+    #: Read only this part of the projects (the organization is read by every part).
+    shard: Shard | None = None
 
 
 def collect(opts: GcpOptions) -> Inventory:
@@ -105,6 +108,7 @@ def collect(opts: GcpOptions) -> Inventory:
                 "or set GOOGLE_CLOUD_PROJECT"
             )
         projects = [default_project]
+    projects = take_scopes(opts.shard, projects)
     api = _Api(credentials, opts.api_endpoint, opts.timeout)
     report = opts.progress or (lambda _msg: None)
 
@@ -230,7 +234,7 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
     except (ValueError, ParseError, ValidationError) as exc:
         # A response the SDK could not parse (an HTML page, garbage), or a value the
         # model refuses.
-        return _failed(scope, f"unreadable response: {scrub(str(exc), limit=300)}")
+        return _failed(scope, f"unreadable response: {scrub(describe_problem(exc), limit=300)}")
 
 
 def _failed(scope: str, message: str, auth: bool = False) -> _Outcome:

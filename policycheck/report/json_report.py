@@ -11,14 +11,13 @@ from typing import Any
 
 from policycheck.findings import Finding, ScanResult
 from policycheck.report.common import (
-    TOOL_NAME,
     baseline_counts,
-    information_uri,
     message,
     places,
     sorted_findings,
     summarize,
     suppression_status_text,
+    tool_json,
 )
 from policycheck.report.stream import Streamed, Write, collect, dump
 
@@ -55,11 +54,7 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
     findings = (_finding(finding) for finding in sorted_findings(result.findings))
     document: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
-        "tool": {
-            "name": TOOL_NAME,
-            "version": result.tool_version,
-            "informationUri": information_uri(),
-        },
+        "tool": tool_json(result.tool_version),
         "sources": list(result.sources),
         "profile": result.profile,
         "summary": {

@@ -350,6 +350,19 @@ def test_service_tags_are_read_across_next_link_pages(
     assert not [f for f in unknown if "AzureMonitor" in text(f)]
 
 
+def test_service_tag_next_link_to_another_host_is_not_followed(
+    azure_env: FakeArm,  # noqa: F811
+) -> None:
+    """The next page's request would carry the bearer token: a nextLink naming any
+    host but the ARM endpoint is a bad response, never followed."""
+    azure_env.use_estate("broken")
+    azure_env.service_tags_link_base = azure_env.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(InputError, match=r"nextLink 'https://localhost:.*not followed"):
+        read_arm(azure_env)
+    tag_requests = [r for r in azure_env.arm_requests() if r.path.endswith("/serviceTags")]
+    assert len(tag_requests) == 1
+
+
 # ------------------------------------------------- priorities and prefixes
 
 

@@ -404,8 +404,15 @@ def test_plan_malformed_prefix_is_an_input_error(tmp_path: Path, prefix: str) ->
 
 @pytest.mark.parametrize("tag", ["Storage.WestEurope", "AzureCloud", "Sql.EastUS2", "Internet"])
 def test_service_tag_names_are_not_prefixes(tmp_path: Path, tag: str) -> None:
+    """A plan has no Service Tags API: a tag is kept by name and, unless built in,
+    reported as unresolved (never an input error, never silently nothing)."""
     plan = azure_plan(tmp_path, [TUNNEL_RULE, nsg_rule("rdp", 200, "3389", source=tag)])
-    load_plan(plan)
+    result = scan(load_plan(plan))
+    unknown = [f for f in unresolved(result) if tag in text(f)]
+    if tag == "Internet":
+        assert not unknown and by_rule(on_port(result, "SWYX001", RDP), "rdp")
+    else:
+        assert unknown
 
 
 # ------------------------------------------- the platform address, as a class

@@ -639,3 +639,30 @@ def test_unexpandable_sources_read_alike_live_and_from_plans(
         result = scan(inv)
         assert on_port(result, "SWYX001", RDP) == []
         assert unresolved(result)
+
+
+def test_plan_policy_rule_target_service_account_known_after_apply(tmp_path: Path) -> None:
+    """The same for a network firewall policy rule: its target account, unknown until
+    apply and not traceable, may select a VM with an account, never one without."""
+    policy, policy_config = network_policy(RDP_MATCH, action="allow")
+    [rule] = [r for r in policy if r.type.endswith("_rule")]
+    rule.unknown["target_service_accounts"] = True
+    [rule_config] = [c for c in policy_config if c["type"].endswith("_rule")]
+    rule_config["expressions"]["target_service_accounts"] = ref("module.iam.pbx_email")
+    config = [
+        *NETWORK_CONFIG,
+        firewall_config("tunnel"),
+        *policy_config,
+        instance_config("pbx1"),
+        instance_config("gate1"),
+    ]
+    pbx1 = instance("pbx1", accounts=[{"email": "pbx1@swyx-plan.iam.gserviceaccount.com"}])
+    pbx1.unknown["service_account"] = []
+    gate1 = instance("gate1")
+    gate1.values["tags"] = ["swyx-pbx", "swyx-role-swyxgate"]
+    plan = write_plan(tmp_path, [*network(), TUNNEL, *policy, pbx1, gate1], config)
+    result = scan(load_plan(plan))
+    assert on_port(result, "SWYX001", RDP, vm="pbx1")
+    assert [f for f in unresolved(result) if f.vm_name == "pbx1" and "policy-rule" in text(f)]
+    assert on_port(result, "SWYX001", RDP, vm="gate1") == []
+    assert not [f for f in unresolved(result) if f.vm_name == "gate1" and "policy-rule" in text(f)]

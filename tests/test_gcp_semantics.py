@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -666,3 +668,22 @@ def test_plan_policy_rule_target_service_account_known_after_apply(tmp_path: Pat
     assert [f for f in unresolved(result) if f.vm_name == "pbx1" and "policy-rule" in text(f)]
     assert on_port(result, "SWYX001", RDP, vm="gate1") == []
     assert not [f for f in unresolved(result) if f.vm_name == "gate1" and "policy-rule" in text(f)]
+
+
+def test_cli_folder_policy_without_projects_exits_3(tmp_path: Path) -> None:
+    """Through the CLI: the report is written and says what could not be decided;
+    the exit code is 3 (incomplete), never a clean 0."""
+    policy, policy_config = hierarchical({"attachment_target": "folders/334455667788"})
+    config = [*NETWORK_CONFIG, firewall_config("tunnel"), *policy_config, instance_config()]
+    plan = write_plan(tmp_path, [*network(), TUNNEL, *policy, instance()], config)
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "policycheck", "scan", "terraform", str(plan), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "folders/334455667788" in proc.stderr and "Traceback" not in proc.stderr
+    report = json.loads(out.read_text())
+    assert any("folders/334455667788" in json.dumps(e) for e in report["errors"])

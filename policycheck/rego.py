@@ -24,9 +24,8 @@ from typing import Any, Literal
 import orjson
 
 from policycheck.catalog import POLICIES_DIR, Catalog
-from policycheck.engine.compare import blocked_finding, make_finding, rule_ref
-from policycheck.engine.evaluate import apply_suppressions, evaluate
-from policycheck.engine.hints import with_hints
+from policycheck.engine.compare import blocked_finding, make_finding, merge_duplicates, rule_ref
+from policycheck.engine.evaluate import compare_all, scan_result
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set
 from policycheck.engine.regions import RegionBuilder
 from policycheck.errors import InputError
@@ -81,7 +80,7 @@ def evaluate_rego(
         raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
     user = load_policy_dirs(policy_dirs) if policy_dirs else PolicySet()
     builder = DocumentBuilder(inventory, profile)
-    native = evaluate(inventory, profile, catalog, today=today, select=select, observe=builder)
+    native = compare_all(inventory, profile, catalog, select=select, observe=builder)
     document = builder.finish()
 
     sources: list[Source] = []
@@ -97,7 +96,9 @@ def evaluate_rego(
 
     decided: list[Finding] = []
     if swyx:
-        decided += swyx_findings(answers.get(FINDINGS_QUERY, (False, None)), builder, sources[0])
+        swyx_found = swyx_findings(answers.get(FINDINGS_QUERY, (False, None)), builder, sources[0])
+        # One finding per change to make, as the native comparison merges them.
+        decided += merge_duplicates(swyx_found, builder.internal)
     converter = Converter(
         Resolver.of(inventory, builder.extra_rules.values()),
         builder.internal,
@@ -107,20 +108,13 @@ def evaluate_rego(
         defined, value = answers.get(report.query, (False, None))
         decided += converter.findings(report, value if defined else None)
 
-    day = today or dt.date.today()
     kept = [f for f in native.findings if not (swyx and f.rule_id in REGO_RULES)]
-    for finding in decided:
-        record = builder.records.get(finding.vm_id)
-        expected = record.expected if record is not None and finding.policy is None else None
-        kept += [with_hints(s, expected) for s in apply_suppressions(finding, profile, day)]
-    kept.sort(key=Finding.sort_key)
+    # Suppressions, hints, peer names and order: exactly as for a native scan.
+    result = scan_result(inventory, native._replace(findings=kept + decided), profile, today=today)
     if write_input is not None:
         write_atomic(write_input, orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    return native.model_copy(
-        update={
-            "findings": kept,
-            "policy_rules": sorted(converter.rules.values(), key=lambda r: r.id),
-        }
+    return result.model_copy(
+        update={"policy_rules": sorted(converter.rules.values(), key=lambda r: r.id)}
     )
 
 

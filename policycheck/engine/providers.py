@@ -458,6 +458,80 @@ def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
     return tiers
 
 
+def _gcp_in_scope(fw: FirewallObject, networks: frozenset[str], attached: frozenset[str]) -> bool:
+    if fw.kind == "vpc_firewall":
+        return fw.network is None or last_segment(fw.network) in networks
+    if fw.kind == "firewall_policy":
+        # Attached explicitly (live), or associated with the VM's network (plan).
+        return fw.id.lower() in attached or (
+            fw.network is not None and last_segment(fw.network) in networks
+        )
+    return False
+
+
+def _gcp_key(rule: Rule, tier: int) -> tuple[int, int, int]:
+    """Evaluation order inside the layer: tier, then priority, deny before allow."""
+    priority = rule.priority if rule.priority is not None else 1000
+    return (tier, priority, 0 if rule.action == "deny" else 1)
+
+
+GcpEntry = tuple[tuple[int, int, int], Rule, FirewallObject]
+
+
+@dataclass
+class _GcpNetworkRules:
+    """One network's firewall rules for one direction, in evaluation order keys, with
+    the rules that select VMs by tag or service account indexed by them. Built once
+    per (networks, attached policies, direction) and shared by every VM there: a
+    network of a hundred tenants holds every tenant's rules, and a VM needs few."""
+
+    entries: list[GcpEntry] = field(default_factory=list)
+    #: Positions of rules with no tag/service-account target (they may select any VM).
+    unselective: list[int] = field(default_factory=list)
+    by_selector: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def candidates(self, tags: set[str], accounts: set[str]) -> list[GcpEntry]:
+        """A superset of the rules selecting a VM with ``tags`` and ``accounts``, in
+        the order of the objects and their rules."""
+        positions = set(self.unselective)
+        for kind, values in (("network_tag", tags), ("service_account", accounts)):
+            for value in values:
+                positions.update(self.by_selector.get((kind, value), ()))
+        return [self.entries[i] for i in sorted(positions)]
+
+
+def _gcp_network_rules(
+    ctx: Context, networks: frozenset[str], attached: frozenset[str], direction: Direction
+) -> _GcpNetworkRules:
+    memo_key = ("gcp", networks, attached, direction)
+    cached = ctx.memo.get(memo_key)
+    if isinstance(cached, _GcpNetworkRules):
+        return cached
+    objects = [
+        fw for fw in ctx.gcp_candidates(networks, attached) if _gcp_in_scope(fw, networks, attached)
+    ]
+    tiers = _gcp_tiers(objects)
+    out = _GcpNetworkRules()
+    for fw in objects:
+        for rule in fw.rules:
+            if rule.direction != direction or rule.disabled:
+                continue
+            tier = tiers[id(fw)]
+            if fw.kind == "vpc_firewall" and rule.priority == IMPLIED_PRIORITY:
+                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
+                # (Compute API: "use a priority number less than 65535").
+                tier = IMPLIED_TIER
+            position = len(out.entries)
+            out.entries.append((_gcp_key(rule, tier), rule, fw))
+            selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
+            if not selectors:
+                out.unselective.append(position)
+            for t in selectors:
+                out.by_selector.setdefault((t.kind, t.value), []).append(position)
+    ctx.memo[memo_key] = out
+    return out
+
+
 def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> FirewallObject:
     action = "deny" if direction == "inbound" else "allow"
     name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
@@ -528,32 +602,16 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return False
         return not ranges or bool(addr_set([t.value for t in ranges]) & vm_addrs)
 
-    def in_scope(fw: FirewallObject) -> bool:
-        if fw.kind == "vpc_firewall":
-            return fw.network is None or last_segment(fw.network) in networks
-        if fw.kind == "firewall_policy":
-            # Attached explicitly (live), or associated with the VM's network (plan).
-            return fw.id.lower() in attached or (
-                fw.network is not None and last_segment(fw.network) in networks
-            )
-        return False
-
-    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool]] = []
-    objects = [fw for fw in ctx.inventory.firewalls if fw.provider == "gcp" and in_scope(fw)]
-    tiers = _gcp_tiers(objects)
-    implied_objects = [gcp_implied_rules(direction, net, vm.provenance) for net in sorted(networks)]
-    for fw in [*objects, *implied_objects]:
-        implied = id(fw) not in tiers
+    shared = _gcp_network_rules(ctx, frozenset(networks), frozenset(attached), direction)
+    entries = [
+        (key, rule, fw, False)
+        for key, rule, fw in shared.candidates(tags, accounts)
+        if selects(rule)
+    ]
+    for fw in [gcp_implied_rules(direction, net, vm.provenance) for net in sorted(networks)]:
         for rule in fw.rules:
-            if rule.direction != direction or rule.disabled or not selects(rule):
-                continue
-            priority = rule.priority if rule.priority is not None else 1000
-            tier = IMPLIED_TIER if implied else tiers[id(fw)]
-            if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
-                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
-                # (Compute API: "use a priority number less than 65535").
-                tier = IMPLIED_TIER
-            entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
+            if rule.direction == direction and not rule.disabled and selects(rule):
+                entries.append((_gcp_key(rule, IMPLIED_TIER), rule, fw, True))
     entries.sort(key=lambda e: e[0])
     rules = [
         _collect(

@@ -33,6 +33,11 @@ class IntervalSet:
         obj._iv = intervals
         return obj
 
+    @classmethod
+    def from_sorted(cls, intervals: list[tuple[int, int]]) -> IntervalSet:
+        """From intervals already sorted, disjoint and not adjacent (no normalizing)."""
+        return cls._raw(tuple(intervals))
+
     @property
     def intervals(self) -> tuple[tuple[int, int], ...]:
         return self._iv

@@ -23,12 +23,30 @@ class CommandContext:
     - ``report_options``: decorator adding --profile/--format/--output/--fail-on/
       --category/--quiet to a scan command (its kwargs go to ``finish``).
     - ``finish(inventory, **report_opts)``: evaluates, renders, writes, exits.
+    - ``root``: the ``policycheck`` group, for commands of their own (``fix``).
+    - ``profile_option``: decorator adding ``--profile`` (the deployment profile).
     """
 
     scan: click.Group
     collect: click.Group
     report_options: Callable[[Any], Any]
     finish: Callable[..., None]
+    root: click.Group
+    profile_option: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class LiveSource:
+    """A live cloud as any command reads it: its collection options (the ones
+    `scan X` and `collect X` take) and ``read(quiet, **those options)``."""
+
+    name: str
+    #: How the cloud is written in prose (AWS, Azure, GCP).
+    title: str
+    options: Callable[[Any], Any]
+    read: Callable[..., Inventory]
+    #: Shown under the command's help (authentication, exit codes).
+    epilog: str | None = None
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

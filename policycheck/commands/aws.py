@@ -11,6 +11,7 @@ import click
 
 from policycheck.commands import (
     CommandContext,
+    LiveSource,
     check_endpoint,
     snapshot_output_options,
     timeout_option,
@@ -88,6 +89,23 @@ def _read(
             timeout=timeout,
             shard=shard,
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    regions: tuple[str, ...],
+    aws_profile: str | None,
+    role_arns: tuple[str, ...],
+    endpoint_url: str | None,
+    max_workers: int,
+    timeout: float,
+    shard: Shard | None = None,
+) -> Inventory:
+    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard)
+
+
+LIVE = LiveSource(name="aws", title="AWS", options=_collection_options, read=_read_live)
 
 
 def register(ctx: CommandContext) -> None:

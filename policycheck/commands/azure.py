@@ -12,6 +12,7 @@ import click
 
 from policycheck.commands import (
     CommandContext,
+    LiveSource,
     check_endpoint,
     snapshot_output_options,
     timeout_option,
@@ -100,6 +101,26 @@ def _read(
             timeout=timeout,
             shard=shard,
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    subscriptions: tuple[str, ...],
+    endpoint: str | None,
+    max_workers: int,
+    disable_instance_discovery: bool,
+    timeout: float,
+    shard: Shard | None = None,
+) -> Inventory:
+    return _read(
+        subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
+    )
+
+
+LIVE = LiveSource(
+    name="azure", title="Azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP
+)
 
 
 def register(ctx: CommandContext) -> None:

@@ -8,7 +8,7 @@ the engine reports as SWYX005 instead of dropping.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from policycheck.engine.intervals import IntervalSet, addr_set, address_value
@@ -42,9 +42,6 @@ class Context:
 
     def __init__(self, inventory: Inventory, internal_networks: Iterable[str]) -> None:
         self.inventory = inventory
-        #: Results the provider semantics share between VMs (e.g. one GCP network's
-        #: rules), keyed by what they depend on.
-        self.memo: dict[Hashable, object] = {}
         self.internal = addr_set(internal_networks)
         self.firewalls: dict[str, FirewallObject] = {}
         for fw in inventory.firewalls:
@@ -118,13 +115,16 @@ class Context:
             res.unresolved.append(f"{peer} (some entries unknown)")
         return res
 
+    def network(self, network_id: str) -> Network | None:
+        return self.networks.get(network_id.lower()) or self.networks.get(
+            last_segment(network_id).lower()
+        )
+
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""
         out = IntervalSet()
         for net_id in vm.networks:
-            net = self.networks.get(net_id.lower()) or self.networks.get(
-                last_segment(net_id).lower()
-            )
+            net = self.network(net_id)
             if net:
                 out = out | addr_set(net.address_spaces)
         return out

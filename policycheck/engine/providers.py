@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from policycheck.engine.access import Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
@@ -32,6 +33,7 @@ from policycheck.findings import PORT_PROTOCOLS
 from policycheck.model import (
     ALL_PORTS,
     AZURE_ANY,
+    UNKNOWN_SERVICE_ACCOUNT,
     VM,
     Action,
     Direction,
@@ -135,6 +137,83 @@ def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
     if rr.unresolved:
         out.unresolved.append(rr)
     return rr
+
+
+#: Does a rule's VM side select this VM? "maybe" when that depends on something
+#: unknown (an address assigned at apply, a service account known after apply).
+Match = Literal["yes", "no", "maybe"]
+
+
+def any_of(matches: Iterable[Match]) -> Match:
+    found = set(matches)
+    return "yes" if "yes" in found else "maybe" if "maybe" in found else "no"
+
+
+def all_of(matches: Iterable[Match]) -> Match:
+    found = set(matches)
+    return "no" if "no" in found else "maybe" if "maybe" in found else "yes"
+
+
+def vm_in(vm: VM, prefixes: IntervalSet) -> Match:
+    """Is an address of the VM inside ``prefixes``?
+
+    Known addresses decide when one is inside. An address known only to lie in a
+    range (``VM.address_ranges``) is inside when the whole range is, outside when
+    the range misses the prefixes, else unknown; so is a VM whose addresses are
+    wholly unknown.
+    """
+    if host_set(vm.addresses) & prefixes:
+        return "yes"
+    if not vm.addresses and not vm.address_ranges:
+        return "maybe"
+    verdict: Match = "no"
+    for text in vm.address_ranges:
+        within = addr_set([text])
+        if not within & prefixes:
+            continue
+        if not within - prefixes:
+            return "yes"
+        verdict = "maybe"
+    return verdict
+
+
+def _vm_address_text(vm: VM) -> str:
+    known = ", ".join(vm.addresses)
+    ranges = ", ".join(vm.address_ranges)
+    if ranges:
+        return f"{known + '; ' if known else ''}unknown until apply, within {ranges}"
+    return known or "unknown"
+
+
+def _applying(
+    out: VMLayers,
+    match: Match,
+    rule: Rule,
+    fw: FirewallObject,
+    resolve: Callable[[Rule], Resolution],
+    why: Callable[[Rule], str],
+    *,
+    synthetic: bool = False,
+    tier: int = 0,
+) -> ResolvedRule | None:
+    """The rule resolved for evaluation, or None when it does not apply to the VM.
+
+    A rule that *may* apply is evaluated the way that hides nothing: an allow as
+    applying, a deny or goto_next as not applying; either way it is reported
+    (SWYX005) with ``why(rule)``. Peers are resolved only for rules that (may)
+    apply: most rules of a large estate select other VMs.
+    """
+    if match == "no":
+        return None
+    res = resolve(rule)
+    if match == "yes":
+        return _collect(out, _resolved(rule, fw, res, synthetic=synthetic, tier=tier))
+    applies = rule.action == "allow"
+    treatment = "counted as applying to it" if applies else "counted as not applying to it"
+    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why(rule)}: {treatment}"])
+    rr = _resolved(rule, fw, res, synthetic=synthetic, tier=tier)
+    out.unresolved.append(rr)
+    return rr if applies else None
 
 
 # ------------------------------------------------------------------------ AWS
@@ -320,7 +399,6 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
 def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
     vnet = ctx.vm_network_space(vm) or ctx.internal
-    vm_addrs = host_set(vm.addresses)
     asgs = {a.lower() for a in vm.app_security_groups}
 
     def special(peer: Peer) -> Resolution | None:
@@ -340,22 +418,28 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return ctx.member_addresses(members, str(peer), exclude=vm) if members else None
         return None
 
-    def applies(rule: Rule) -> bool:
+    def applies(rule: Rule) -> Match:
         """Does the rule's VM-side prefix/ASG select this VM?"""
         if not rule.targets:
-            return True
-        for target in rule.targets:
-            if target.kind == "app_security_group" and target.value.lower() in asgs:
-                return True
-            # Service tag names are case-insensitive in Azure.
-            if target.kind == "service_tag" and target.value.lower() in (
-                AZURE_ANY,
-                "virtualnetwork",
-            ):
-                return True
-            if target.kind == "cidr" and (addr_set([target.value]) & vm_addrs):
-                return True
-        return False
+            return "yes"
+        return any_of(target_match(t) for t in rule.targets)
+
+    def target_match(target: Peer) -> Match:
+        if target.kind == "app_security_group":
+            return "yes" if target.value.lower() in asgs else "no"
+        if target.kind == "service_tag":
+            # Service tag names are case-insensitive in Azure; the VM is in its VNet.
+            return "yes" if target.value.lower() in (AZURE_ANY, "virtualnetwork") else "no"
+        if target.kind == "cidr":
+            return vm_in(vm, addr_set([target.value]))
+        return "no"
+
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        return f"whether {targets} holds this VM's address ({_vm_address_text(vm)})"
 
     levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
     for level in levels:
@@ -370,17 +454,20 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 key=lambda r: r.priority if r.priority is not None else 0,
             )
             rules = [
-                _collect(
-                    out,
-                    _resolved(
+                rr
+                for r in ordered
+                if (
+                    rr := _applying(
+                        out,
+                        applies(r),
                         r,
                         fw,
-                        ctx.resolve(r.peers, special),
+                        resolve,
+                        why,
                         synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
-                    ),
+                    )
                 )
-                for r in ordered
-                if applies(r)
+                is not None
             ]
             out.layers.append(Layer(label=f"{level} NSG {fw.name}", ordered=True, rules=rules))
     if not out.layers:
@@ -420,14 +507,19 @@ def _allow_all_layer(vm: VM, direction: Direction) -> Layer:
 # ------------------------------------------------------------------------ GCP
 
 IMPLIED_PRIORITY = 65535
+#: Firewall policy rules 2147483644-2147483647: the predefined goto_next rules every
+#: policy ends with (IPv6 and IPv4, egress and ingress). Nobody wrote or can delete them.
+PREDEFINED_POLICY_PRIORITY = 2147483644
+BEFORE_CLASSIC = "BEFORE_CLASSIC_FIREWALL"
 
 
-def _gcp_level(fw: FirewallObject) -> int:
-    """GCP's evaluation levels (default order AFTER_CLASSIC_FIREWALL): organization
-    policy, folder policies, VPC firewall rules, the global network policy, regional
-    network policies; the implied rules come last."""
+def _gcp_level(fw: FirewallObject, policies_first: bool) -> int:
+    """GCP's evaluation levels: organization policy, folder policies, then (default
+    order AFTER_CLASSIC_FIREWALL) VPC firewall rules, the global network policy,
+    regional network policies; with BEFORE_CLASSIC_FIREWALL the network policies
+    come before the VPC rules. The implied rules come last."""
     if fw.kind != "firewall_policy":
-        return 2
+        return 5 if policies_first else 2
     scope = fw.provenance.scope or ""
     if scope.startswith("folders/"):
         return 1
@@ -440,13 +532,16 @@ def _gcp_level(fw: FirewallObject) -> int:
 IMPLIED_TIER = 1_000_000
 
 
-def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
+def _gcp_tiers(objects: list[FirewallObject], policies_first: bool) -> dict[int, int]:
     """Tier per object (by ``id()``): each policy is its own step, since goto_next
     or no match moves on to the next one; all VPC firewall rules share one."""
     tiers: dict[int, int] = {}
     vpc_tier: int | None = None
     tier = 0
-    for _, fw in sorted(enumerate(objects), key=lambda item: (_gcp_level(item[1]), item[0])):
+    ordered = sorted(
+        enumerate(objects), key=lambda item: (_gcp_level(item[1], policies_first), item[0])
+    )
+    for _, fw in ordered:
         if fw.kind == "firewall_policy":
             tier += 1
             tiers[id(fw)] = tier
@@ -458,81 +553,20 @@ def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
     return tiers
 
 
-def _gcp_in_scope(fw: FirewallObject, networks: frozenset[str], attached: frozenset[str]) -> bool:
-    if fw.kind == "vpc_firewall":
-        return fw.network is None or last_segment(fw.network) in networks
-    if fw.kind == "firewall_policy":
-        # Attached explicitly (live), or associated with the VM's network (plan).
-        return fw.id.lower() in attached or (
-            fw.network is not None and last_segment(fw.network) in networks
-        )
-    return False
+def address_families(vm: VM) -> set[int]:
+    """IP versions the VM has addresses of (known, or known to exist); both when its
+    addresses are wholly unknown."""
+    versions: set[int] = {
+        ipaddress.ip_network(a, strict=False).version for a in (*vm.addresses, *vm.address_ranges)
+    }
+    return versions or {4, 6}
 
 
-def _gcp_key(rule: Rule, tier: int) -> tuple[int, int, int]:
-    """Evaluation order inside the layer: tier, then priority, deny before allow."""
-    priority = rule.priority if rule.priority is not None else 1000
-    return (tier, priority, 0 if rule.action == "deny" else 1)
-
-
-GcpEntry = tuple[tuple[int, int, int], Rule, FirewallObject]
-
-
-@dataclass
-class _GcpNetworkRules:
-    """One network's firewall rules for one direction, in evaluation order keys, with
-    the rules that select VMs by tag or service account indexed by them. Built once
-    per (networks, attached policies, direction) and shared by every VM there: a
-    network of a hundred tenants holds every tenant's rules, and a VM needs few."""
-
-    entries: list[GcpEntry] = field(default_factory=list)
-    #: Positions of rules with no tag/service-account target (they may select any VM).
-    unselective: list[int] = field(default_factory=list)
-    by_selector: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-
-    def candidates(self, tags: set[str], accounts: set[str]) -> list[GcpEntry]:
-        """A superset of the rules selecting a VM with ``tags`` and ``accounts``, in
-        the order of the objects and their rules."""
-        positions = set(self.unselective)
-        for kind, values in (("network_tag", tags), ("service_account", accounts)):
-            for value in values:
-                positions.update(self.by_selector.get((kind, value), ()))
-        return [self.entries[i] for i in sorted(positions)]
-
-
-def _gcp_network_rules(
-    ctx: Context, networks: frozenset[str], attached: frozenset[str], direction: Direction
-) -> _GcpNetworkRules:
-    memo_key = ("gcp", networks, attached, direction)
-    cached = ctx.memo.get(memo_key)
-    if isinstance(cached, _GcpNetworkRules):
-        return cached
-    objects = [
-        fw for fw in ctx.gcp_candidates(networks, attached) if _gcp_in_scope(fw, networks, attached)
-    ]
-    tiers = _gcp_tiers(objects)
-    out = _GcpNetworkRules()
-    for fw in objects:
-        for rule in fw.rules:
-            if rule.direction != direction or rule.disabled:
-                continue
-            tier = tiers[id(fw)]
-            if fw.kind == "vpc_firewall" and rule.priority == IMPLIED_PRIORITY:
-                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
-                # (Compute API: "use a priority number less than 65535").
-                tier = IMPLIED_TIER
-            position = len(out.entries)
-            out.entries.append((_gcp_key(rule, tier), rule, fw))
-            selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
-            if not selectors:
-                out.unselective.append(position)
-            for t in selectors:
-                out.by_selector.setdefault((t.kind, t.value), []).append(position)
-    ctx.memo[memo_key] = out
-    return out
-
-
-def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> FirewallObject:
+def gcp_implied_rules(
+    direction: Direction, network: str, prov: Provenance, families: Iterable[int] = (4, 6)
+) -> FirewallObject:
+    """Deny all ingress, allow all egress, for the address families the VM has: the
+    IPv6 implied rules exist only where there is IPv6."""
     action = "deny" if direction == "inbound" else "allow"
     name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
     rule = Rule(
@@ -542,7 +576,7 @@ def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> F
         action=action,
         priority=IMPLIED_PRIORITY,
         protocol="all",
-        peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+        peers=tuple(Peer.cidr({4: "0.0.0.0/0", 6: "::/0"}[f]) for f in sorted(families)),
         description="GCP implied rule",
         provenance=prov,
     )
@@ -557,13 +591,28 @@ def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> F
     )
 
 
+def _policies_first(vm: VM, ctx: Context, out: VMLayers) -> bool:
+    """The VM's networks' networkFirewallPolicyEnforcementOrder (default after)."""
+    orders = {
+        net.policy_enforcement_order or "AFTER_CLASSIC_FIREWALL"
+        for n in vm.networks
+        if (net := ctx.network(n)) is not None
+    }
+    if len(orders) > 1:
+        out.problems.append(
+            "the VM's networks enforce firewall policies in different orders: "
+            "AFTER_CLASSIC_FIREWALL was assumed"
+        )
+        return False
+    return orders == {BEFORE_CLASSIC}
+
+
 @provider("gcp")
 def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
     networks = {last_segment(n) for n in vm.networks}
     tags = set(vm.network_tags)
     accounts = set(vm.service_accounts)
-    vm_addrs = host_set(vm.addresses)
     attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
 
     # VMs sharing a network with this one: what source tags/service accounts mean.
@@ -591,36 +640,104 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return ctx.group_addresses("address_group", peer)
         return None
 
-    def selects(rule: Rule) -> bool:
-        selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
-        ranges = [t for t in rule.targets if t.kind == "cidr"]
-        if selectors and not any(
-            (t.kind == "network_tag" and t.value in tags)
-            or (t.kind == "service_account" and t.value in accounts)
-            for t in selectors
-        ):
-            return False
-        return not ranges or bool(addr_set([t.value for t in ranges]) & vm_addrs)
+    def account_selected(target: str) -> Match:
+        """A target service account against the VM's: an account known only after
+        apply may be any account, but only a VM that runs as one can match it."""
+        if target in accounts and target != UNKNOWN_SERVICE_ACCOUNT:
+            return "yes"
+        if accounts and (target == UNKNOWN_SERVICE_ACCOUNT or UNKNOWN_SERVICE_ACCOUNT in accounts):
+            return "maybe"
+        return "no"
 
-    shared = _gcp_network_rules(ctx, frozenset(networks), frozenset(attached), direction)
-    entries = [
-        (key, rule, fw, False)
-        for key, rule, fw in shared.candidates(tags, accounts)
-        if selects(rule)
+    def selector(target: Peer) -> Match:
+        if target.kind == "network_tag":
+            return "yes" if target.value in tags else "no"
+        if target.kind == "service_account":
+            return account_selected(target.value)
+        return "maybe"  # a selector the model cannot resolve (secure tags, resources)
+
+    def selects(rule: Rule) -> Match:
+        """Target tags / service accounts (any of them) AND destination ranges."""
+        selectors = [t for t in rule.targets if t.kind != "cidr"]
+        ranges = [t.value for t in rule.targets if t.kind == "cidr"]
+        verdict = any_of([selector(t) for t in selectors]) if selectors else "yes"
+        if verdict == "no" or not ranges:
+            return verdict
+        return all_of([verdict, vm_in(vm, addr_set(ranges))])
+
+    def in_scope(fw: FirewallObject) -> bool:
+        if fw.kind == "vpc_firewall":
+            return fw.network is None or last_segment(fw.network) in networks
+        if fw.kind == "firewall_policy":
+            # Attached explicitly (live), or associated with the VM's network (plan).
+            return fw.id.lower() in attached or (
+                fw.network is not None and last_segment(fw.network) in networks
+            )
+        return False
+
+    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool, Match]] = []
+    # The objects of the VM's networks and policies (an index), not the whole estate's.
+    objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
+    tiers = _gcp_tiers(objects, _policies_first(vm, ctx, out))
+    families = address_families(vm)
+    implied_objects = [
+        gcp_implied_rules(direction, net, vm.provenance, families) for net in sorted(networks)
     ]
-    for fw in [gcp_implied_rules(direction, net, vm.provenance) for net in sorted(networks)]:
+    for fw in [*objects, *implied_objects]:
+        implied = id(fw) not in tiers
         for rule in fw.rules:
-            if rule.direction == direction and not rule.disabled and selects(rule):
-                entries.append((_gcp_key(rule, IMPLIED_TIER), rule, fw, True))
+            if rule.direction != direction or rule.disabled:
+                continue
+            match = selects(rule)
+            if match == "no":
+                continue
+            priority = rule.priority if rule.priority is not None else 1000
+            tier = IMPLIED_TIER if implied else tiers[id(fw)]
+            if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
+                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
+                # (Compute API: "use a priority number less than 65535").
+                tier = IMPLIED_TIER
+            order = (tier, priority, 0 if rule.action == "deny" else 1)
+            entries.append((order, rule, fw, implied, match))
     entries.sort(key=lambda e: e[0])
-    rules = [
-        _collect(
-            out,
-            _resolved(rule, fw, ctx.resolve(rule.peers, special), synthetic=implied, tier=key[0]),
+
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        accounts = ", ".join(vm.service_accounts) or "none"
+        return (
+            f"whether its targets ({targets}) select this VM "
+            f"(address {_vm_address_text(vm)}; service accounts {accounts})"
         )
-        for key, rule, fw, implied in entries
+
+    rules = [
+        rr
+        for key, rule, fw, implied, match in entries
+        if (
+            rr := _applying(
+                out,
+                match,
+                rule,
+                fw,
+                resolve,
+                why,
+                # Implied and predefined rules: nobody can fix or delete them.
+                synthetic=implied
+                or (
+                    fw.kind == "firewall_policy" and priority_of(rule) >= PREDEFINED_POLICY_PRIORITY
+                ),
+                tier=key[0],
+            )
+        )
+        is not None
     ]
     if not networks:
         out.problems.append("the VM's network is unknown")
     out.layers.append(Layer(label="VPC firewall", ordered=True, rules=rules))
     return out
+
+
+def priority_of(rule: Rule) -> int:
+    return rule.priority if rule.priority is not None else 1000

@@ -100,7 +100,10 @@ class FakeCompute:
 
     def serve_estate(self, estate: str) -> None:
         """Serve every project/organization under ``fixtures/gcp/<estate>``."""
-        base = FIXTURES / estate
+        self.serve_directory(FIXTURES / estate)
+
+    def serve_directory(self, base: Path) -> None:
+        """Serve every project/organization under ``base`` (laid out like fixtures/gcp/<estate>)."""
         for kind in ("projects", "organizations"):
             for scope_dir in sorted((base / kind).glob("*")):
                 self.roots[f"{kind}/{scope_dir.name}"] = scope_dir

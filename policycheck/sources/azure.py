@@ -281,7 +281,7 @@ def _read_subscription(
         data.vms = [m.as_dict() for m in compute.virtual_machines.list_all()]
         for location in sorted(_locations(data)):
             try:
-                data.service_tags[location] = network.service_tags.list(location).as_dict()
+                data.service_tags[location] = _service_tags(network, location)
             except HttpResponseError as exc:
                 # Tags stay symbolic; the engine reports them as unresolved.
                 log.debug("azure %s: service tags of %s unavailable: %s", sub, location, exc)
@@ -291,6 +291,25 @@ def _read_subscription(
     finally:
         network.close()
         compute.close()
+
+
+def _service_tags(network: Any, location: str) -> Json:
+    """The service tags of a location, every page: the list result carries a
+    ``nextLink`` while more tags follow, which the SDK's operation does not follow."""
+    from azure.core.rest import HttpRequest
+
+    body: dict[str, Any] = dict(network.service_tags.list(location).as_dict())
+    values = list(body.get("values") or [])
+    link, seen = body.get("nextLink"), set()
+    while link and link not in seen:
+        seen.add(link)
+        response = network.send_request(HttpRequest("GET", link))
+        response.raise_for_status()
+        page = response.json()
+        values.extend(page.get("values") or [])
+        link = page.get("nextLink")
+    body.update(values=values, nextLink=None)
+    return body
 
 
 def _locations(data: SubscriptionData) -> set[str]:
@@ -346,6 +365,14 @@ class _Resolver:
         self.vnets = _Index(data.vnets)
         self.subnets = _Index(subnets)
         self.nics = {_id(nic).lower(): nic for nic in data.nics}
+        #: Lower-cased subnet id -> its address prefixes (where a Dynamic NIC's address is).
+        self.subnet_prefixes = {
+            _id(subnet).lower(): [
+                *[v for v in [(subnet.get("properties") or {}).get("addressPrefix")] if v],
+                *((subnet.get("properties") or {}).get("addressPrefixes") or []),
+            ]
+            for subnet in subnets
+        }
         self.subnet_nsg = {
             _id(subnet).lower(): self.nsgs.canonical(nsg)
             for subnet in subnets
@@ -449,8 +476,8 @@ def _rule(rule: Json, fallback_id: str, sub: str, region: str | None, asgs: _Ind
     protocol = _protocol(props.get("protocol"), unknown)
     ports = _ports(props, "destination", unknown)
     source_ports = _ports(props, "source", unknown)
-    source = _side(props, "source", asgs)
-    destination = _side(props, "destination", asgs)
+    source = _side(props, "source", asgs, rule_id)
+    destination = _side(props, "destination", asgs, rule_id)
     remote, local = (source, destination) if direction == "inbound" else (destination, source)
     if not remote:
         unknown.append("peers")
@@ -502,9 +529,14 @@ def _ports(props: Json, side: str, unknown: list[str]) -> tuple[PortRange, ...]:
         return (ALL_PORTS,)
 
 
-def _side(props: Json, side: str, asgs: _Index) -> list[Peer]:
+def _side(props: Json, side: str, asgs: _Index, rule_id: str) -> list[Peer]:
     """Address prefixes and application security groups of one side of a rule."""
-    peers = azure_prefixes(props.get(f"{side}AddressPrefix"), props.get(f"{side}AddressPrefixes"))
+    try:
+        peers = azure_prefixes(
+            props.get(f"{side}AddressPrefix"), props.get(f"{side}AddressPrefixes")
+        )
+    except ValueError as exc:  # no cloud accepts it: the response is bad input
+        raise InputError(f"azure: {rule_id}: {side}AddressPrefix: {exc}") from exc
     peers += [
         Peer(kind="app_security_group", value=asgs.canonical(ref))
         for ref in _refs(props, f"{side}ApplicationSecurityGroups")
@@ -530,6 +562,7 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
     """A VM with the addresses, ASGs, VNets and NSG attachments of its NICs."""
     profile = _props(vm).get("networkProfile") or {}
     addresses: list[str] = []
+    ranges: list[str] = []
     groups: list[str] = []
     networks: list[str] = []
     attachments: list[Attachment] = []
@@ -545,6 +578,9 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
             subnet_id = _ref(cprops, "subnet")
             if not subnet_id:
                 continue
+            if not cprops.get("privateIPAddress"):
+                # Dynamic, not assigned yet: somewhere in the subnet.
+                ranges += refs.subnet_prefixes.get(subnet_id.lower(), [])
             networks.append(refs.vnets.canonical(_vnet_of(subnet_id)))
             if subnet_id.lower() in refs.subnet_nsg:
                 attachments.append(
@@ -566,6 +602,7 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
         id=_id(vm),
         name=_name(vm),
         addresses=_dedup(addresses),
+        address_ranges=_dedup(ranges),
         tags=dict(vm.get("tags") or {}),
         app_security_groups=_dedup(groups),
         networks=_dedup(n for n in networks if n),

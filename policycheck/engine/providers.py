@@ -190,8 +190,8 @@ def _applying(
     match: Match,
     rule: Rule,
     fw: FirewallObject,
-    res: Resolution,
-    why: str,
+    resolve: Callable[[Rule], Resolution],
+    why: Callable[[Rule], str],
     *,
     synthetic: bool = False,
     tier: int = 0,
@@ -200,15 +200,17 @@ def _applying(
 
     A rule that *may* apply is evaluated the way that hides nothing: an allow as
     applying, a deny or goto_next as not applying; either way it is reported
-    (SWYX005) with ``why``.
+    (SWYX005) with ``why(rule)``. Peers are resolved only for rules that (may)
+    apply: most rules of a large estate select other VMs.
     """
     if match == "no":
         return None
+    res = resolve(rule)
     if match == "yes":
         return _collect(out, _resolved(rule, fw, res, synthetic=synthetic, tier=tier))
     applies = rule.action == "allow"
     treatment = "counted as applying to it" if applies else "counted as not applying to it"
-    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why}: {treatment}"])
+    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why(rule)}: {treatment}"])
     rr = _resolved(rule, fw, res, synthetic=synthetic, tier=tier)
     out.unresolved.append(rr)
     return rr if applies else None
@@ -432,6 +434,13 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return vm_in(vm, addr_set([target.value]))
         return "no"
 
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        return f"whether {targets} holds this VM's address ({_vm_address_text(vm)})"
+
     levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
     for level in levels:
         for att in (a for a in vm.attachments if a.level == level):
@@ -453,9 +462,8 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                         applies(r),
                         r,
                         fw,
-                        ctx.resolve(r.peers, special),
-                        f"whether {', '.join(str(t) for t in r.targets)} holds "
-                        f"this VM's address ({_vm_address_text(vm)})",
+                        resolve,
+                        why,
                         synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
                     )
                 )
@@ -691,6 +699,18 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             order = (tier, priority, 0 if rule.action == "deny" else 1)
             entries.append((order, rule, fw, implied, match))
     entries.sort(key=lambda e: e[0])
+
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        accounts = ", ".join(vm.service_accounts) or "none"
+        return (
+            f"whether its targets ({targets}) select this VM "
+            f"(address {_vm_address_text(vm)}; service accounts {accounts})"
+        )
+
     rules = [
         rr
         for key, rule, fw, implied, match in entries
@@ -700,10 +720,8 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 match,
                 rule,
                 fw,
-                ctx.resolve(rule.peers, special),
-                f"whether its targets ({', '.join(str(t) for t in rule.targets)}) select this "
-                f"VM (address {_vm_address_text(vm)}; service accounts "
-                f"{', '.join(vm.service_accounts) or 'none'})",
+                resolve,
+                why,
                 # Implied and predefined rules: nobody can fix or delete them.
                 synthetic=implied
                 or (

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 from policycheck.engine.access import Access, Region, ResolvedRule
 from policycheck.engine.context import Context
-from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
+from policycheck.engine.intervals import (
+    ALL_PORT_SET,
+    IntervalSet,
+    addr_set,
+    port_set,
+    to_cidrs,
+    union_all,
+)
 from policycheck.engine.providers import (
     VMLayers,
     platform_addresses,
@@ -87,6 +94,27 @@ def rule_ref(rr: ResolvedRule) -> RuleRef:
     )
 
 
+class _FlowSet:
+    """One direction's and protocol's expected flows, with what the comparison asks
+    of them for every region computed once: their ports, where the set of flows
+    changes, and per port the flows and the peers they allow."""
+
+    def __init__(self, flows: Sequence[ExpectedFlow]) -> None:
+        self.flows = list(flows)
+        self.ports = [_ports(f.ports) for f in self.flows]
+        self.documented = union_all(self.ports)
+        self.cuts: set[int] = {b for ps in self.ports for lo, hi in ps for b in (lo, hi + 1)}
+        self._at: dict[int, tuple[list[ExpectedFlow], IntervalSet]] = {}
+
+    def at(self, port: int) -> tuple[list[ExpectedFlow], IntervalSet]:
+        """The flows documenting ``port``, and the peers they allow together."""
+        found = self._at.get(port)
+        if found is None:
+            here = [f for f, ps in zip(self.flows, self.ports, strict=True) if ps.contains(port)]
+            found = self._at[port] = (here, union_all(addr_set(f.peers) for f in here))
+        return found
+
+
 class Comparer:
     """Builds the findings for one VM."""
 
@@ -111,6 +139,8 @@ class Comparer:
         self.compared: list[RegionComparison] = []
         #: Per requirement (in the order of the expected flows), whether it is met.
         self.met: list[bool] = []
+        #: The expected flows per (direction, protocol), prepared once per VM.
+        self.flow_sets: dict[tuple[Direction, str], _FlowSet] = {}
 
     # ------------------------------------------------------------- plumbing
 
@@ -127,14 +157,18 @@ class Comparer:
             self.accs[key] = _Acc(kind=kind, direction=direction, rules=rules)
         return self.accs[key]
 
-    def _flows(self, direction: Direction, protocol: str) -> list[ExpectedFlow]:
-        flows = [
-            f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
-        ]
-        if protocol in PORT_PROTOCOLS:
-            return flows
-        # A packet without ports matches only what covers every port, as in access.py.
-        return [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+    def _flows(self, direction: Direction, protocol: str) -> _FlowSet:
+        key = (direction, protocol)
+        found = self.flow_sets.get(key)
+        if found is None:
+            flows = [
+                f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
+            ]
+            if protocol not in PORT_PROTOCOLS:
+                # A packet without ports matches only what covers every port, as in access.py.
+                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+            found = self.flow_sets[key] = _FlowSet(flows)
+        return found
 
     # --------------------------------------------------------------- checks
 
@@ -146,18 +180,51 @@ class Comparer:
                 self.compared.append(RegionComparison(addrs, IntervalSet(), ()))
                 continue
             flows = self._flows("inbound", region.protocol)
-            excess = _undocumented(region.ports, flows)
-            if excess:
-                self._acc("SWYX001", "inbound", region.rules).region.add(
-                    region.protocol, excess, addrs
-                )
-            broad = _too_broad(region.ports, addrs, flows)
-            for piece in broad:
-                acc = self._acc("SWYX002", "inbound", region.rules)
-                acc.region.add(region.protocol, piece.ports, piece.addrs)
-                acc.rows.update(piece.rows)
-                acc.documented = acc.documented | piece.documented
+            excess, broad = self._excess_and_breadth(
+                region.protocol, region.ports, addrs, region.rules, flows, "inbound"
+            )
             self.compared.append(RegionComparison(addrs, excess, tuple(broad)))
+
+    def _excess_and_breadth(
+        self,
+        protocol: str,
+        ports: IntervalSet,
+        addrs: IntervalSet,
+        rules: tuple[ResolvedRule, ...],
+        flows: _FlowSet,
+        direction: Direction,
+        *,
+        excess_kind: str = "SWYX001",
+        breadth_kind: str | None = "SWYX002",
+    ) -> tuple[IntervalSet, list[TooBroad]]:
+        """The undocumented ports and the too broad cells (also returned: the Rego
+        input document carries them per region)."""
+        documented = flows.documented
+        excess = ports - documented
+        if excess:
+            self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
+        broad: list[TooBroad] = []
+        if breadth_kind is None:
+            return excess, broad
+        covered = ports & documented
+        if not covered:
+            return excess, broad
+        # Cut the covered ports where the set of documenting flows changes.
+        cuts = flows.cuts
+        for lo, hi in covered:
+            points = sorted({lo, hi + 1} | {c for c in cuts if lo < c <= hi})
+            for a, b in itertools.pairwise(points):
+                cell = IntervalSet([(a, b - 1)])
+                here, allowed = flows.at(a)
+                too_broad = addrs - allowed
+                if too_broad:
+                    acc = self._acc(breadth_kind, direction, rules)
+                    acc.region.add(protocol, cell, too_broad)
+                    acc.rows.update(r for f in here for r in f.rows)
+                    acc.documented = acc.documented | allowed
+                    rows = frozenset(r for f in here for r in f.rows)
+                    broad.append(TooBroad(cell, too_broad, rows, allowed))
+        return excess, broad
 
     def outbound(self, access: Access) -> None:
         self.named["outbound"] = access.named
@@ -175,11 +242,16 @@ class Comparer:
                     region.protocol, region.ports, addrs
                 )
             elif strictness == "ports":
-                excess = _undocumented(region.ports, self._flows("outbound", region.protocol))
-                if excess:
-                    self._acc("SWYX004", "outbound", region.rules).region.add(
-                        region.protocol, excess, addrs
-                    )
+                self._excess_and_breadth(
+                    region.protocol,
+                    region.ports,
+                    addrs,
+                    region.rules,
+                    self._flows("outbound", region.protocol),
+                    "outbound",
+                    excess_kind="SWYX004",
+                    breadth_kind=None,
+                )
 
     def requirements(self, inbound: Access, outbound: Access) -> None:
         for req in self.expected.requirements:
@@ -464,37 +536,5 @@ def missing_rule_ref(vm: VM, direction: Direction, ctx: Context) -> RuleRef:
     )
 
 
-def _undocumented(ports: IntervalSet, flows: Sequence[ExpectedFlow]) -> IntervalSet:
-    """The ports no flow documents."""
-    documented = IntervalSet()
-    for f in flows:
-        documented = documented | _ports(f.ports)
-    return ports - documented
-
-
-def _too_broad(
-    ports: IntervalSet, addrs: IntervalSet, flows: Sequence[ExpectedFlow]
-) -> list[TooBroad]:
-    """Documented ports reachable from beyond the documented peers, cut where the
-    set of documenting flows changes."""
-    documented = IntervalSet()
-    cuts: set[int] = set()
-    for f in flows:
-        for lo, hi in _ports(f.ports):
-            cuts.update((lo, hi + 1))
-        documented = documented | _ports(f.ports)
-    out: list[TooBroad] = []
-    for lo, hi in ports & documented:
-        points = sorted({lo, hi + 1} | {c for c in cuts if lo < c <= hi})
-        for a, b in itertools.pairwise(points):
-            here = [f for f in flows if _ports(f.ports).contains(a)]
-            allowed = addr_set(p for f in here for p in f.peers)
-            beyond = addrs - allowed
-            if beyond:
-                rows = frozenset(r for f in here for r in f.rows)
-                out.append(TooBroad(IntervalSet([(a, b - 1)]), beyond, rows, allowed))
-    return out
-
-
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:
-    return IntervalSet((r.lo, r.hi) for r in ranges)
+    return port_set(ranges)

@@ -19,6 +19,7 @@ from policycheck.model import (
     Inventory,
     Network,
     Peer,
+    gcp_network_ref,
     last_segment,
 )
 
@@ -47,31 +48,55 @@ class Context:
         for fw in inventory.firewalls:
             self.firewalls[fw.id] = fw
             self.firewalls.setdefault(fw.id.lower(), fw)
-        self.networks: dict[str, Network] = {}
+        #: Networks by the last segment of their key; ``network`` picks the one meant.
+        self.networks: dict[str, list[Network]] = defaultdict(list)
         for net in inventory.networks:
-            self.networks[net.id.lower()] = net
-            self.networks.setdefault(last_segment(net.id).lower(), net)
+            self.networks[self._bucket(net.id)].append(net)
         self.groups: dict[tuple[str, str], AddressGroup] = {
             (g.kind, g.id.lower()): g for g in inventory.address_groups
         }
         self.members: dict[str, list[VM]] = defaultdict(list)
         #: Azure application security group id -> member VMs.
         self.asg_members: dict[str, list[VM]] = defaultdict(list)
-        #: GCP network name -> VMs with an interface in it.
-        self.network_members: dict[str, list[VM]] = defaultdict(list)
+        #: Network name -> (network key, VM with an interface in it); see ``network_vms``.
+        self._network_members: dict[str, list[tuple[str, VM]]] = defaultdict(list)
         for vm in inventory.vms:
             for att in vm.attachments:
                 self.members[att.firewall_id.lower()].append(vm)
             for asg in vm.app_security_groups:
                 self.asg_members[asg.lower()].append(vm)
-            for net_name in {last_segment(n) for n in vm.networks}:
-                self.network_members[net_name].append(vm)
+            for key in dict.fromkeys(self.network_key(vm.provider, n) for n in vm.networks):
+                self._network_members[self._bucket(key)].append((key, vm))
 
     @staticmethod
     def network_key(provider: str, network: str) -> str:
-        """How two references to one network compare: ARM ids and AWS ids ignoring
-        case, GCP networks by name (rules and VMs name them by name or self link)."""
-        return (last_segment(network) if provider == "gcp" else network).lower()
+        """How references to one network compare: ARM ids and AWS ids ignoring case,
+        GCP networks by project and name (``projects/p/global/networks/n``, whether
+        named by self link or path), or by name alone where the project is unknown."""
+        return (gcp_network_ref(network) if provider == "gcp" else network).lower()
+
+    @classmethod
+    def same_network(cls, provider: str, a: str, b: str) -> bool:
+        """Whether two network references mean one network. A GCP reference whose
+        project is unknown (a plan without one) matches that name in any project."""
+        ka, kb = cls.network_key(provider, a), cls.network_key(provider, b)
+        if ka == kb:
+            return True
+        name_only = provider == "gcp" and ("/" not in ka or "/" not in kb)
+        return name_only and last_segment(ka) == last_segment(kb)
+
+    @staticmethod
+    def _bucket(network: str) -> str:
+        """Index slot of a network: references ``same_network`` may match share it."""
+        return last_segment(network.strip()).lower()
+
+    def network_vms(self, provider: str, network: str) -> list[VM]:
+        """The VMs of ``provider`` with an interface in ``network``."""
+        return [
+            vm
+            for key, vm in self._network_members.get(self._bucket(network), [])
+            if vm.provider == provider and self.same_network(provider, key, network)
+        ]
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())
@@ -91,9 +116,16 @@ class Context:
         return res
 
     def network(self, network_id: str) -> Network | None:
-        return self.networks.get(network_id.lower()) or self.networks.get(
-            last_segment(network_id).lower()
-        )
+        """The inventory's network a reference means (the exact one first)."""
+        candidates = self.networks.get(self._bucket(network_id), [])
+        exact = [n for n in candidates if n.id.lower() == network_id.lower()]
+        # By name otherwise, except across GCP projects (each has its own "default").
+        same = [
+            n
+            for n in candidates
+            if n.provider != "gcp" or self.same_network("gcp", n.id, network_id)
+        ]
+        return next(iter(exact + same), None)
 
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""

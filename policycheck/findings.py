@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
 
 Level = Literal["error", "warning", "note"]
+#: A current finding's state against a baseline; ``absent`` ones are BaselineFinding.
+FoundState = Literal["new", "unchanged"]
 RuleId = Literal["SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007"]
 LEVEL_ORDER: dict[str, int] = {"note": 1, "warning": 2, "error": 3}
 
@@ -163,15 +165,59 @@ class RuleRef(BaseModel):
     action: str | None = None
     priority: int | None = None
     provenance: Provenance
+    #: A rule nobody wrote: a platform default (Azure's default security rules),
+    #: an implied rule (GCP), or the allow-all of a VM without a firewall.
+    default: bool = False
+
+
+#: Where a suppression is written, in SARIF's words: the deployment profile
+#: (``external``) or a ``policycheck:ignore`` comment in the source (``inSource``).
+SuppressionKind = Literal["external", "inSource"]
 
 
 class Suppression(BaseModel):
+    """The suppression that accepted a finding."""
+
     model_config = ConfigDict(frozen=True)
 
     reason: str
     expires: dt.date
-    #: Which profile entry suppressed it, for the audit trail.
+    #: Which entry suppressed it, for the audit trail: ``suppressions[2]`` (the
+    #: profile's list) or ``main.tf:36`` (the ignore comment).
     match: str
+    kind: SuppressionKind = "external"
+    #: The ignore comment's file and line (``inSource`` only).
+    file: str | None = None
+    line: int | None = None
+
+
+#: What a suppression did in a scan: suppressed findings (``applied``), nothing
+#: because its date has passed (``expired``), or nothing though valid (``unmatched``).
+SuppressionState = Literal["applied", "expired", "unmatched"]
+
+
+class SuppressionStatus(BaseModel):
+    """One suppression the scan knew (profile entry or inline ignore) and what it did.
+
+    Reports list the expired and unmatched ones, so an exception nobody needs any
+    more, or one that silently stopped applying, is seen.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SuppressionKind
+    match: str
+    reason: str
+    expires: dt.date
+    #: The selectors as written, e.g. ``{"rule": "SWYX001", "tag": "env=lab"}``; an
+    #: inline ignore's as ``{"rule": "SWYX001", "block": "lines 36-42"}`` (of ``file``).
+    selectors: dict[str, str] = Field(default_factory=dict)
+    state: SuppressionState
+    #: applied: findings it suppressed; expired: findings it matches, active again
+    #: because it expired; unmatched: 0.
+    findings: int = 0
+    file: str | None = None
+    line: int | None = None
 
 
 #: Protocols whose parts carry ports; every other part covers its whole protocol.
@@ -325,6 +371,13 @@ class Finding(BaseModel):
     hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
+    #: Names of CIDRs this finding mentions (in ``region``, ``documented_peers``
+    #: or a summary's ``excluding``): the profile's peer group whose entry it is,
+    #: else the VM whose address it is (``VM pbx1``). For wording only.
+    peer_names: dict[str, str] = Field(default_factory=dict)
+    #: With ``--baseline``: ``new`` (its fingerprint is not in the baseline) or
+    #: ``unchanged``; None without a baseline.
+    baseline_state: FoundState | None = None
 
     @field_validator("region")
     @classmethod
@@ -408,6 +461,96 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
+RoleOriginKind = Literal["vm_tag", "network_tag", "firewall_tag", "profile"]
+
+
+class RoleOrigin(BaseModel):
+    """Where a VM's role came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``vm_tag``: a tag (AWS, Azure) or label (GCP) on the VM; ``network_tag``: a
+    #: GCP network tag on the VM; ``firewall_tag``: a tag on a firewall object that
+    #: applies to the VM; ``profile``: the profile's ``role_assignments``.
+    kind: RoleOriginKind
+    #: The tag key or network tag (``swyx-roles``, ``swyx-role-cds``), or the
+    #: profile entry (``role_assignments[0]``).
+    key: str
+    #: For ``firewall_tag``: the firewall object's name.
+    firewall: str | None = None
+
+
+class VMRole(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    #: Every place that names the role, in the order they were read.
+    origins: list[RoleOrigin] = Field(default_factory=list)
+
+
+class CheckedVM(BaseModel):
+    """A VM the scan checked, whether or not it has findings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    id: str
+    name: str
+    provenance: Provenance
+    #: Its recognised Swyx roles, each with where it came from.
+    roles: list[VMRole] = Field(default_factory=list)
+    #: Role slugs its markers name that the catalog does not know.
+    unknown_roles: list[str] = Field(default_factory=list)
+
+    @property
+    def resource(self) -> str:
+        """The Terraform address, else the cloud id: what a reader searches for."""
+        return self.provenance.address or self.provenance.cloud_id or self.id
+
+    def sort_key(self) -> tuple[str, str, str]:
+        """Reports list VMs by name (then provider, id): the same order whether a
+        scan ran whole or in shards that were merged."""
+        return (self.name, self.provider, self.id)
+
+
+class BaselineFinding(BaseModel):
+    """A finding of a baseline report, as that report described it: enough to
+    match it (``fingerprint``) and to report it as absent when it is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    rule_id: RuleId
+    level: Level
+    provider: str
+    vm_id: str
+    vm_name: str
+    direction: str
+    resource: str
+    message: str
+    #: Where it was reported: the declaring file and lines, else None (live scans).
+    file: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    #: Whether it was suppressed in the baseline.
+    suppressed: bool = False
+
+
+class BaselineComparison(BaseModel):
+    """This scan against a previous report (``--baseline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The baseline file as given, and what it was: a JSON report or a SARIF log.
+    path: str
+    kind: Literal["json", "sarif"]
+    #: How many findings the baseline had (its absent results not counted).
+    baseline_findings: int
+    #: Findings of the baseline this scan no longer has (fixed, or gone), in the
+    #: baseline's order.
+    absent: list[BaselineFinding] = Field(default_factory=list)
+
+
 class ShardMark(BaseModel):
     """Which part of which scan a shard report is: part ``index`` of ``count`` of a
     ``scan`` of this kind (terraform, snapshot, aws, azure, gcp)."""
@@ -427,10 +570,19 @@ class ScanResult(BaseModel):
 
     tool_version: str
     sources: list[str] = Field(default_factory=list)
+    #: The deployment profile file the scan used; None for the built-in defaults.
+    profile: str | None = None
     vm_count: int = 0
     firewall_count: int = 0
+    #: Every VM checked (in CheckedVM.sort_key order), with its roles: the clean ones too.
+    vms: list[CheckedVM] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: Every suppression of the profile and every inline ignore, with its state.
+    suppressions: list[SuppressionStatus] = Field(default_factory=list)
+    #: Set when the scan was compared with a baseline: then every finding has a
+    #: ``baseline_state`` and only new ones can fail a run.
+    baseline: BaselineComparison | None = None
     #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
     shard: ShardMark | None = None
 
@@ -440,3 +592,13 @@ class ScanResult(BaseModel):
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppression is None]
+
+    def gating(self) -> list[Finding]:
+        """The findings that decide the exit code: the active ones, and with a
+        baseline only those new since it."""
+        if self.baseline is None:
+            return self.active()
+        return [f for f in self.active() if f.baseline_state == "new"]
+
+    def suppressions_in(self, state: SuppressionState) -> list[SuppressionStatus]:
+        return [s for s in self.suppressions if s.state == state]

@@ -52,6 +52,18 @@ class Context:
         self.networks: dict[str, list[Network]] = defaultdict(list)
         for net in inventory.networks:
             self.networks[self._bucket(net.id)].append(net)
+        #: GCP firewall objects by where they may apply (positions in the inventory):
+        #: a VM's rules are found without walking every object of the estate.
+        self._gcp_index: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, fw in enumerate(inventory.firewalls):
+            if fw.provider != "gcp" or fw.kind not in ("vpc_firewall", "firewall_policy"):
+                continue
+            if fw.network is not None:
+                self._gcp_index[("network", self._bucket(fw.network))].append(i)
+            elif fw.kind == "vpc_firewall":
+                self._gcp_index[("any", "")].append(i)
+            if fw.kind == "firewall_policy":
+                self._gcp_index[("id", fw.id.lower())].append(i)
         self.groups: dict[tuple[str, str], AddressGroup] = {
             (g.kind, g.id.lower()): g for g in inventory.address_groups
         }
@@ -97,6 +109,19 @@ class Context:
             for key, vm in self._network_members.get(self._bucket(network), [])
             if vm.provider == provider and self.same_network(provider, key, network)
         ]
+
+    def gcp_candidates(
+        self, networks: Iterable[str], attached: Iterable[str]
+    ) -> list[FirewallObject]:
+        """The GCP firewall objects that may apply to a VM in ``networks`` with the
+        policies ``attached`` (lower-case ids), in inventory order: every object that
+        applies is among them (same network name); the provider decides exactly."""
+        positions = set(self._gcp_index.get(("any", ""), ()))
+        for network in networks:
+            positions.update(self._gcp_index.get(("network", self._bucket(network)), ()))
+        for policy in attached:
+            positions.update(self._gcp_index.get(("id", policy), ()))
+        return [self.inventory.firewalls[i] for i in sorted(positions)]
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())

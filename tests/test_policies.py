@@ -465,3 +465,21 @@ def test_docs_list_what_the_embedded_engine_supports() -> None:
     assert len(supported) > 100 and len(missing) > 10
     assert [n for n in supported if not rego.is_builtin(n) and n not in ENGINE_EXTRAS] == []
     assert [n for n in missing if rego.is_builtin(n)] == []
+
+
+def test_strings_of_the_input_keep_their_quotes(tmp_path: Path) -> None:
+    # rego-cpp writes strings it was handed as Python objects back unescaped
+    # (`"m["x"]"`), so the input goes in as JSON text: a Terraform address with
+    # `["key"]`, or a tag with a quote, comes back exactly.
+    inventory = terraform.load_plan(AWS_PLAN)
+    team = 'net "core" \\ ops'
+    vms = [vm.model_copy(update={"tags": {**vm.tags, "team": team}}) for vm in inventory.vms]
+    inventory = inventory.model_copy(update={"vms": vms})
+    folder = policy_dir(
+        tmp_path,
+        HEAD + "deny contains msg if {\n\tsome vm in input.vms\n\tmsg := vm.tags.team\n}\n",
+    )
+    result = evaluate_rego(
+        inventory, load_profile(None, CATALOG), CATALOG, swyx=False, policy_dirs=[folder]
+    )
+    assert [f.policy.message for f in result.findings if f.policy is not None] == [team]

@@ -124,7 +124,10 @@ class Worker:
             if request.get("data"):
                 self._call(self.rego.add_data, request["data"])
             if "input" in request:
-                self._call(self.rego.set_input, request["input"])
+                # As JSON text: rego-cpp 1.5 hands strings set as Python objects back
+                # unescaped, so a Terraform address `m["k"]` would break its output.
+                text = orjson.dumps(request["input"]).decode()
+                self._call(self.rego.set_input_term, text)
             return {"ok": True}
         if op == "query":
             return self._query(str(request["query"]))

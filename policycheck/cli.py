@@ -394,6 +394,16 @@ def _register_cloud_commands() -> None:
 _register_cloud_commands()
 
 
+def _register_question_commands() -> None:
+    """`policycheck explain` lives in policycheck/commands/explain.py."""
+    from policycheck.commands import explain
+
+    explain.register(cli, _profile_option)
+
+
+_register_question_commands()
+
+
 def main() -> None:
     cli(prog_name="policycheck")
 

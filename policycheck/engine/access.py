@@ -126,25 +126,17 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     protocols = _protocols(layers)
     for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
-        per_layer = [
-            [
-                r
-                for r in layer.rules
-                if r.matches_protocol(protocol)
-                and (with_ports or (r.ports == ALL_PORT_SET and r.source_ports == ALL_PORT_SET))
-            ]
-            for layer in layers
-        ]
+        per_layer = [layer_rules(layer, protocol) for layer in layers]
         if any(not rules for rules, layer in zip(per_layer, layers, strict=True)):
             # A layer with no matching rule allows nothing on this protocol.
             continue
         all_rules = [r for rules in per_layer for r in rules]
         dcells = _cells(r.ports for r in all_rules) if with_ports else [(0, 65535)]
-        scells = _cells(r.source_ports for r in all_rules) if with_ports else [(0, 65535)]
+        scells = source_port_cells(per_layer, protocol)
         for dlo, dhi in dcells:
             for slo, shi in scells:
                 # Evaluate every layer (not lazily) so shadowing is tracked in all.
-                pieces = _combine(
+                pieces = combine(
                     [
                         _layer_pieces(layer, rules, dlo, slo, decided)
                         for layer, rules in zip(layers, per_layer, strict=True)
@@ -175,13 +167,51 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     return access
 
 
-def _layer_pieces(
-    layer: Layer, rules: list[ResolvedRule], dport: int, sport: int, decided: set[ResolvedRule]
-) -> list[Piece]:
+def layer_rules(layer: Layer, protocol: str) -> list[ResolvedRule]:
+    """The layer's rules that can match a packet of ``protocol`` (a name, number or
+    :data:`OTHER`), in evaluation order. A packet without ports (ICMP, GRE, ...)
+    is matched only by rules that cover every port."""
+    with_ports = protocol in PORT_PROTOCOLS
+    return [
+        r
+        for r in layer.rules
+        if r.matches_protocol(protocol)
+        and (with_ports or (r.ports == ALL_PORT_SET and r.source_ports == ALL_PORT_SET))
+    ]
+
+
+def source_port_cells(
+    per_layer: Iterable[Iterable[ResolvedRule]], protocol: str
+) -> list[tuple[int, int]]:
+    """Source-port intervals inside which every rule matches fully or not at all."""
+    if protocol not in PORT_PROTOCOLS:
+        return [(0, 65535)]
+    return _cells(r.source_ports for rules in per_layer for r in rules)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule deciding (or, for ``goto_next``, handing on) ``addrs`` in its layer."""
+
+    rule: ResolvedRule
+    addrs: IntervalSet
+
+
+def layer_decisions(
+    layer: Layer, rules: Sequence[ResolvedRule], dport: int, sport: int
+) -> list[Decision]:
+    """What each rule of ``rules`` (from :func:`layer_rules`) decides for packets to
+    ``dport`` from ``sport``, in evaluation order.
+
+    A union layer: every matching allow rule allows its addresses. An ordered
+    layer: first match wins, so a rule decides only the addresses no earlier rule
+    of its tier took; ``goto_next`` hands its addresses to the next tier. Addresses
+    no decision allows are denied by the layer.
+    """
     matching = [r for r in rules if r.ports.contains(dport) and r.source_ports.contains(sport)]
     if not layer.ordered:
-        return [(r.addrs, (r,)) for r in matching if r.allows and r.addrs]
-    pieces: list[Piece] = []
+        return [Decision(r, r.addrs) for r in matching if r.allows and r.addrs]
+    out: list[Decision] = []
     remaining = ALL_ADDRS
     parked = IntervalSet()  # addresses sent to the next level by goto_next
     tier = None
@@ -191,15 +221,22 @@ def _layer_pieces(
         hit = r.addrs & remaining
         if not hit:
             continue
-        decided.add(r)
+        out.append(Decision(r, hit))
         if r.rule.action == "goto_next":
             parked = parked | hit
-        elif r.allows:
-            pieces.append((hit, (r,)))
         remaining = remaining - r.addrs
         if not remaining and not parked:
             break
-    return pieces
+    return out
+
+
+def _layer_pieces(
+    layer: Layer, rules: list[ResolvedRule], dport: int, sport: int, decided: set[ResolvedRule]
+) -> list[Piece]:
+    decisions = layer_decisions(layer, rules, dport, sport)
+    if layer.ordered:
+        decided.update(d.rule for d in decisions)
+    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.allows]
 
 
 def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
@@ -213,8 +250,9 @@ def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
     )
 
 
-def _combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
-    """Traffic must pass every layer: intersect the pieces layer by layer."""
+def combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
+    """Traffic must pass every layer: intersect the pieces layer by layer. Each
+    result names the rules of every layer that allow it, the specific rule first."""
     result: list[Piece] | None = None
     for pieces in layer_pieces:
         if result is None:

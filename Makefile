@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint setup
+.PHONY: demo test check lint setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,3 +30,8 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# The landing gate while several engineers share two cores: lint plus every test except
+# the slow scale/install ones (those run in `make test`, i.e. .ci/run).
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 -m "not slow" -q

@@ -160,3 +160,30 @@ def register(ctx: CommandContext) -> None:
             regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
         )
         sys.exit(write_snapshot(inventory, output))
+
+
+def live_command(
+    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
+) -> None:
+    """Add ``GROUP aws``: the live AWS estate as the input of another command
+    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
+
+    @group.command("aws", help=help)
+    @_collection_options
+    @options
+    def live_aws(
+        regions: tuple[str, ...],
+        aws_profile: str | None,
+        role_arns: tuple[str, ...],
+        endpoint_url: str | None,
+        max_workers: int,
+        timeout: float,
+        **opts: Any,
+    ) -> None:
+        quiet = bool(opts.get("quiet"))
+        run(
+            lambda: _read(
+                regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
+            ),
+            **opts,
+        )

@@ -161,3 +161,29 @@ def register(ctx: CommandContext) -> None:
             subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
         )
         sys.exit(write_snapshot(inventory, output))
+
+
+def live_command(
+    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
+) -> None:
+    """Add ``GROUP azure``: live Azure subscriptions as the input of another command
+    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
+
+    @group.command("azure", help=help, epilog=_AUTH_HELP)
+    @_collection_options
+    @options
+    def live_azure(
+        subscriptions: tuple[str, ...],
+        endpoint: str | None,
+        max_workers: int,
+        disable_instance_discovery: bool,
+        timeout: float,
+        **opts: Any,
+    ) -> None:
+        quiet = bool(opts.get("quiet"))
+        run(
+            lambda: _read(
+                subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+            ),
+            **opts,
+        )

@@ -256,3 +256,17 @@ def register(root: click.Group, profile_option: Callable[[Any], Any]) -> None:
         from policycheck import api
 
         sys.exit(run_explain(lambda: api.load_snapshot(path), **opts))
+
+    def explain_live(load: Callable[[], Inventory], **opts: Any) -> None:
+        sys.exit(run_explain(load, **opts))
+
+    from policycheck.commands import aws, azure, gcp
+
+    for cloud, what in ((aws, "AWS"), (azure, "Azure"), (gcp, "GCP")):
+        cloud.live_command(
+            explain,
+            options,
+            explain_live,
+            f"Explain one packet against the live {what} estate (read-only calls, as "
+            f"`scan {cloud.__name__.rsplit('.', 1)[-1]}`).",
+        )

@@ -144,3 +144,27 @@ def register(ctx: CommandContext) -> None:
         """
         inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout)
         sys.exit(write_snapshot(inventory, output))
+
+
+def live_command(
+    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
+) -> None:
+    """Add ``GROUP gcp``: live GCP projects as the input of another command
+    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
+
+    @group.command("gcp", help=help, epilog=_AUTH_HELP)
+    @_gcp_options
+    @options
+    def live_gcp(
+        projects: tuple[str, ...],
+        organization: str | None,
+        endpoint: str | None,
+        max_workers: int,
+        timeout: float,
+        **opts: Any,
+    ) -> None:
+        quiet = bool(opts.get("quiet"))
+        run(
+            lambda: _collect(projects, organization, endpoint, max_workers, quiet, timeout),
+            **opts,
+        )

@@ -325,10 +325,16 @@ _blocked contains f if {
 _wanted(req) := wanted if {
 	_internet(req.peers)
 	internal := _cidr_intervals(input.internal_networks)
-	wanted := _interval_diff(_cidr_intervals(req.peers), internal)
+	wanted := _interval_diff(_reachable_peers(req), internal)
 }
 
-_wanted(req) := _cidr_intervals(req.peers) if not _internet(req.peers)
+_wanted(req) := _reachable_peers(req) if not _internet(req.peers)
+
+# Peers that can never satisfy the requirement (platform addresses) are left out.
+_reachable_peers(req) := _interval_diff(
+	_cidr_intervals(req.peers),
+	_cidr_intervals(object.get(req, "unreachable_peers", [])),
+)
 
 _internet(peers) if {
 	"0.0.0.0/0" in peers

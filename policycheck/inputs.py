@@ -180,6 +180,15 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
+def describe_problem(exc: BaseException) -> str:
+    """An exception as one short phrase: a model refusal as ``VM addresses.0: invalid IP
+    address '10.0.1.300'`` (not pydantic's multi-line report), anything else with its
+    type name. For values a source could not use, e.g. in a cloud response."""
+    if isinstance(exc, ValidationError):
+        return f"{exc.title} {describe_validation_error(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 # ----------------------------------------------------------------------- JSON
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from policycheck.errors import safe_text, scrub
+from policycheck.errors import InputError, safe_text, scrub
 
 Provider = Literal["aws", "azure", "gcp"]
 Direction = Literal["inbound", "outbound"]
@@ -32,6 +32,15 @@ PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 _NUMBER_TO_NAME = {str(v): k for k, v in PROTOCOL_NUMBERS.items()}
 
 MAX_PORT = 65535
+
+#: Azure's "any address" prefix word (``*``/``Any``): every address, v4 and v6. Sources
+#: write it, the engine reads it, so it lives here.
+AZURE_ANY = "*"
+
+
+def last_segment(self_link: str) -> str:
+    """GCP self links and names (and ARM ids) compare by their last path segment."""
+    return self_link.rstrip("/").rsplit("/", 1)[-1]
 
 
 def check_address(value: str) -> str:
@@ -215,6 +224,24 @@ FirewallKind = Literal[
 ]
 
 
+#: The evaluation-order numbers each cloud accepts, per (provider, kind): the ranges,
+#: what the cloud calls the number, and the name of the object kind for messages.
+#: AWS network ACLs number rules 1-32766 and end with the default rule ``*`` (32767);
+#: Azure NSG rules take 100-4096, the platform's default rules 65000/65001/65500;
+#: GCP VPC firewall rules 0-65535, firewall policy rules 0-2147483647 (the top four
+#: are the predefined goto_next rules).
+RULE_NUMBER_RANGES: dict[tuple[str, str], tuple[tuple[tuple[int, int], ...], str, str]] = {
+    ("aws", "network_acl"): (((1, 32766), (32767, 32767)), "rule number", "AWS network ACL"),
+    ("azure", "nsg"): (
+        ((100, 4096), (65000, 65001), (65500, 65500)),
+        "priority",
+        "Azure NSG",
+    ),
+    ("gcp", "vpc_firewall"): (((0, 65535),), "priority", "GCP VPC firewall rule"),
+    ("gcp", "firewall_policy"): (((0, 2147483647),), "priority", "GCP firewall policy"),
+}
+
+
 class FirewallObject(_Frozen):
     """A security group, NSG, GCP firewall rule or policy, with its rules."""
 
@@ -230,6 +257,27 @@ class FirewallObject(_Frozen):
 
     def __hash__(self) -> int:  # dict field makes the default hash fail
         return hash((self.provider, self.kind, self.id))
+
+    @model_validator(mode="after")
+    def _rule_numbers(self) -> FirewallObject:
+        """A rule number the cloud would refuse is bad input, never a finding.
+
+        Raised as :class:`~policycheck.errors.InputError` (not a ValueError) so that
+        no source mistakes it for a malformed response to skip: it is exit 2.
+        """
+        spec = RULE_NUMBER_RANGES.get((self.provider, self.kind))
+        if spec is None:
+            return self
+        ranges, word, kind = spec
+        for rule in self.rules:
+            if rule.priority is None or any(lo <= rule.priority <= hi for lo, hi in ranges):
+                continue
+            allowed = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+            raise InputError(
+                f"{kind} {self.name}: rule {rule.name or rule.id}: {word} {rule.priority} "
+                f"is outside {allowed}"
+            )
+        return self
 
 
 AttachmentLevel = Literal["interface", "subnet", "network"]
@@ -293,6 +341,8 @@ class AddressGroup(_Frozen):
     id: Text
     name: Text | None = None
     cidrs: tuple[Cidr, ...] = ()
+    #: Some entries are not known (e.g. until ``terraform apply``): ``cidrs`` is a part.
+    incomplete: bool = False
 
 
 class CollectionError(_Frozen):

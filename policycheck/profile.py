@@ -27,7 +27,7 @@ from pydantic import (
 from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionCondition, default_catalog
 from policycheck.errors import InputError
 from policycheck.inputs import describe_validation_error, parse_yaml, read_text
-from policycheck.model import PortRange, normalize_protocol
+from policycheck.model import PortRange, Text, normalize_protocol
 
 DEFAULT_INTERNAL_NETWORKS = (
     "10.0.0.0/8",
@@ -137,8 +137,8 @@ class ExtraFlow(_Strict):
     an admin jump host). It is accepted like a documented flow; the justification is
     mandatory so every exception is explained in the profile itself."""
 
-    name: str
-    justification: Annotated[str, Field(min_length=3)]
+    name: Text
+    justification: Annotated[Text, Field(min_length=3)]
     direction: Literal["inbound", "outbound"] = "inbound"
     protocol: str
     ports: list[str] = Field(
@@ -195,7 +195,7 @@ class SipTrunk(_Strict):
 class Suppression(_Strict):
     """Accept a finding until a date. Expired suppressions stop applying."""
 
-    reason: Annotated[str, Field(min_length=3)]
+    reason: Annotated[Text, Field(min_length=3)]
     expires: dt.date
     rule: str | None = Field(default=None, pattern=r"^SWYX00[1-7]$")
     vm: str | None = Field(default=None, description="Glob on VM name or id.")

@@ -17,7 +17,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, rule_ref, via_load_balancer
+from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.evaluate import (
     VMExpectations,
@@ -142,16 +142,18 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
         firewalls={fw.id: fw for fw in inventory.firewalls},
         internal=ctx.internal,
     )
-    expectations = VMExpectations(inventory, roles, profile, catalog)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         if not assignment.roles:
             continue
         expected = expectations.expected(vm, assignment.roles)
-        _, access_in = vm_access(vm, "inbound", ctx)
-        _, access_out = vm_access(vm, "outbound", ctx)
-        # What the native comparison ignores (the Azure load balancer probe).
-        ignored = Comparer(vm, expected, profile, ctx).ignore
+        layers_in, access_in = vm_access(vm, "inbound", ctx)
+        layers_out, access_out = vm_access(vm, "outbound", ctx)
+        # What the native comparison leaves out (the Azure load balancer probe).
+        comparer = Comparer(
+            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
+        )
         out.vms[vm.id] = vm
         out.roles[vm.id] = list(assignment.roles)
         out.expected[vm.id] = expected
@@ -162,10 +164,10 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
                 "provider": vm.provider,
                 "roles": list(assignment.roles),
                 "firewalls": _firewalls(vm, ctx),
-                "inbound": _regions(access_in, ignored, out.refs),
-                "outbound": _regions(access_out, IntervalSet(), out.refs),
+                "inbound": _regions(access_in, comparer.exempt, out.refs),
+                "outbound": _regions(access_out, lambda _region: IntervalSet(), out.refs),
                 "expected": _flows(expected),
-                "requirements": _requirements(expected),
+                "requirements": _requirements(expected, comparer),
             }
         )
     return out
@@ -182,7 +184,9 @@ def _firewalls(vm: VM, ctx: Context) -> list[Json]:
 
 
 def _regions(
-    access: Access, ignored: IntervalSet, refs: dict[tuple[str, str], RuleRef]
+    access: Access,
+    exempt: Callable[[Region], IntervalSet],
+    refs: dict[tuple[str, str], RuleRef],
 ) -> list[Json]:
     out: list[Json] = []
     for region in access.regions:
@@ -208,17 +212,11 @@ def _regions(
                 "peers": to_cidrs(region.addrs),
                 "excluding": list(access.named) if region.protocol == OTHER_PROTOCOLS else [],
                 "source_ports": _intervals(region.source_ports),
-                "excluded_peers": _excluded(region, ignored),
+                "excluded_peers": to_cidrs(exempt(region)),
                 "rules": rules,
             }
         )
     return out
-
-
-def _excluded(region: Region, ignored: IntervalSet) -> list[str]:
-    if not ignored or not via_load_balancer(region.rules):
-        return []
-    return to_cidrs(region.addrs & ignored)
 
 
 def _intervals(ports: IntervalSet) -> list[list[int]]:
@@ -244,7 +242,7 @@ def _flows(expected: Expected) -> list[Json]:
     ]
 
 
-def _requirements(expected: Expected) -> list[Json]:
+def _requirements(expected: Expected, comparer: Comparer) -> list[Json]:
     return [
         {
             "description": r.description,
@@ -252,6 +250,9 @@ def _requirements(expected: Expected) -> list[Json]:
             "protocol": r.protocol,
             "alternatives": [_ranges(alt) for alt in r.alternatives],
             "peers": [_canonical(p, f"requirement {r.description}") for p in r.peers],
+            # Peers that cannot satisfy it whatever the rules allow (platform
+            # addresses, peers whose replies a stateless return path drops).
+            "unreachable_peers": to_cidrs(comparer.unreachable(r)),
             "rows": list(r.rows),
         }
         for r in expected.requirements

@@ -6,7 +6,13 @@ tests can check that each rule came back from the collector unchanged.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any, Literal
+
+import boto3
+import pytest
+from moto import mock_aws
 
 from policycheck.demo import (
     ALL_SWYX_ROLES,
@@ -19,6 +25,22 @@ from policycheck.demo import (
 )
 
 Variant = Literal["broken", "compliant"]
+REGION = "eu-central-1"
+
+
+@pytest.fixture
+def moto_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+    """moto in-process, fake credentials, no user AWS files; a session in REGION."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+
 
 BROKEN_INGRESS: list[dict[str, Any]] = [
     perm("tcp", (3389, 3389), cidrs=ANYWHERE, description="B1"),

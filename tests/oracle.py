@@ -21,9 +21,15 @@ Project decisions the docs leave open, applied the same way on every provider:
   the VM's addresses is inside it.
 - A symbolic peer the inventory cannot resolve matches no address (the engine
   reports such rules separately).
-- A group/tag/service-account peer means every address of its member VMs. The
-  docs say the *private* (primary internal) addresses only, but ``VM.addresses``
-  does not say which addresses are private.
+- A group/tag/service-account peer means every address of its member VMs other
+  than the VM under evaluation (its traffic to itself never crosses its own
+  firewall). The docs say the *private* (primary internal) addresses only, but
+  ``VM.addresses`` does not say which addresses are private.
+- AWS: a network ACL without any entry for an address family (an IPv4-only
+  VPC's ACL) does not filter that family; one without any entry denies all.
+- AWS: a VM whose interfaces sit in subnets with *different* network ACLs is
+  reachable through either; the engine then applies no ACL (and says so), and so
+  does this oracle.
 - Azure ``VirtualNetwork`` is the VM's VNet address spaces, else the profile's
   internal networks (the docs add peered VNets, gateways and on-premises
   prefixes, which the inventory does not describe); ``Internet`` is the rest.
@@ -145,9 +151,45 @@ def _remote(packet: Packet) -> IPAddress:
 # every group associated with the instance's interfaces are aggregated, and a
 # packet is allowed if ANY rule allows it. A rule naming another security group
 # means the addresses of the interfaces associated with that group.
+#
+# Network ACLs (docs: "Control subnet traffic with network access control
+# lists"): the ACL of the instance's subnet filters the packet too, in or out.
+# "We process the entries in the network ACL in order, starting with the lowest
+# numbered rule... As soon as a rule matches traffic, it's applied"; the last
+# rule, "*", denies what no numbered rule matched. ACLs are stateless: a reply is
+# a packet of its own (see nacl_allows).
 
 
 def _aws_allowed(inventory: Inventory, vm: VM, direction: Direction, packet: Packet) -> bool:
+    return _aws_groups_allow(inventory, vm, direction, packet) and nacl_allows(
+        inventory, vm, direction, packet
+    )
+
+
+def nacl_allows(inventory: Inventory, vm: VM, direction: Direction, packet: Packet) -> bool:
+    """The network ACL of the VM's subnet alone: first match by rule number."""
+    acls = {fw.id: fw for fw in _attached(inventory, vm, levels=("subnet",))}
+    if len(acls) != 1:
+        return True  # no ACL; or several, which are not applied (see above)
+    [acl] = acls.values()
+    # An ACL has entries only for its VPC's address families; a family it has no
+    # entry for at all is not filtered by it (project decision, docs/semantics.md).
+    families = {_network(p.value).version for r in acl.rules for p in r.peers if p.kind == "cidr"}
+    if families and _remote(packet).version not in families:
+        return True
+    rules = sorted(
+        (r for r in acl.rules if r.direction == direction and not r.disabled),
+        key=lambda r: r.priority if r.priority is not None else 32767,
+    )
+    for rule in rules:
+        if _l4_matches(rule, packet) and any(
+            peer.kind == "cidr" and _in_cidrs(_remote(packet), [peer.value]) for peer in rule.peers
+        ):
+            return rule.action == "allow"
+    return False  # the "*" rule
+
+
+def _aws_groups_allow(inventory: Inventory, vm: VM, direction: Direction, packet: Packet) -> bool:
     for group in _attached(inventory, vm, levels=("interface",)):
         if group.kind != "security_group":
             continue
@@ -157,13 +199,13 @@ def _aws_allowed(inventory: Inventory, vm: VM, direction: Direction, packet: Pac
                 and rule.action == "allow"
                 and not rule.disabled
                 and _l4_matches(rule, packet)
-                and any(_aws_peer_has(inventory, peer, _remote(packet)) for peer in rule.peers)
+                and any(_aws_peer_has(inventory, vm, peer, _remote(packet)) for peer in rule.peers)
             ):
                 return True
     return False
 
 
-def _aws_peer_has(inventory: Inventory, peer: Peer, address: IPAddress) -> bool:
+def _aws_peer_has(inventory: Inventory, vm: VM, peer: Peer, address: IPAddress) -> bool:
     if peer.kind == "cidr":
         return _in_cidrs(address, [peer.value])
     if peer.kind == "security_group":
@@ -171,7 +213,7 @@ def _aws_peer_has(inventory: Inventory, peer: Peer, address: IPAddress) -> bool:
             return False  # not resolvable: a group outside the inventory
         members = [
             m
-            for m in inventory.vms
+            for m in _others(inventory, vm)
             if any(a.firewall_id.lower() == peer.value.lower() for a in m.attachments)
         ]
         return _is_address_of(address, members)
@@ -236,7 +278,9 @@ def _azure_nsg_allows(
         if (
             _azure_rule_selects_vm(rule, vm)
             and _l4_matches(rule, packet)
-            and any(_azure_peer_has(inventory, peer, _remote(packet), vnet) for peer in rule.peers)
+            and any(
+                _azure_peer_has(inventory, vm, peer, _remote(packet), vnet) for peer in rule.peers
+            )
         ):
             return rule.action == "allow"
     return False
@@ -268,7 +312,9 @@ def _azure_vnet_space(inventory: Inventory, vm: VM) -> list[str]:
     ]
 
 
-def _azure_peer_has(inventory: Inventory, peer: Peer, address: IPAddress, vnet: list[str]) -> bool:
+def _azure_peer_has(
+    inventory: Inventory, vm: VM, peer: Peer, address: IPAddress, vnet: list[str]
+) -> bool:
     if peer.kind == "cidr":
         return _in_cidrs(address, [peer.value])
     if peer.kind == "service_tag":
@@ -283,7 +329,7 @@ def _azure_peer_has(inventory: Inventory, peer: Peer, address: IPAddress, vnet: 
             return _in_cidrs(address, [AZURE_LOAD_BALANCER])
         return _in_cidrs(address, _address_group(inventory, "service_tag", peer.value) or [])
     if peer.kind == "app_security_group":
-        members = [m for m in inventory.vms if _has_asg(m, peer.value)]
+        members = [m for m in _others(inventory, vm) if _has_asg(m, peer.value)]
         return _is_address_of(address, members)
     return False
 
@@ -422,7 +468,7 @@ def _gcp_peer_has(inventory: Inventory, vm: VM, peer: Peer, address: IPAddress) 
     networks = {_last_segment(n) for n in vm.networks}
     same_network = [
         m
-        for m in inventory.vms
+        for m in _others(inventory, vm)
         if m.provider == "gcp" and networks & {_last_segment(n) for n in m.networks}
     ]
     if peer.kind == "network_tag":
@@ -441,6 +487,11 @@ def _last_segment(self_link: str) -> str:
 
 
 # ----------------------------------------------------------------- attachments
+
+
+def _others(inventory: Inventory, vm: VM) -> list[VM]:
+    """The VMs a group/tag/service-account peer can stand for: all but ``vm``."""
+    return [m for m in inventory.vms if m.id != vm.id]
 
 
 def _attached(inventory: Inventory, vm: VM, levels: tuple[str, ...]) -> Iterator[FirewallObject]:

@@ -4,34 +4,17 @@ exactly what was built, through the real boto3 client and paginators."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from aws_estate import build_estate
-from moto import mock_aws
+from aws_estate import REGION, build_estate, moto_session  # noqa: F401
 
 from policycheck.model import Inventory, Peer, PortRange, Rule
 from policycheck.sources import aws
 from policycheck.sources.aws import READ_ONLY_PREFIXES, AwsOptions, collect
 
-REGION = "eu-central-1"
 ACCOUNT = "123456789012"  # moto's default account
-
-
-@pytest.fixture
-def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    """Fake credentials and no user AWS files; yields a session for the collector."""
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
 
 
 def _ec2(session: boto3.Session, region: str = REGION) -> Any:
@@ -61,9 +44,9 @@ def _group(inventory: Inventory, name: str) -> Any:
 # ---------------------------------------------------------- the reference estate
 
 
-def test_broken_estate_rules_come_back_exactly(moto_env: boto3.Session) -> None:
-    ids = build_estate(_ec2(moto_env), "broken")
-    inv = _collect(moto_env)
+def test_broken_estate_rules_come_back_exactly(moto_session: boto3.Session) -> None:  # noqa: F811
+    ids = build_estate(_ec2(moto_session), "broken")
+    inv = _collect(moto_session)
     sg = _group(inv, "swyx-pbx")
     assert sg.id == ids["sg_id"]
     assert sg.network == ids["vpc_id"]
@@ -87,9 +70,9 @@ def test_broken_estate_rules_come_back_exactly(moto_env: boto3.Session) -> None:
     assert not inv.errors
 
 
-def test_compliant_estate_rules_come_back_exactly(moto_env: boto3.Session) -> None:
-    build_estate(_ec2(moto_env), "compliant")
-    sg = _group(_collect(moto_env), "swyx-pbx")
+def test_compliant_estate_rules_come_back_exactly(moto_session: boto3.Session) -> None:  # noqa: F811
+    build_estate(_ec2(moto_session), "compliant")
+    sg = _group(_collect(moto_session), "swyx-pbx")
     assert sorted(_shape(r) for r in sg.rules) == sorted(
         [
             ("inbound", "tcp", ("16203-16203",), ("0.0.0.0/0",), "C1"),
@@ -108,18 +91,22 @@ def test_compliant_estate_rules_come_back_exactly(moto_env: boto3.Session) -> No
 
 
 def test_pbx1_vm_has_tags_address_network_and_interface_attachment(
-    moto_env: boto3.Session,
+    moto_session: boto3.Session,  # noqa: F811
 ) -> None:
-    ids = build_estate(_ec2(moto_env), "broken")
-    inv = _collect(moto_env)
+    ids = build_estate(_ec2(moto_session), "broken")
+    inv = _collect(moto_session)
     assert [vm.name for vm in inv.vms] == ["pbx1"]
     vm = inv.vms[0]
     assert vm.id == ids["instance_id"]
     assert vm.addresses == ("10.0.1.10",)
     assert vm.tags["swyx-roles"] == "swyxware-server, cds, linkmanager, remote-connector"
     assert vm.networks == (ids["vpc_id"],)
+    default_acl = next(
+        f.id for f in inv.firewalls if f.kind == "network_acl" and f.network == ids["vpc_id"]
+    )
     assert [(a.firewall_id, a.level, a.via) for a in vm.attachments] == [
-        (ids["sg_id"], "interface", ids["eni_id"])
+        (ids["sg_id"], "interface", ids["eni_id"]),
+        (default_acl, "subnet", ids["subnet_id"]),  # the VPC's default network ACL
     ]
     assert vm.provenance.source == "aws"
     assert vm.provenance.scope == ACCOUNT
@@ -131,8 +118,8 @@ def test_pbx1_vm_has_tags_address_network_and_interface_attachment(
     assert inv.sources == [f"aws:{ACCOUNT}/{REGION}"]
 
 
-def test_union_of_groups_over_all_interfaces(moto_env: boto3.Session) -> None:
-    ec2 = _ec2(moto_env)
+def test_union_of_groups_over_all_interfaces(moto_session: boto3.Session) -> None:  # noqa: F811
+    ec2 = _ec2(moto_session)
     ids = build_estate(ec2, "compliant")
     extra = ec2.create_security_group(GroupName="mgmt", Description="m", VpcId=ids["vpc_id"])
     eni = ec2.create_network_interface(
@@ -141,34 +128,34 @@ def test_union_of_groups_over_all_interfaces(moto_env: boto3.Session) -> None:
     ec2.attach_network_interface(
         NetworkInterfaceId=eni, InstanceId=ids["instance_id"], DeviceIndex=1
     )
-    vm = _collect(moto_env).vms[0]
+    vm = _collect(moto_session).vms[0]
     assert sorted(vm.addresses) == ["10.0.1.10", "10.0.1.11"]
-    assert sorted((a.firewall_id, a.via) for a in vm.attachments) == sorted(
-        [(ids["sg_id"], ids["eni_id"]), (extra["GroupId"], eni)]
-    )
+    assert sorted(
+        (a.firewall_id, a.via) for a in vm.attachments if a.level == "interface"
+    ) == sorted([(ids["sg_id"], ids["eni_id"]), (extra["GroupId"], eni)])
 
 
-def test_public_address_is_collected(moto_env: boto3.Session) -> None:
-    ec2 = _ec2(moto_env)
+def test_public_address_is_collected(moto_session: boto3.Session) -> None:  # noqa: F811
+    ec2 = _ec2(moto_session)
     ids = build_estate(ec2, "broken")
     alloc = ec2.allocate_address(Domain="vpc")
     ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=ids["instance_id"])
-    vm = _collect(moto_env).vms[0]
+    vm = _collect(moto_session).vms[0]
     assert set(vm.addresses) == {"10.0.1.10", alloc["PublicIp"]}
 
 
-def test_terminated_instances_are_not_vms(moto_env: boto3.Session) -> None:
-    ec2 = _ec2(moto_env)
+def test_terminated_instances_are_not_vms(moto_session: boto3.Session) -> None:  # noqa: F811
+    ec2 = _ec2(moto_session)
     ids = build_estate(ec2, "broken")
     ec2.terminate_instances(InstanceIds=[ids["instance_id"]])
-    assert _collect(moto_env).vms == []
+    assert _collect(moto_session).vms == []
 
 
 # ------------------------------------------------- references, lists and NACLs
 
 
-def test_security_group_and_prefix_list_peers(moto_env: boto3.Session) -> None:
-    ec2 = _ec2(moto_env)
+def test_security_group_and_prefix_list_peers(moto_session: boto3.Session) -> None:  # noqa: F811
+    ec2 = _ec2(moto_session)
     ids = build_estate(ec2, "compliant")
     admin = ec2.create_security_group(GroupName="admin", Description="a", VpcId=ids["vpc_id"])
     office = ec2.create_managed_prefix_list(
@@ -189,7 +176,7 @@ def test_security_group_and_prefix_list_peers(moto_env: boto3.Session) -> None:
             }
         ],
     )
-    inv = _collect(moto_env)
+    inv = _collect(moto_session)
     rdp = [r for r in _group(inv, "swyx-pbx").rules if r.ports == (PortRange(lo=3389, hi=3389),)]
     # One EC2 rule per peer, as DescribeSecurityGroupRules reports them.
     assert {r.peers for r in rdp} == {
@@ -203,8 +190,8 @@ def test_security_group_and_prefix_list_peers(moto_env: boto3.Session) -> None:
     ]
 
 
-def test_network_acls_are_ordered_inventory_not_attachments(moto_env: boto3.Session) -> None:
-    ec2 = _ec2(moto_env)
+def test_network_acls_are_ordered_inventory_not_attachments(moto_session: boto3.Session) -> None:  # noqa: F811
+    ec2 = _ec2(moto_session)
     ids = build_estate(ec2, "broken")
     acl = ec2.create_network_acl(
         VpcId=ids["vpc_id"],
@@ -232,7 +219,7 @@ def test_network_acls_are_ordered_inventory_not_attachments(moto_env: boto3.Sess
             Egress=egress,
             **extra,
         )
-    inv = _collect(moto_env)
+    inv = _collect(moto_session)
     nacl = next(f for f in inv.firewalls if f.id == acl)
     assert (nacl.kind, nacl.name, nacl.network) == ("network_acl", "pbx", ids["vpc_id"])
     assert [
@@ -249,10 +236,10 @@ def test_network_acls_are_ordered_inventory_not_attachments(moto_env: boto3.Sess
 # --------------------------------------------------------------- regions, roles
 
 
-def test_two_regions_are_read_and_attributed(moto_env: boto3.Session) -> None:
-    fra = build_estate(_ec2(moto_env, "eu-central-1"), "broken")
-    dub = build_estate(_ec2(moto_env, "eu-west-1"), "compliant")
-    inv = _collect(moto_env, ["eu-central-1", "eu-west-1"])
+def test_two_regions_are_read_and_attributed(moto_session: boto3.Session) -> None:  # noqa: F811
+    fra = build_estate(_ec2(moto_session, "eu-central-1"), "broken")
+    dub = build_estate(_ec2(moto_session, "eu-west-1"), "compliant")
+    inv = _collect(moto_session, ["eu-central-1", "eu-west-1"])
     by_id = {vm.id: vm for vm in inv.vms}
     assert by_id[fra["instance_id"]].provenance.region == "eu-central-1"
     assert by_id[dub["instance_id"]].provenance.region == "eu-west-1"
@@ -263,13 +250,13 @@ def test_two_regions_are_read_and_attributed(moto_env: boto3.Session) -> None:
     )
 
 
-def test_role_arn_reads_the_role_account(moto_env: boto3.Session) -> None:
-    build_estate(_ec2(moto_env), "broken")  # in the caller's account, not the role's
+def test_role_arn_reads_the_role_account(moto_session: boto3.Session) -> None:  # noqa: F811
+    build_estate(_ec2(moto_session), "broken")  # in the caller's account, not the role's
     inv = collect(
         AwsOptions(
             regions=[REGION],
             role_arns=["arn:aws:iam::111111111111:role/audit"],
-            session=moto_env,
+            session=moto_session,
             retry_mode="standard",
         )
     )
@@ -279,20 +266,22 @@ def test_role_arn_reads_the_role_account(moto_env: boto3.Session) -> None:
 
 
 def test_every_enabled_region_is_read_with_read_operations_only(
-    moto_env: boto3.Session,
+    moto_session: boto3.Session,  # noqa: F811
 ) -> None:
     """No --region: DescribeRegions decides; with a role, its account is read. Every
     operation the collector issues (seen through boto3's own event hook) is a read."""
     enabled = sorted(
-        r["RegionName"] for r in _ec2(moto_env).describe_regions(AllRegions=False)["Regions"]
+        r["RegionName"] for r in _ec2(moto_session).describe_regions(AllRegions=False)["Regions"]
     )
-    ids = build_estate(_ec2(moto_env, "eu-west-1"), "broken")
+    ids = build_estate(_ec2(moto_session, "eu-west-1"), "broken")
     operations: list[str] = []
-    moto_env.events.register("before-call.*.*", lambda model, **_: operations.append(model.name))
+    moto_session.events.register(
+        "before-call.*.*", lambda model, **_: operations.append(model.name)
+    )
     inv = collect(
         AwsOptions(
             role_arns=[f"arn:aws:iam::{ACCOUNT}:role/audit"],
-            session=moto_env,
+            session=moto_session,
             max_workers=8,
             retry_mode="standard",
         )
@@ -306,13 +295,13 @@ def test_every_enabled_region_is_read_with_read_operations_only(
         assert expected in operations
 
 
-def test_progress_reports_each_region(moto_env: boto3.Session) -> None:
-    build_estate(_ec2(moto_env), "broken")
+def test_progress_reports_each_region(moto_session: boto3.Session) -> None:  # noqa: F811
+    build_estate(_ec2(moto_session), "broken")
     messages: list[str] = []
     collect(
         AwsOptions(
             regions=[REGION, "eu-west-1"],
-            session=moto_env,
+            session=moto_session,
             progress=messages.append,
             retry_mode="standard",
         )

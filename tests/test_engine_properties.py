@@ -23,13 +23,13 @@ from typing import NamedTuple
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from oracle import Packet, allowed
+from oracle import Packet, allowed, nacl_allows
 
 from policycheck.engine.access import OTHER, Access
 from policycheck.engine.context import Context
 from policycheck.engine.evaluate import vm_access
 from policycheck.engine.intervals import address_value
-from policycheck.engine.providers import VMLayers
+from policycheck.engine.providers import VMLayers, return_path_blocked
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -48,6 +48,8 @@ from policycheck.model import (
 )
 
 CASES_PER_PROVIDER = 2000
+#: The first client port AWS documents for replies through network ACLs.
+EPHEMERAL_LO = 1024
 PACKETS_PER_CASE = 60
 
 PROPERTY_SETTINGS = settings(
@@ -379,6 +381,70 @@ AWS_SYMBOLS = (
     Peer(kind="prefix_list", value="pl-0001"),
 )
 AWS_GENES = genes()
+#: Network ACL rules: allow/deny; rule numbers 1 + 32 * slot + index (unique, 1-32766).
+NACL_SLOTS = 1000
+NACL_GENES = genes(deny=True, priorities=NACL_SLOTS, sizes=(1, 12))
+#: Which network ACLs the VM's subnets have: none, one, the same one twice (two
+#: interfaces in subnets sharing it), or two different ones (then none applies).
+NACL_LAYOUTS = ("none", "one", "one", "one", "shared", "two")
+
+
+def nacl_number(gene: Gene, index: int) -> int:
+    if gene.priority == 0:
+        return 1 if index == 0 else 32766 - index  # the edges of the range
+    return 1 + 32 * (gene.priority % NACL_SLOTS) + index
+
+
+def network_acl(acl_id: str, rules: Sequence[Rule]) -> FirewallObject:
+    return FirewallObject(
+        provider="aws",
+        kind="network_acl",
+        id=acl_id,
+        name=acl_id,
+        rules=tuple(rules),
+        provenance=PROV["aws"],
+    )
+
+
+@st.composite
+def aws_network_acls(
+    draw: st.DrawFn, pools: Pools, direction: Direction
+) -> tuple[list[FirewallObject], list[Attachment], list[Rule]]:
+    """The VM's network ACLs, their subnet attachments, and their rules."""
+    layout = draw(st.sampled_from(NACL_LAYOUTS))
+    if layout == "none":
+        return [], [], []
+    acl_pools = Pools(peers=[p for p in pools.peers if p.kind == "cidr"], ports=pools.ports)
+    acls, rules_seen = [], []
+    for name in ("acl-1", "acl-2") if layout == "two" else ("acl-1",):
+        drawn = draw(NACL_GENES)
+        rules = [
+            make_rule(
+                g, i, acl_pools, provider="aws", direction=direction, priority=nacl_number(g, i)
+            )
+            for i, g in enumerate(drawn)
+        ]
+        if draw(st.booleans()):
+            # Live reads list the default rule "*" (32767) for each direction.
+            rules += [
+                Rule(
+                    id=f"{name}-star-{d}",
+                    direction=d,
+                    action="deny",
+                    priority=32767,
+                    peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+                    provenance=PROV["aws"],
+                )
+                for d in ("inbound", "outbound")
+            ]
+        acls.append(network_acl(name, rules))
+        rules_seen += rules
+    subnets = ("subnet-a", "subnet-b") if layout in ("shared", "two") else ("subnet-a",)
+    attachments = [
+        Attachment(firewall_id=acls[i % len(acls)].id, level="subnet", via=subnet)
+        for i, subnet in enumerate(subnets)
+    ]
+    return acls, attachments, rules_seen
 
 
 def aws_inventory(
@@ -387,6 +453,7 @@ def aws_inventory(
     me: VM,
     others: Sequence[VM],
     prefix_list: Sequence[str],
+    acls: Sequence[FirewallObject] = (),
 ) -> Inventory:
     firewalls = [
         FirewallObject(
@@ -403,7 +470,7 @@ def aws_inventory(
     ]
     return Inventory(
         vms=[me, *others],
-        firewalls=firewalls,
+        firewalls=[*firewalls, *acls],
         address_groups=[
             AddressGroup(provider="aws", kind="prefix_list", id="pl-0001", cidrs=tuple(prefix_list))
         ],
@@ -419,11 +486,15 @@ def aws_cases(draw: st.DrawFn) -> Case:
     rules = [
         make_rule(g, i, pools, provider="aws", direction=direction) for i, g in enumerate(drawn)
     ]
+    acls, acl_attachments, acl_rules = draw(aws_network_acls(pools, direction))
     me = vm(
         "aws",
         "pbx",
         draw(OWN_ADDRESSES),
-        attachments=tuple(Attachment(firewall_id=g) for g in draw(some_of(AWS_GROUPS, 1))),
+        attachments=(
+            *(Attachment(firewall_id=g) for g in draw(some_of(AWS_GROUPS, 1))),
+            *acl_attachments,
+        ),
     )
     others = [
         vm(
@@ -435,8 +506,10 @@ def aws_cases(draw: st.DrawFn) -> Case:
         for i in range(draw(st.integers(0, 2)))
     ]
     prefix_list = draw(st.lists(CIDR, min_size=1, max_size=3))
-    inventory = aws_inventory(rules, [g.owner for g in drawn], me, others, prefix_list)
-    packets = packets_for(rules, [*prefix_list, *host_cidrs([me, *others])], draw(SEEDS))
+    inventory = aws_inventory(rules, [g.owner for g in drawn], me, others, prefix_list, acls)
+    packets = packets_for(
+        [*rules, *acl_rules], [*prefix_list, *host_cidrs([me, *others])], draw(SEEDS)
+    )
     return Case(inventory, me, direction, packets)
 
 
@@ -886,6 +959,45 @@ ANY_V4_VS_V6_CASE = aws_example(
 )
 
 
+def aws_nacl_example(acl_rules: Sequence[Rule], expected: Sequence[tuple[Packet, bool]]) -> Case:
+    """A group allowing everything, narrowed by the network ACL of the VM's subnet."""
+    me = vm(
+        "aws",
+        "pbx",
+        [VM_V4],
+        attachments=(
+            Attachment(firewall_id="sg-0001"),
+            Attachment(firewall_id="acl-1", level="subnet", via="subnet-a"),
+        ),
+    )
+    inventory = aws_inventory(
+        [simple_rule("sg-all", protocol="all")],
+        [0],
+        me,
+        [],
+        ["192.0.2.0/24"],
+        [network_acl("acl-1", acl_rules)],
+    )
+    return expected_case(Case(inventory, me, "inbound", [p for p, _ in expected]), expected)
+
+
+#: AWS network ACL: first match by rule number (an allow at 90 beats a deny at
+#: 100), the "*" rule denies the rest; the ACL only narrows what groups allow.
+AWS_NACL_FIRST_MATCH_CASE = aws_nacl_example(
+    [
+        simple_rule("deny-rdp", ports=(3389, 3389), action="deny", priority=100),
+        simple_rule("allow-rdp-office", ports=(3389, 3389), peers=["198.51.100.0/24"], priority=90),
+        simple_rule("allow-tcp", priority=200),
+    ],
+    [
+        (tcp(3389, "198.51.100.7"), True),
+        (tcp(3389, "203.0.113.9"), False),
+        (tcp(443, "203.0.113.9"), True),
+        (("udp", 53, 53, "203.0.113.9"), False),  # the "*" rule
+    ],
+)
+
+
 def gcp_example(rules: Sequence[Rule], expected: Sequence[tuple[Packet, bool]]) -> Case:
     me = vm("gcp", "pbx", [VM_V4], networks=(NET_A,), network_tags=("pbx",))
     inventory = Inventory(vms=[me], firewalls=[gcp_firewall(r, NET_A) for r in rules])
@@ -1086,8 +1198,40 @@ AZURE_TAG_CASE_CASE = azure_example(
 @given(case=aws_cases())
 @example(case=PORT_EDGE_CASE)
 @example(case=ANY_V4_VS_V6_CASE)
+@example(case=AWS_NACL_FIRST_MATCH_CASE)
 def test_aws_engine_matches_oracle(case: Case) -> None:
     check(case)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=500)
+@given(case=aws_cases())
+def test_aws_return_path_matches_oracle(case: Case) -> None:
+    """Network ACLs are stateless: a peer whose reply to some client port (1024-65535)
+    the other direction's rules drop is blocked, per the oracle's ACL walk."""
+    ctx = Context(case.inventory, case.internal_networks)
+    layers, _ = vm_access(case.vm, case.direction, ctx)
+    reply: Direction = "outbound" if case.direction == "inbound" else "inbound"
+    acl_rules = [
+        r
+        for fw in case.inventory.firewalls
+        if fw.kind == "network_acl"
+        for r in fw.rules
+        if r.direction == reply
+    ]
+    # The ACL's verdict is constant between rule boundaries: one port per piece.
+    starts = {EPHEMERAL_LO} | {
+        edge for r in acl_rules for pr in r.ports for edge in (pr.lo, pr.hi + 1)
+    }
+    ports = sorted(p for p in starts if EPHEMERAL_LO <= p <= 65535)
+    for protocol in ("tcp", "udp"):
+        blocked = return_path_blocked(layers, protocol)
+        for remote in {packet[3] for packet in case.packets}:
+            want = any(
+                not nacl_allows(case.inventory, case.vm, reply, (protocol, port, 0, remote))
+                for port in ports
+            )
+            got = blocked.contains(address_value(remote))
+            assert got == want, f"{protocol} replies to {remote}: engine {got}, oracle {want}"
 
 
 @PROPERTY_SETTINGS

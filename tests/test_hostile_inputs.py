@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import azure_fake
 import pytest
 from aws_estate import build_estate
 from aws_fake import (
@@ -655,6 +657,14 @@ CLI_CASES = [
         output=False,
     ),
     Case(
+        "out-is-dev-null",
+        "output-is-input",
+        ("scan", "terraform", "{dir}/plan.json", "-o", "/dev/null"),
+        "--output /dev/null: is not a regular file; leave out -o to write to stdout",
+        files=_PLAN,
+        output=False,
+    ),
+    Case(
         "category-newline",
         "category",
         ("scan", "terraform", "{dir}/plan.json", "--category", "prod\nforged: line"),
@@ -1201,19 +1211,44 @@ def _closed_port() -> str:
 #: The classes of issue 10, each of which the corpus must exercise.
 REQUIRED_KINDS = {
     # 1. never an internal error
-    "huge-integer", "deep-plan", "deep-profile", "bad-vm-address", "bad-snapshot-cidr",
-    "impossible-date", "binary-profile", "utf16-profile", "output-dir-missing",
-    "endpoint-url-not-url", "broken-aws-config",
+    "huge-integer",
+    "deep-plan",
+    "deep-profile",
+    "bad-vm-address",
+    "bad-snapshot-cidr",
+    "impossible-date",
+    "binary-profile",
+    "utf16-profile",
+    "output-dir-missing",
+    "endpoint-url-not-url",
+    "broken-aws-config",
     # 2. every known value validated
-    "address", "port-range", "schema-version", "profile-check-equals-scan",
+    "address",
+    "port-range",
+    "schema-version",
+    "profile-check-equals-scan",
     # 3. bounded and safe output
-    "long-value", "control-chars", "category", "url-credentials", "output-is-input",
-    "size-limit", "endless-input",
+    "long-value",
+    "control-chars",
+    "category",
+    "url-credentials",
+    "output-is-input",
+    "size-limit",
+    "endless-input",
     # 4. degrade where the user is not at fault
-    "unparsable-tf", "tf-dir-is-dir", "connection-refused", "no-scope",
+    "unparsable-tf",
+    "tf-dir-is-dir",
+    "connection-refused",
+    "no-scope",
     # 5. cloud answers
-    "html", "garbage", "truncated", "close", "hang", "429", "500",
-}  # fmt: skip
+    "html",
+    "garbage",
+    "truncated",
+    "close",
+    "hang",
+    "429",
+    "500",
+}
 #: Kinds of the cloud tests above: per cloud, every misbehaviour, nothing read, refused.
 CLOUD_CASES = [
     (cloud, kind)
@@ -1387,3 +1422,99 @@ def test_names_from_input_reach_reports_neutralized(fmt: str, tmp_path: Path) ->
         assert "\\x1b[2J" in text and "\\u202e" in text  # shown, not obeyed
     if fmt == "markdown":
         assert "x1b\\[2J" in text and "u202e" in text  # shown (and Markdown-escaped)
+
+
+# ------------------------------------------- malformed values in cloud answers
+
+BAD_IP = "10.0.1.300"
+_EC2_INSTANCE_WITH_BAD_IP = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+    "<requestId>proxy</requestId><reservationSet><item><reservationId>r-1</reservationId>"
+    "<instancesSet><item><instanceId>i-0bad</instanceId>"
+    "<instanceState><code>16</code><name>running</name></instanceState>"
+    f"<privateIpAddress>{BAD_IP}</privateIpAddress></item></instancesSet></item>"
+    "</reservationSet></DescribeInstancesResponse>"
+).encode()
+
+
+def test_aws_malformed_instance_address_spoils_its_region(
+    aws_world: tuple[str, Faults, dict[str, Any]], tmp_path: Path
+) -> None:
+    url, faults, env = aws_world
+    faults.replace[(OTHER_REGION, "DescribeInstances")] = _EC2_INSTANCE_WITH_BAD_IP
+    message = (
+        f"policycheck: incomplete: aws {ACCOUNT}/{OTHER_REGION}: "
+        f"VM addresses.0: invalid IP address '{BAD_IP}'"
+    )
+    run_case(Case("aws-bad-ip", "bad-vm-address", AWS_SCAN, message, code=3), tmp_path, url, env)
+
+
+def _azure_estate_with(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """The broken estate for AZ_BROKEN and, for AZ_OTHER, a copy with ``old`` replaced."""
+    estate = tmp_path / "estate"
+    source = azure_fake.FIXTURES / "broken" / AZ_BROKEN
+    shutil.copytree(source, estate / AZ_BROKEN)
+    shutil.copytree(source, estate / AZ_OTHER)
+    path = estate / AZ_OTHER / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return estate
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "problem"),
+    [
+        (
+            "networkInterfaces.json",
+            '"10.0.1.10"',
+            f'"{BAD_IP}"',
+            f"VM addresses.0: invalid IP address '{BAD_IP}'",
+        ),
+        (
+            "virtualNetworks.json",
+            '"10.0.0.0/16"',
+            '"10.0.0.0/33"',
+            "Network address_spaces.0: invalid CIDR '10.0.0.0/33'",
+        ),
+    ],
+    ids=["nic-ip", "vnet-space"],
+)
+def test_azure_malformed_address_spoils_its_subscription(
+    fake_arm: FakeArm,
+    tmp_path: Path,
+    file: str,
+    old: str,
+    new: str,
+    problem: str,
+) -> None:
+    fake_arm.use_estate(_azure_estate_with(tmp_path, file, old, new))
+    message = f"policycheck: incomplete: azure {AZ_OTHER}: unexpected ARM response: {problem}"
+    case = Case("azure-bad-address", "address", AZURE_SCAN, message, code=3)
+    run_case(case, tmp_path / "run", fake_arm.url, _azure_env(fake_arm))
+
+
+def test_gcp_malformed_instance_address_spoils_its_project(
+    gcp_world: tuple[FakeCompute, dict[str, Any]], tmp_path: Path
+) -> None:
+    fake, env = gcp_world
+    project = tmp_path / "swyx-compliant"
+    shutil.copytree(fake.roots["projects/swyx-compliant"], project)
+    instances = project / "aggregated" / "instances.json"
+    doc = json.loads(instances.read_text())
+    for scoped in doc["items"].values():
+        for instance in scoped.get("instances", []):
+            instance["networkInterfaces"][0]["networkIP"] = BAD_IP
+    instances.write_text(json.dumps(doc))
+    fake.roots["projects/swyx-compliant"] = project
+    message = (
+        "policycheck: incomplete: gcp swyx-compliant: unreadable response: "
+        f"VM addresses.0: invalid IP address '{BAD_IP}'"
+    )
+    run_case(
+        Case("gcp-bad-ip", "bad-vm-address", GCP_SCAN, message, code=3),
+        tmp_path / "run",
+        fake.url,
+        env,
+    )

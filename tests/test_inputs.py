@@ -107,6 +107,19 @@ def test_model_names_are_neutralized_once_for_every_source() -> None:
     assert vm.name == "pbx\\r\\nSWYX000 fake finding http://***@c/"
 
 
+def test_profile_texts_that_reach_reports_are_neutralized(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        'suppressions:\n  - {reason: "ok\\e[8m hidden", expires: 2099-01-01}\n'
+        'extra_flows:\n  - name: "rdp\\u202e"\n    justification: "jump\\rhost"\n'
+        "    protocol: tcp\n    ports: ['3389']\n    peers: [10.9.0.0/24]\n"
+    )
+    profile = load_profile(path)
+    assert profile.suppressions[0].reason == "ok\\x1b[8m hidden"
+    flow = profile.extra_flows[0]
+    assert (flow.name, flow.justification) == ("rdp\\u202e", "jump\\rhost")
+
+
 @pytest.mark.parametrize("bad", ["10.0.1.300", "10.0.1", "10.0.1.0/24", "", "::g", "1" * 100])
 def test_vm_addresses_must_be_addresses(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid IP address"):

@@ -87,6 +87,22 @@ class Access:
     #: Rules of ordered layers that never decided any traffic.
     shadowed: list[ResolvedRule] = field(default_factory=list)
 
+    def addrs_on_all_ports(self, protocol: str, ports: IntervalSet) -> IntervalSet:
+        """Addresses allowed on ``protocol`` for *every* port in ``ports``."""
+        regions = [r for r in self.regions if r.protocol == protocol]
+        result = ALL_ADDRS
+        for lo, hi in _cells(r.ports for r in regions):
+            if not ports & IntervalSet([(lo, hi)]):
+                continue
+            here = IntervalSet()
+            for region in regions:
+                if region.ports.contains(lo):
+                    here = here | region.addrs
+            result = result & here
+            if not result:
+                break
+        return result
+
     def allowed_addrs(self, protocol: str, port: int) -> IntervalSet:
         """Addresses allowed on one protocol/port (any source port)."""
         out = IntervalSet()

@@ -11,13 +11,18 @@ finding, however many ports it opens; the finding's region stays exact
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import Access, ResolvedRule
+from policycheck.engine.access import Access, Region, ResolvedRule
 from policycheck.engine.context import Context
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
-from policycheck.engine.providers import AZURE_LB_PROBE, VMLayers
+from policycheck.engine.providers import (
+    VMLayers,
+    platform_addresses,
+    probe_exemption,
+    return_path_blocked,
+)
 from policycheck.engine.regions import (
     RegionBuilder,
     peers_summary,
@@ -64,8 +69,10 @@ class Comparer:
         expected: Expected,
         profile: Profile,
         ctx: Context,
+        layers: Mapping[Direction, VMLayers] | None = None,
     ) -> None:
         self.vm = vm
+        self.layers = dict(layers or {})
         self.expected = expected
         self.profile = profile
         self.ctx = ctx
@@ -73,11 +80,15 @@ class Comparer:
         self.findings: list[Finding] = []
         #: Per direction, what an ``other`` region does not cover.
         self.named: dict[str, tuple[str, ...]] = {}
-        self.ignore = IntervalSet()
-        if vm.provider == "azure" and not profile.report_azure_load_balancer:
-            self.ignore = addr_set([AZURE_LB_PROBE])
 
     # ------------------------------------------------------------- plumbing
+
+    def exempt(self, region: Region) -> IntervalSet:
+        """The part of an inbound region SWYX001/SWYX002 leave out: the platform's
+        health probe (see :func:`~policycheck.engine.providers.probe_exemption`)."""
+        if self.profile.report_azure_load_balancer:
+            return IntervalSet()
+        return region.addrs & probe_exemption(self.vm.provider, region.rules)
 
     def _acc(self, kind: str, direction: Direction, rules: tuple[ResolvedRule, ...]) -> _Acc:
         key = (kind, tuple(id(r) for r in rules))
@@ -99,9 +110,7 @@ class Comparer:
     def inbound(self, access: Access) -> None:
         self.named["inbound"] = access.named
         for region in access.regions:
-            addrs = region.addrs
-            if self.ignore and via_load_balancer(region.rules):
-                addrs = addrs - self.ignore
+            addrs = region.addrs - self.exempt(region)
             if not addrs:
                 continue
             flows = self._flows("inbound", region.protocol)
@@ -183,10 +192,20 @@ class Comparer:
             if not any(self._satisfied(access, req, alt) for alt in req.alternatives):
                 self._blocked(req)
 
+    def unreachable(self, req: Requirement) -> IntervalSet:
+        """Peers that can never satisfy a required flow, whatever the rules allow: the
+        cloud platform's own addresses (Azure's load-balancer probe is not the
+        internet), and peers whose replies a stateless return path drops."""
+        blocked = platform_addresses(self.vm.provider)
+        layers = self.layers.get(req.direction)
+        if layers is not None:
+            blocked = blocked | return_path_blocked(layers, req.protocol)
+        return blocked
+
     def _satisfied(self, access: Access, req: Requirement, ports: tuple[PortRange, ...]) -> bool:
         """Blocked means no address of the documented peers gets through; for internet
         peers, some address outside the internal networks must get through."""
-        wanted = addr_set(req.peers)
+        wanted = addr_set(req.peers) - self.unreachable(req)
         if req.peers and set(req.peers) >= {"0.0.0.0/0", "::/0"}:
             wanted = wanted - self.ctx.internal
         need = _ports(ports)
@@ -332,16 +351,6 @@ class Comparer:
                 documented=acc.documented if acc.kind == "SWYX002" else None,
             )
         return self.findings
-
-
-def via_load_balancer(rules: Iterable[ResolvedRule]) -> bool:
-    """Access granted through the AzureLoadBalancer tag: the platform's health probe,
-    neither internet nor internal users."""
-    return any(
-        p.kind == "service_tag" and p.value.lower() == "azureloadbalancer"
-        for r in rules
-        for p in r.rule.peers
-    )
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:

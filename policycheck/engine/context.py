@@ -12,8 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from policycheck.engine.intervals import IntervalSet, addr_set, address_value
-from policycheck.model import VM, AddressGroup, FirewallObject, Inventory, Network, Peer
-from policycheck.sources.normalize import last_segment
+from policycheck.model import (
+    VM,
+    AddressGroup,
+    FirewallObject,
+    Inventory,
+    Network,
+    Peer,
+    last_segment,
+)
 
 
 @dataclass
@@ -60,11 +67,28 @@ class Context:
             for net_name in {last_segment(n) for n in vm.networks}:
                 self.network_members[net_name].append(vm)
 
+    @staticmethod
+    def network_key(provider: str, network: str) -> str:
+        """How two references to one network compare: ARM ids and AWS ids ignoring
+        case, GCP networks by name (rules and VMs name them by name or self link)."""
+        return (last_segment(network) if provider == "gcp" else network).lower()
+
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())
 
     def group(self, kind: str, group_id: str) -> AddressGroup | None:
         return self.groups.get((kind, group_id.lower()))
+
+    def group_addresses(self, kind: str, peer: Peer) -> Resolution | None:
+        """The prefixes of a named group; None when the group is not in the inventory,
+        partly unresolved when some of its entries are unknown."""
+        group = self.group(kind, peer.value)
+        if group is None:
+            return None
+        res = Resolution(addrs=addr_set(group.cidrs))
+        if group.incomplete:
+            res.unresolved.append(f"{peer} (some entries unknown)")
+        return res
 
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""
@@ -77,14 +101,20 @@ class Context:
                 out = out | addr_set(net.address_spaces)
         return out
 
-    def member_addresses(self, members: Iterable[VM], what: str) -> Resolution:
+    def member_addresses(
+        self, members: Iterable[VM], what: str, *, exclude: VM | None = None
+    ) -> Resolution:
         """Addresses of the VMs a symbolic peer stands for.
 
-        A member whose addresses are unknown (e.g. assigned at apply) makes the
-        peer partly unresolved rather than silently smaller.
+        ``exclude`` is the VM under evaluation: its traffic to itself never crosses
+        its firewall, so a group whose only member is the VM itself allows nothing
+        remote. A member whose addresses are unknown (e.g. assigned at apply) makes
+        the peer partly unresolved rather than silently smaller.
         """
         res = Resolution()
         for vm in members:
+            if vm is exclude:
+                continue
             if vm.addresses:
                 res.addrs = res.addrs | host_set(vm.addresses)
             else:

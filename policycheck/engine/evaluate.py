@@ -15,6 +15,7 @@ from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
+from policycheck.engine.deployments import Deployments
 from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
@@ -23,7 +24,7 @@ from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
 from policycheck.findings import RULES, Finding, RegionPart, RuleRef, ScanResult, Suppression
 from policycheck.model import VM, Direction, Inventory, PortRange
-from policycheck.profile import Profile
+from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
 
 def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Access]:
@@ -33,14 +34,16 @@ def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Acc
 
 
 #: Roles whose VMs other VMs' flows point at: the server (``IpPbxSrv IP``) and the
-#: RemoteConnector (the server's counterparts of its forwarding).
-PEER_ROLES = (SERVER_ROLE, REMOTE_CONNECTOR)
+#: RemoteConnector (the server's counterparts of its forwarding), with the profile
+#: peer group that names each instead.
+PEER_ROLES = {SERVER_ROLE: IPPBXSRV_GROUP, REMOTE_CONNECTOR: REMOTE_CONNECTOR_GROUP}
 
 
 class VMExpectations:
-    """Each VM's expected flows, with the addresses of the other VMs its roles'
-    flows point at (found once per scan). The native comparison and the Rego
-    input both use it, so both compare against the same flows."""
+    """Each VM's expected flows, with the addresses of the other VMs of its own
+    deployment its roles' flows point at (:mod:`policycheck.engine.deployments`).
+    The native comparison and the Rego input both use it, so both compare against
+    the same flows."""
 
     def __init__(
         self,
@@ -48,17 +51,15 @@ class VMExpectations:
         roles: Mapping[int, RoleAssignment],
         profile: Profile,
         catalog: Catalog,
+        ctx: Context,
     ) -> None:
         self.profile, self.catalog = profile, catalog
-        self.holders = {
-            role: [vm for vm in inventory.vms if role in roles[id(vm)].roles] for role in PEER_ROLES
-        }
+        self.deployments = Deployments(
+            inventory.vms, {k: r.roles for k, r in roles.items()}, ctx, PEER_ROLES
+        )
 
     def expected(self, vm: VM, roles: list[str]) -> Expected:
-        others = {
-            role: [addr for other in vms if other is not vm for addr in other.addresses]
-            for role, vms in self.holders.items()
-        }
+        others = self.deployments.addresses(vm, self.profile)
         return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
 
 
@@ -73,7 +74,7 @@ def evaluate(
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
-    expectations = VMExpectations(inventory, roles, profile, catalog)
+    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
     for vm in inventory.vms:
         assignment = roles[id(vm)]
@@ -83,7 +84,9 @@ def evaluate(
         expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
-        comparer = Comparer(vm, expected, profile, ctx)
+        comparer = Comparer(
+            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
+        )
         comparer.inbound(access_in)
         comparer.outbound(access_out)
         comparer.requirements(access_in, access_out)

@@ -21,24 +21,49 @@ peers on the way. Nothing here knows about Swyx.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from policycheck.engine.access import Layer, ResolvedRule
+from policycheck.engine.access import Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
-from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, addr_set, port_set
+from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet, addr_set, port_set
+from policycheck.findings import PORT_PROTOCOLS
 from policycheck.model import (
     ALL_PORTS,
+    AZURE_ANY,
     VM,
+    Action,
     Direction,
     FirewallObject,
     Peer,
     Provenance,
     Rule,
+    last_segment,
 )
-from policycheck.sources.normalize import AZURE_ANY, last_segment
 
-AZURE_LB_PROBE = "168.63.129.16/32"
+#: Azure's platform address (the ``AzureLoadBalancer`` tag): health probes, DNS, DHCP.
+AZURE_PLATFORM = "168.63.129.16/32"
+#: Per provider, the addresses of the cloud's own infrastructure. They are neither
+#: internet users nor internal peers: never "the internet" for a required flow.
+PLATFORM_ADDRESSES: dict[str, IntervalSet] = {"azure": addr_set([AZURE_PLATFORM])}
+
+
+def platform_addresses(provider: str) -> IntervalSet:
+    return PLATFORM_ADDRESSES.get(provider, IntervalSet())
+
+
+def probe_exemption(provider: str, rules: Iterable[ResolvedRule]) -> IntervalSet:
+    """Addresses of access granted through the platform's probe tag (Azure's
+    ``AzureLoadBalancer``): the health probe, which SWYX001/SWYX002 leave out unless
+    the profile asks to report it."""
+    if provider == "azure" and any(
+        p.kind == "service_tag" and p.value.lower() == "azureloadbalancer"
+        for r in rules
+        for p in r.rule.peers
+    ):
+        return PLATFORM_ADDRESSES["azure"]
+    return IntervalSet()
 
 
 @dataclass
@@ -50,6 +75,21 @@ class VMLayers:
     unresolved: list[ResolvedRule] = field(default_factory=list)
     #: VM-level problems (e.g. its security groups are unknown).
     problems: list[str] = field(default_factory=list)
+    #: Stateless filters the *replies* pass (AWS network ACLs): layers in the reply's
+    #: direction, whose remote side is the client. Empty where the cloud is stateful.
+    reply: list[Layer] = field(default_factory=list)
+    #: The client ports replies go to (the ephemeral range), which ``reply`` must allow.
+    reply_ports: IntervalSet = field(default_factory=IntervalSet)
+
+
+def return_path_blocked(layers: VMLayers, protocol: str) -> IntervalSet:
+    """Remote addresses whose replies on ``protocol`` the stateless return path drops
+    for some client port: a connection from them cannot complete."""
+    if not layers.reply:
+        return IntervalSet()
+    access = effective_access(layers.reply)
+    ports = layers.reply_ports if protocol in PORT_PROTOCOLS else ALL_PORT_SET
+    return ALL_ADDRS - access.addrs_on_all_ports(protocol, ports)
 
 
 Semantics = Callable[[VM, Direction, Context], VMLayers]
@@ -100,6 +140,52 @@ def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
 # ------------------------------------------------------------------------ AWS
 
 
+#: AWS network ACLs: rule numbers users may give, and the default rule ``*`` that
+#: denies whatever no numbered rule matched.
+NACL_DEFAULT_RULE = 32767
+#: Client ports replies go to. AWS documents 1024-65535 as the range a network ACL
+#: must let replies reach to serve clients of every kind (NAT gateways, ELB, Lambda).
+AWS_EPHEMERAL_PORTS = IntervalSet([(1024, 65535)])
+
+
+_ANY_BY_FAMILY = {4: "0.0.0.0/0", 6: "::/0"}
+
+
+def nacl_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """What a network ACL does after its numbered rules.
+
+    The ``*`` rule (32767) denies the rest, unless the source listed it. An ACL has
+    ``*`` rules only for the address families of its VPC: one without any entry for a
+    family (an IPv4-only VPC's ACL, as AWS lists it) does not filter that family,
+    since adding IPv6 to the VPC adds IPv6 rules to it; its groups alone decide. An
+    ACL without any entry at all denies everything.
+    """
+    families = {
+        ipaddress.ip_network(p.value).version for r in fw.rules for p in r.peers if p.kind == "cidr"
+    } or {4, 6}
+    out: list[Rule] = []
+    if not any(r.direction == direction and r.priority == NACL_DEFAULT_RULE for r in fw.rules):
+        out.append(_nacl_star(fw, direction, "deny", sorted(families)))
+    if len(families) < 2:
+        out.append(_nacl_star(fw, direction, "allow", sorted({4, 6} - families)))
+    return out
+
+
+def _nacl_star(
+    fw: FirewallObject, direction: Direction, action: Action, families: list[int]
+) -> Rule:
+    return Rule(
+        id=f"{fw.id}/{direction}/*" + ("" if action == "deny" else "/unfiltered"),
+        name="*" if action == "deny" else "* (address family without entries)",
+        direction=direction,
+        action=action,
+        priority=NACL_DEFAULT_RULE,
+        peers=tuple(Peer.cidr(_ANY_BY_FAMILY[f]) for f in families),
+        description="network ACL default rule",
+        provenance=fw.provenance,
+    )
+
+
 @provider("aws")
 def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
@@ -108,10 +194,11 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         if peer.kind == "security_group":
             if ctx.firewall(peer.value) is None:
                 return None  # another account or not collected
-            return ctx.member_addresses(ctx.members.get(peer.value.lower(), []), str(peer))
+            return ctx.member_addresses(
+                ctx.members.get(peer.value.lower(), []), str(peer), exclude=vm
+            )
         if peer.kind == "prefix_list":
-            group = ctx.group("prefix_list", peer.value)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+            return ctx.group_addresses("prefix_list", peer)
         return None
 
     rules: list[ResolvedRule] = []
@@ -132,7 +219,60 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if rule.direction == direction and not rule.disabled:
                 rules.append(_collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special))))
     out.layers.append(Layer(label="security groups", ordered=False, rules=rules))
+
+    acls = _network_acls(vm, ctx, out)
+    if acls:
+        # Stateless: each direction has its own rules, and a reply needs the rules of
+        # the other direction (the client's ephemeral port is the reply's port).
+        out.layers.extend(_nacl_layer(fw, direction, ctx, out) for fw in acls)
+        reply: Direction = "outbound" if direction == "inbound" else "inbound"
+        out.reply = [_nacl_layer(fw, reply, ctx, VMLayers()) for fw in acls]
+        out.reply_ports = AWS_EPHEMERAL_PORTS
     return out
+
+
+def _network_acls(vm: VM, ctx: Context, out: VMLayers) -> list[FirewallObject]:
+    """The network ACL of the VM's subnet. A VM with interfaces in subnets with
+    different ACLs is reachable through either; the ACLs are then not applied (its
+    security groups alone decide, the wider answer) and the VM says so."""
+    found: dict[str, FirewallObject] = {}
+    for att in vm.attachments:
+        if att.level != "subnet":
+            continue
+        fw = ctx.firewall(att.firewall_id)
+        if fw is None:
+            out.problems.append(f"network ACL {att.firewall_id} is not in the inventory")
+        elif fw.kind == "network_acl":
+            found.setdefault(fw.id, fw)
+    if len(found) > 1:
+        out.problems.append(
+            "interfaces in subnets with different network ACLs "
+            f"({', '.join(fw.name for fw in found.values())}): the ACLs were not applied"
+        )
+        return []
+    return list(found.values())
+
+
+def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VMLayers) -> Layer:
+    """First match by ascending rule number, explicit deny, the ``*`` rule last."""
+    candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+    ordered = sorted(
+        [*candidates, *nacl_default_rules(fw, direction)],
+        key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
+    )
+    rules = [
+        _collect(
+            out,
+            _resolved(
+                r,
+                fw,
+                ctx.resolve(r.peers, lambda _peer: None),
+                synthetic=r.priority == NACL_DEFAULT_RULE,
+            ),
+        )
+        for r in ordered
+    ]
+    return Layer(label=f"network ACL {fw.name}", ordered=True, rules=rules)
 
 
 # ---------------------------------------------------------------------- Azure
@@ -193,12 +333,11 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if tag.lower() == "virtualnetwork":
                 return Resolution(addrs=vnet)
             if tag.lower() == "azureloadbalancer":
-                return Resolution(addrs=addr_set([AZURE_LB_PROBE]))
-            group = ctx.group("service_tag", tag)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+                return Resolution(addrs=PLATFORM_ADDRESSES["azure"])
+            return ctx.group_addresses("service_tag", peer)
         if peer.kind == "app_security_group":
             members = ctx.asg_members.get(peer.value.lower(), [])
-            return ctx.member_addresses(members, str(peer)) if members else None
+            return ctx.member_addresses(members, str(peer), exclude=vm) if members else None
         return None
 
     def applies(rule: Rule) -> bool:
@@ -366,15 +505,16 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     def special(peer: Peer) -> Resolution | None:
         if peer.kind == "network_tag":
             return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.network_tags], str(peer)
+                [m for m in in_network if peer.value in m.network_tags], str(peer), exclude=vm
             )
         if peer.kind == "service_account":
             return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.service_accounts], str(peer)
+                [m for m in in_network if peer.value in m.service_accounts],
+                str(peer),
+                exclude=vm,
             )
         if peer.kind == "address_group":
-            group = ctx.group("address_group", peer.value)
-            return Resolution(addrs=addr_set(group.cidrs)) if group else None
+            return ctx.group_addresses("address_group", peer)
         return None
 
     def selects(rule: Rule) -> bool:

@@ -20,6 +20,9 @@ def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise InputError(f"--output {path}: is a directory; name a file")
+    if path.exists() and not path.is_file():
+        # Replacing /dev/stdout or /dev/null with a file (as root) would break the system.
+        raise InputError(f"--output {path}: is not a regular file; leave out -o to write to stdout")
     if not directory.is_dir():
         raise InputError(f"--output {path}: the directory {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):

@@ -18,11 +18,12 @@ that fails becomes a :class:`~policycheck.model.CollectionError` and the others
 carry on. Only when *every* task failed for lack of valid credentials is the run
 a usage error (:class:`~policycheck.errors.InputError`, exit 2).
 
-Scope of the model: only EC2 instances become VMs. Interfaces that belong to no
+Scope of the model: only EC2 instances become VMs (instances launched by an
+autoscaling group are instances like any other). Interfaces that belong to no
 instance (load balancers, endpoints, Lambda ENIs) are not read, so a rule whose
 peer is a security group resolves to the addresses of the *instances* carrying it.
-Subnets are not read either: the model has no place for them and NACLs are kept as
-inventory only (not attached to VMs), so reading them would only cost permissions.
+Each instance's network ACL comes from the ACLs' own subnet associations (a subnet
+no ACL names uses its VPC's default ACL), so subnets need not be read.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -52,7 +53,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from policycheck.errors import InputError, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     VM,
     AddressGroup,
@@ -368,7 +369,7 @@ class _Collector:
                 "(a disabled or unknown region, or a proxy's error page)"
             )
         else:
-            text = f"{type(exc).__name__}: {exc}"
+            text = describe_problem(exc)
         return scrub(text, self._secrets, limit=_MAX_MESSAGE)
 
 
@@ -448,10 +449,11 @@ def read_region(ec2: Any, account_id: str, region: str, partition: str = "aws") 
         )
         for group in groups
     ]
+    acls = list(_pages(ec2, "describe_network_acls", "NetworkAcls"))
     firewalls += [
-        _network_acl(acl, prov(arn.of("network-acl", acl["NetworkAclId"])))
-        for acl in _pages(ec2, "describe_network_acls", "NetworkAcls")
+        _network_acl(acl, prov(arn.of("network-acl", acl["NetworkAclId"]))) for acl in acls
     ]
+    subnet_acls = _SubnetAcls(acls)
     address_groups = [
         AddressGroup(
             provider="aws",
@@ -472,7 +474,7 @@ def read_region(ec2: Any, account_id: str, region: str, partition: str = "aws") 
         if pl["PrefixListId"] in referenced_lists
     ]
     vms = [
-        _vm(instance, prov(arn.of("instance", instance["InstanceId"])))
+        _vm(instance, prov(arn.of("instance", instance["InstanceId"])), subnet_acls)
         for reservation in _pages(ec2, "describe_instances", "Reservations")
         for instance in reservation.get("Instances", [])
         if instance.get("State", {}).get("Name") != "terminated"
@@ -574,8 +576,25 @@ def _sg_rule(raw: dict[str, Any], provenance: Provenance) -> Rule:
     )
 
 
+class _SubnetAcls:
+    """Which network ACL filters a subnet: the one associating it, else the VPC's default."""
+
+    def __init__(self, acls: Iterable[dict[str, Any]]) -> None:
+        self.by_subnet: dict[str, str] = {}
+        self.default: dict[str, str] = {}
+        for acl in acls:
+            for assoc in acl.get("Associations", []) or []:
+                if assoc.get("SubnetId"):
+                    self.by_subnet[assoc["SubnetId"]] = acl["NetworkAclId"]
+            if acl.get("IsDefault") and acl.get("VpcId"):
+                self.default[acl["VpcId"]] = acl["NetworkAclId"]
+
+    def of(self, subnet_id: str, vpc_id: str) -> str | None:
+        return self.by_subnet.get(subnet_id) or self.default.get(vpc_id)
+
+
 def _network_acl(acl: dict[str, Any], provenance: Provenance) -> FirewallObject:
-    """NACLs are ordered allow/deny lists; kept as inventory (not attached to VMs)."""
+    """NACLs are ordered, stateless allow/deny lists filtering a subnet's traffic."""
     rules = []
     for entry in acl.get("Entries", []):
         direction = "outbound" if entry.get("Egress") else "inbound"
@@ -586,12 +605,15 @@ def _network_acl(acl: dict[str, Any], provenance: Provenance) -> FirewallObject:
         if not peers:
             peers = [Peer(kind="unknown", value="entry without a CIDR")]
             unknown = (*unknown, "peers")
+        number = int(entry["RuleNumber"])
         rules.append(
             Rule(
-                id=f"{acl['NetworkAclId']}:{direction}:{entry['RuleNumber']}",
+                id=f"{acl['NetworkAclId']}:{direction}:{number}",
+                # The console's name for the default rule 32767 is "*".
+                name="*" if number == 32767 else str(number),
                 direction=direction,
                 action="deny" if entry.get("RuleAction") == "deny" else "allow",
-                priority=int(entry["RuleNumber"]),
+                priority=number,
                 protocol=protocol,
                 ports=aws_ports(protocol, port_range.get("From"), port_range.get("To")),
                 peers=tuple(peers),
@@ -633,10 +655,20 @@ def _network(vpc: dict[str, Any]) -> Network:
     )
 
 
-def _vm(instance: dict[str, Any], provenance: Provenance) -> VM:
+def _vm(instance: dict[str, Any], provenance: Provenance, subnet_acls: _SubnetAcls) -> VM:
     addresses: list[str] = []
     networks: list[str] = []
     attachments: dict[str, Attachment] = {}
+    subnets = {
+        eni.get("SubnetId", ""): eni.get("VpcId", "")
+        for eni in instance.get("NetworkInterfaces", [])
+    }
+    subnets.setdefault(instance.get("SubnetId", ""), instance.get("VpcId", ""))
+    acls = {
+        acl: Attachment(firewall_id=acl, level="subnet", via=subnet)
+        for subnet, vpc in subnets.items()
+        if subnet and (acl := subnet_acls.of(subnet, vpc))
+    }
     for eni in instance.get("NetworkInterfaces", []):
         for private in eni.get("PrivateIpAddresses", []):
             addresses.append(private.get("PrivateIpAddress", ""))
@@ -662,6 +694,6 @@ def _vm(instance: dict[str, Any], provenance: Provenance) -> VM:
         addresses=tuple(dict.fromkeys(a for a in addresses if a)),
         tags=tags,
         networks=tuple(dict.fromkeys(n for n in networks if n)),
-        attachments=tuple(attachments.values()),
+        attachments=(*attachments.values(), *acls.values()),
         provenance=provenance,
     )

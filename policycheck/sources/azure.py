@@ -32,9 +32,10 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, one_line, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     ALL_PORTS,
+    AZURE_ANY,
     VM,
     AddressGroup,
     Attachment,
@@ -49,7 +50,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
-from policycheck.sources.normalize import AZURE_ANY, azure_port_ranges, azure_prefixes
+from policycheck.sources.normalize import azure_port_ranges, azure_prefixes
 
 if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
     from azure.core.credentials import TokenCredential
@@ -160,7 +161,7 @@ def collect(opts: AzureOptions) -> Inventory:
         except (_Malformed, ValidationError, ValueError, KeyError, TypeError) as exc:
             # ValueError: a body that is not ARM's JSON (an HTML page, garbage) as the
             # SDK's deserializer reports it; pydantic's errors are ValueErrors too.
-            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(str(exc))}")
+            return _Outcome.failed(sub, f"unexpected ARM response: {scrub(describe_problem(exc))}")
         if opts.progress:
             opts.progress(f"azure {sub}: {len(inventory.firewalls)} NSGs, {len(inventory.vms)} VMs")
         return _Outcome(inventory)

@@ -33,7 +33,7 @@ from google.protobuf.json_format import ParseError
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, scrub
-from policycheck.inputs import check_url
+from policycheck.inputs import check_url, describe_problem
 from policycheck.model import (
     ALL_PORTS,
     VM,
@@ -48,9 +48,10 @@ from policycheck.model import (
     PortRange,
     Provenance,
     Rule,
+    last_segment,
     normalize_protocol,
 )
-from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
+from policycheck.sources.normalize import cidr_peers, gcp_ports
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
 READONLY_SCOPE = "https://www.googleapis.com/auth/compute.readonly"
@@ -229,7 +230,7 @@ def _read_scope(scope: str, read: Callable[[], _Outcome]) -> _Outcome:
     except (ValueError, ParseError, ValidationError) as exc:
         # A response the SDK could not parse (an HTML page, garbage), or a value the
         # model refuses.
-        return _failed(scope, f"unreadable response: {scrub(str(exc), limit=300)}")
+        return _failed(scope, f"unreadable response: {scrub(describe_problem(exc), limit=300)}")
 
 
 def _failed(scope: str, message: str, auth: bool = False) -> _Outcome:

@@ -11,11 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from policycheck.model import ALL_PORTS, Peer, PortRange, normalize_protocol
-
-#: Azure prefix words that are service tags rather than addresses. ``*``/``Any``
-#: stay symbolic too: in Azure they mean "any address", v4 and v6.
-AZURE_ANY = "*"
+from policycheck.model import ALL_PORTS, AZURE_ANY, Peer, PortRange, normalize_protocol
 
 
 def cidr_peers(values: Iterable[str | None]) -> list[Peer]:
@@ -71,8 +67,3 @@ def gcp_ports(ports: Iterable[str] | None) -> tuple[PortRange, ...]:
     if not values:
         return (ALL_PORTS,)
     return tuple(PortRange.parse(p) for p in values)
-
-
-def last_segment(self_link: str) -> str:
-    """GCP self links and names compare by their last path segment."""
-    return self_link.rstrip("/").rsplit("/", 1)[-1]

@@ -47,6 +47,8 @@ def loads(raw: bytes, origin: str) -> Inventory:
         )
     try:
         inventory = Inventory.model_validate(data)
+    except InputError as exc:  # a rule number the cloud would refuse
+        raise InputError(f"{origin}: {exc}") from exc
     except ValidationError as exc:
         raise InputError(f"{origin}: invalid snapshot at {describe_validation_error(exc)}") from exc
     inventory.sources.append(f"snapshot:{origin}")

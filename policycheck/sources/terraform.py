@@ -45,6 +45,10 @@ def load_plan(
     try:
         for translate in _TRANSLATORS:
             translate(ctx)
+        try:
+            firewalls = [draft.freeze() for draft in ctx.firewalls.values()]
+        except InputError as exc:  # a rule number the cloud would refuse
+            raise InputError(f"{ctx.plan_file}: {exc}") from exc
     except ValidationError as exc:
         # The translators check fields by name; this is the net under them, so a
         # value the model refuses is still one line naming the plan, never a crash.
@@ -52,6 +56,7 @@ def load_plan(
     return Inventory(
         sources=[f"terraform:{plan}"],
         vms=ctx.vms,
-        firewalls=[draft.freeze() for draft in ctx.firewalls.values()],
+        firewalls=firewalls,
         networks=ctx.networks,
+        address_groups=ctx.address_groups,
     )

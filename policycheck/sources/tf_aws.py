@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from policycheck.model import VM, Attachment, Direction, Network, Peer, PortRange, Rule
+import ipaddress
+from dataclasses import dataclass, field
+
+from policycheck.model import (
+    VM,
+    AddressGroup,
+    Attachment,
+    Direction,
+    Network,
+    Peer,
+    PortRange,
+    Rule,
+)
 from policycheck.sources.normalize import aws_ports, cidr_peers
 from policycheck.sources.tfbuild import Context, Fields, FirewallDraft, unknown_peer
 from policycheck.sources.tfplan import PlannedResource
 
 SG = ("aws_security_group",)
-NACL = ("aws_network_acl",)
+NACL = ("aws_network_acl", "aws_default_network_acl")
+SUBNET = ("aws_subnet",)
 ENI = ("aws_network_interface",)
 INSTANCE = ("aws_instance",)
+TEMPLATE = ("aws_launch_template",)
+PREFIX_LIST = ("aws_ec2_managed_prefix_list",)
 _DIRECTIONS: dict[str, Direction] = {"ingress": "inbound", "egress": "outbound"}
 
 
@@ -27,6 +42,7 @@ def translate(ctx: Context) -> None:
         _vpc_security_group_rule(ctx, res)
     for res in ctx.of_type("aws_network_acl_rule"):
         _network_acl_rule(ctx, res)
+    _prefix_lists(ctx)
     for res in ctx.of_type("aws_vpc"):
         f = ctx.fields(res)
         cidrs = f.cidrs("cidr_block")
@@ -39,6 +55,47 @@ def translate(ctx: Context) -> None:
             )
         )
     _instances(ctx)
+
+
+def _prefix_lists(ctx: Context) -> None:
+    """Managed prefix lists the plan declares, with their entries (inline ``entry``
+    blocks and ``aws_ec2_managed_prefix_list_entry`` resources); a list with an entry
+    unknown until apply is marked incomplete."""
+    lists: dict[str, tuple[PlannedResource, list[str], bool]] = {}
+    for res in ctx.of_type(*PREFIX_LIST):
+        f = ctx.fields(res)
+        cidrs: list[str] = []
+        incomplete = f.is_unknown("entry") and not isinstance(res.values.get("entry"), list)
+        for entry in f.blocks("entry"):
+            cidrs.extend(v for v in [entry.text("cidr")] if v)
+            incomplete = incomplete or entry.is_unknown("cidr")
+        lists[ctx.object_id(res)] = (res, cidrs, incomplete)
+    for res in ctx.of_type("aws_ec2_managed_prefix_list_entry"):
+        f = ctx.fields(res)
+        for list_id in ctx.linked(res, "prefix_list_id", PREFIX_LIST)[0]:
+            if list_id in lists:
+                owner, cidrs, incomplete = lists[list_id]
+                cidr = f.text("cidr")
+                lists[list_id] = (
+                    owner,
+                    [*cidrs, *([cidr] if cidr else [])],
+                    incomplete or f.is_unknown("cidr"),
+                )
+    for list_id, (res, cidrs, incomplete) in lists.items():
+        try:
+            networks = [str(ipaddress.ip_network(c.strip(), strict=False)) for c in cidrs]
+        except ValueError as exc:
+            raise ctx.fields(res).error("entry", "CIDR blocks", cidrs) from exc
+        ctx.address_groups.append(
+            AddressGroup(
+                provider="aws",
+                kind="prefix_list",
+                id=list_id,
+                name=ctx.fields(res).text("name"),
+                cidrs=tuple(dict.fromkeys(networks)),
+                incomplete=incomplete,
+            )
+        )
 
 
 def _vpc(ctx: Context, res: PlannedResource) -> str | None:
@@ -61,20 +118,28 @@ def _peers(
             if f.boolean(key):
                 peers.append(Peer(kind="security_group", value=self_id))
             continue
-        values = (
-            f.strings(key) if isinstance(f.data.get(key), list) else [v for v in [f.text(key)] if v]
-        )
-        if kind == "cidr":
+        if kind in _LINKED:
+            # Groups and prefix lists planned alongside: followed by reference.
+            values, unresolved = f.linked(key, _LINKED[kind])
+            peers.extend(Peer(kind=kind, value=v) for v in values)
+        else:
+            values = (
+                f.strings(key)
+                if isinstance(f.data.get(key), list)
+                else [v for v in [f.text(key)] if v]
+            )
             try:
                 peers.extend(cidr_peers(values))
             except ValueError as exc:
                 raise f.error(key, "CIDR blocks", values) from exc
-        else:
-            peers.extend(Peer(kind=kind, value=v) for v in values)
-        if f.is_unknown(key):
+            unresolved = f.is_unknown(key)
+        if unresolved:
             unknown.append(key)
             peers.append(unknown_peer(key))
     return peers, unknown
+
+
+_LINKED: dict[str, tuple[str, ...]] = {"security_group": SG, "prefix_list": PREFIX_LIST}
 
 
 def _rule(
@@ -259,12 +324,25 @@ def _acl_rule(
 
 def _network_acl(ctx: Context, res: PlannedResource) -> None:
     f = ctx.fields(res)
+    if res.type == "aws_default_network_acl":
+        # The VPC's default ACL: named by the VPC's default_network_acl_id.
+        named, _ = ctx.linked(res, "default_network_acl_id", ("aws_vpc",))
+        vpc = next(
+            (
+                ctx.object_id(v)
+                for v in ctx.of_type("aws_vpc")
+                if ctx.object_id(v) in named or v.values.get("default_network_acl_id") in named
+            ),
+            None,
+        )
+    else:
+        vpc = _vpc(ctx, res)
     draft = FirewallDraft(
         provider="aws",
         kind="network_acl",
         id=ctx.object_id(res),
         name=f.mapping("tags").get("Name") or res.address,
-        network=_vpc(ctx, res),
+        network=vpc,
         tags=f.mapping("tags"),
         provenance=ctx.provenance(res),
     )
@@ -303,50 +381,206 @@ def _network_acl_rule(ctx: Context, res: PlannedResource) -> None:
 # -------------------------------------------------------------- instances
 
 
+def _subnet_acls(ctx: Context) -> dict[str, str]:
+    """Subnet id -> network ACL id, from ``subnet_ids`` and association resources;
+    ``vpc:<id>`` -> the VPC's default ACL for subnets no ACL names."""
+    out: dict[str, str] = {}
+    for res in ctx.of_type(*NACL):
+        acl_id = ctx.object_id(res)
+        for subnet in ctx.linked(res, "subnet_ids", SUBNET)[0]:
+            out[subnet] = acl_id
+        if res.type == "aws_default_network_acl":
+            draft = ctx.firewalls.get(acl_id)
+            if draft is not None and draft.network:
+                out[f"vpc:{draft.network}"] = acl_id
+    for link in ctx.of_type("aws_network_acl_association"):
+        acls, _ = ctx.linked(link, "network_acl_id", NACL)
+        for subnet in ctx.linked(link, "subnet_id", SUBNET)[0] if acls else []:
+            out[subnet] = acls[0]
+    return out
+
+
 def _sg_ids_by_name(ctx: Context) -> dict[str, str]:
     return {d.name: d.id for d in ctx.firewalls.values() if d.provider == "aws"}
 
 
-def _instances(ctx: Context) -> None:
-    names = _sg_ids_by_name(ctx)
-    eni_groups: dict[str, tuple[list[str], bool]] = {}
-    eni_addresses: dict[str, list[str]] = {}
-    eni_instance: dict[str, list[str]] = {}
+@dataclass
+class _Groups:
+    """Security groups something names, and whether some stayed unknown until apply."""
+
+    ids: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+
+    def add(self, ids: list[str], unresolved: bool, what: str) -> None:
+        self.ids.extend(ids)
+        if unresolved:
+            self.unresolved.append(what)
+
+
+@dataclass
+class _Interfaces:
+    """ENIs of the plan, and the attachments that name instances or interfaces."""
+
+    groups: dict[str, _Groups] = field(default_factory=dict)
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+    subnets: dict[str, list[str]] = field(default_factory=dict)
+    of_instance: dict[str, list[str]] = field(default_factory=dict)
+    #: Groups attached to an instance's primary interface (``primary_network_interface_id``).
+    primary_groups: dict[str, _Groups] = field(default_factory=dict)
+
+
+def _interfaces(ctx: Context) -> _Interfaces:
+    out = _Interfaces()
     for eni in ctx.of_type(*ENI):
         eni_id = ctx.object_id(eni)
-        eni_groups[eni_id] = ctx.linked(eni, "security_groups", SG)
+        out.groups.setdefault(eni_id, _Groups()).add(
+            *ctx.linked(eni, "security_groups", SG), f"{eni_id}.security_groups"
+        )
+        out.subnets[eni_id] = ctx.linked(eni, "subnet_id", SUBNET)[0]
         f = ctx.fields(eni)
-        eni_addresses[eni_id] = [*f.addresses("private_ips"), *f.addresses("private_ip")]
+        out.addresses[eni_id] = [*f.addresses("private_ips"), *f.addresses("private_ip")]
         for block in f.blocks("attachment"):
             instance = block.text("instance")
             if instance:
-                eni_instance.setdefault(instance, []).append(eni_id)
+                out.of_instance.setdefault(instance, []).append(eni_id)
+    # An instance's primary interface is named by the instance attribute
+    # primary_network_interface_id: by reference while unknown, by value once known.
+    instance_ids = {ctx.object_id(r) for r in ctx.of_type(*INSTANCE)}
+    primary = {
+        str(r.values["primary_network_interface_id"]): ctx.object_id(r)
+        for r in ctx.of_type(*INSTANCE)
+        if r.values.get("primary_network_interface_id")
+    }
     for extra in ctx.of_type("aws_network_interface_sg_attachment"):
-        eni_ids, _ = ctx.linked(extra, "network_interface_id", ENI)
+        targets, _ = ctx.linked(extra, "network_interface_id", (*ENI, *INSTANCE))
         sg_ids, unresolved = ctx.linked(extra, "security_group_id", SG)
-        for eni_id in eni_ids:
-            groups, was_unresolved = eni_groups.get(eni_id, ([], False))
-            eni_groups[eni_id] = ([*groups, *sg_ids], was_unresolved or unresolved)
+        for target in targets:
+            instance = target if target in instance_ids else primary.get(target)
+            holder = out.primary_groups if instance else out.groups
+            holder.setdefault(instance or target, _Groups()).add(
+                sg_ids, unresolved, f"{extra.address}.security_group_id"
+            )
     for link in ctx.of_type("aws_network_interface_attachment"):
-        instance_ids, _ = ctx.linked(link, "instance_id", INSTANCE)
+        instance_ids_linked, _ = ctx.linked(link, "instance_id", INSTANCE)
         eni_ids, _ = ctx.linked(link, "network_interface_id", ENI)
-        for instance in instance_ids:
-            eni_instance.setdefault(instance, []).extend(eni_ids)
+        for instance in instance_ids_linked:
+            out.of_instance.setdefault(instance, []).extend(eni_ids)
+    return out
 
-    vpc_of_subnet = {ctx.object_id(s): _vpc(ctx, s) for s in ctx.of_type("aws_subnet")}
+
+@dataclass
+class _Template:
+    """What a launch template says about the instances it launches."""
+
+    resource: PlannedResource
+    groups: _Groups
+    subnets: list[str]
+    #: Template tags, then the tags it gives the instances it launches.
+    tags: dict[str, str]
+
+
+def _templates(ctx: Context, names: dict[str, str]) -> dict[str, _Template]:
+    """Launch templates by id and by name (instances and ASGs name them either way)."""
+    out: dict[str, _Template] = {}
+    for res in ctx.of_type(*TEMPLATE):
+        f = ctx.fields(res)
+        groups = _Groups()
+        groups.add(*ctx.linked(res, "vpc_security_group_ids", SG), "vpc_security_group_ids")
+        groups.ids.extend(names.get(n, n) for n in f.strings("security_group_names"))
+        subnets: list[str] = []
+        for nic in f.blocks("network_interfaces"):
+            groups.add(*nic.linked("security_groups", SG), "network_interfaces.security_groups")
+            subnets.extend(nic.linked("subnet_id", SUBNET)[0])
+        tags = f.mapping("tags")
+        for spec in f.blocks("tag_specifications"):
+            if spec.text("resource_type") == "instance":
+                tags = {**tags, **spec.mapping("tags")}
+        template = _Template(res, groups, subnets, tags)
+        out[ctx.object_id(res)] = template
+        for name in (f.text("name"), res.address):
+            if name:
+                out.setdefault(name, template)
+    return out
+
+
+def _template_of(ctx: Context, f: Fields, templates: dict[str, _Template]) -> _Template | None:
+    """The template a ``launch_template``-style block names (by id or name)."""
+    for key, kind in (("id", "launch_template_id"), ("name", "launch_template_name")):
+        for attr in (key, kind):
+            if attr not in f.data and not f.is_unknown(attr):
+                continue
+            for ref in f.linked(attr, TEMPLATE)[0]:
+                if ref in templates:
+                    return templates[ref]
+    return None
+
+
+def _instances(ctx: Context) -> None:
+    names = _sg_ids_by_name(ctx)
+    interfaces = _interfaces(ctx)
+    templates = _templates(ctx, names)
+    used: set[int] = set()
+    vpc_of_subnet = {ctx.object_id(s): _vpc(ctx, s) for s in ctx.of_type(*SUBNET)}
+    subnet_acl = _subnet_acls(ctx)
+
+    def vm(
+        res: PlannedResource,
+        name: str,
+        groups: _Groups,
+        subnets: list[str],
+        addresses: list[str],
+        tags: dict[str, str],
+        interface_attachments: list[Attachment],
+    ) -> VM:
+        vm_id = ctx.object_id(res)
+        attachments = [
+            *(Attachment(firewall_id=g, level="interface", via=vm_id) for g in groups.ids),
+            *interface_attachments,
+        ]
+        unknown = list(groups.unresolved)
+        if not attachments and not unknown:
+            # No group named anywhere: the VPC's default group applies, which the plan lacks.
+            unknown.append("vpc_security_group_ids")
+        for subnet in dict.fromkeys(subnets):
+            acl = subnet_acl.get(subnet) or subnet_acl.get(f"vpc:{vpc_of_subnet.get(subnet)}")
+            if acl:
+                attachments.append(Attachment(firewall_id=acl, level="subnet", via=subnet))
+        return VM(
+            provider="aws",
+            id=vm_id,
+            name=name,
+            addresses=tuple(dict.fromkeys(addresses)),
+            tags=tags,
+            networks=tuple(dict.fromkeys(n for s in subnets if (n := vpc_of_subnet.get(s)))),
+            attachments=tuple(dict.fromkeys(attachments)),
+            unknown=tuple(dict.fromkeys(unknown)),
+            provenance=ctx.provenance(res),
+        )
+
     for res in ctx.of_type(*INSTANCE):
         f = ctx.fields(res)
         vm_id = ctx.object_id(res)
-        attachments: list[Attachment] = []
-        unknown: list[str] = []
-        group_ids, unresolved = ctx.linked(res, "vpc_security_group_ids", SG)
-        named = [names.get(n, n) for n in f.strings("security_groups")]
-        if unresolved:
-            unknown.append("vpc_security_group_ids")
-        for sg in dict.fromkeys([*group_ids, *named]):
-            attachments.append(Attachment(firewall_id=sg, level="interface", via=vm_id))
+        groups = _Groups()
+        groups.add(*ctx.linked(res, "vpc_security_group_ids", SG), "vpc_security_group_ids")
+        groups.ids.extend(names.get(n, n) for n in f.strings("security_groups"))
+        primary = interfaces.primary_groups.get(vm_id)
+        if primary is not None:
+            groups.add(primary.ids, False, "")
+            groups.unresolved.extend(primary.unresolved)
+        subnets, _ = ctx.linked(res, "subnet_id", SUBNET)
+        tags = f.mapping("tags")
+        template = next(
+            (t for b in f.blocks("launch_template") if (t := _template_of(ctx, b, templates))),
+            None,
+        )
+        if template is not None:
+            used.add(id(template))
+            if not groups.ids and not groups.unresolved:
+                groups = template.groups  # the instance names none: the template's apply
+            subnets = subnets or template.subnets
+            tags = {**template.tags, **tags}
         addresses = f.addresses("private_ip")
-        eni_ids = list(eni_instance.get(vm_id, []))
+        eni_ids = list(interfaces.of_instance.get(vm_id, []))
         for block in f.blocks("network_interface"):
             eni_ids.extend(v for v in [block.text("network_interface_id")] if v)
         if f.is_unknown("network_interface"):
@@ -355,30 +589,56 @@ def _instances(ctx: Context) -> None:
                 for a in ctx.plan.references(res, "network_interface")
                 if ctx.plan.resources[a].type in ENI
             )
+        eni_attachments: list[Attachment] = []
         for eni_id in dict.fromkeys(eni_ids):
-            groups, eni_unresolved = eni_groups.get(eni_id, ([], False))
-            if eni_unresolved:
-                unknown.append(f"{eni_id}.security_groups")
-            attachments.extend(
-                Attachment(firewall_id=g, level="interface", via=eni_id) for g in groups
+            eni = interfaces.groups.get(eni_id, _Groups())
+            groups.unresolved.extend(eni.unresolved)
+            eni_attachments.extend(
+                Attachment(firewall_id=g, level="interface", via=eni_id) for g in eni.ids
             )
-            addresses.extend(eni_addresses.get(eni_id, []))
-        subnet_ids, _ = ctx.linked(res, "subnet_id", ("aws_subnet",))
-        networks = [vpc_of_subnet[s] for s in subnet_ids if vpc_of_subnet.get(s)]
-        if not attachments and not unresolved:
-            # No group named anywhere: the VPC's default group applies, which the plan lacks.
-            unknown.append("vpc_security_group_ids")
-        tags = f.mapping("tags")
+            addresses.extend(interfaces.addresses.get(eni_id, []))
+            subnets = [*subnets, *interfaces.subnets.get(eni_id, [])]
         ctx.vms.append(
-            VM(
-                provider="aws",
-                id=vm_id,
-                name=tags.get("Name") or res.address,
-                addresses=tuple(dict.fromkeys(addresses)),
-                tags=tags,
-                networks=tuple(dict.fromkeys(networks)),
-                attachments=tuple(dict.fromkeys(attachments)),
-                unknown=tuple(dict.fromkeys(unknown)),
-                provenance=ctx.provenance(res),
+            vm(
+                res,
+                tags.get("Name") or res.address,
+                groups,
+                subnets,
+                addresses,
+                tags,
+                eni_attachments,
             )
         )
+
+    # An autoscaling group's future instances exist in the plan only as its launch
+    # template: the group is evaluated as one VM with the template's groups and tags.
+    for res in ctx.of_type("aws_autoscaling_group"):
+        f = ctx.fields(res)
+        blocks = [
+            *f.blocks("launch_template"),
+            *(
+                spec
+                for policy in f.blocks("mixed_instances_policy")
+                for lt in policy.blocks("launch_template")
+                for spec in lt.blocks("launch_template_specification")
+            ),
+        ]
+        template = next((t for b in blocks if (t := _template_of(ctx, b, templates))), None)
+        if template is None:
+            continue
+        used.add(id(template))
+        propagated = {
+            key: tag.text("value") or ""
+            for tag in f.blocks("tag")
+            if (key := tag.text("key")) and tag.boolean("propagate_at_launch")
+        }
+        subnets = ctx.linked(res, "vpc_zone_identifier", SUBNET)[0] or template.subnets
+        tags = {**template.tags, **propagated}
+        name = f.text("name") or tags.get("Name") or res.address
+        ctx.vms.append(vm(res, name, template.groups, subnets, [], tags, []))
+    # A template nothing in the plan launches yet: its future instances, as one VM.
+    unused = {id(t): t for t in templates.values() if id(t) not in used}
+    for template in unused.values():
+        res = template.resource
+        name = ctx.fields(res).text("name") or template.tags.get("Name") or res.address
+        ctx.vms.append(vm(res, name, template.groups, template.subnets, [], template.tags, []))

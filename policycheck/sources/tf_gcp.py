@@ -7,8 +7,17 @@ the engine matches them (and adds the implied rules).
 
 from __future__ import annotations
 
-from policycheck.model import VM, Action, Attachment, Direction, Network, Peer, Rule
-from policycheck.sources.normalize import cidr_peers, gcp_ports, last_segment
+from policycheck.model import (
+    VM,
+    Action,
+    Attachment,
+    Direction,
+    Network,
+    Peer,
+    Rule,
+    last_segment,
+)
+from policycheck.sources.normalize import cidr_peers, gcp_ports
 from policycheck.sources.tfbuild import Context, Fields, FirewallDraft, unknown_peer
 from policycheck.sources.tfplan import PlannedResource
 

@@ -9,6 +9,7 @@ lives here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from policycheck.errors import InputError
 from policycheck.model import (
     VM,
+    AddressGroup,
     FirewallKind,
     FirewallObject,
     Network,
@@ -177,6 +179,23 @@ class Fields:
             out.append(Fields(self.ctx, self.res, block, f"{self.label}{key}[{i}].", block_unknown))
         return out
 
+    def linked(self, key: str, types: tuple[str, ...]) -> tuple[list[str], bool]:
+        """Ids ``key`` holds, following references while unknown (see
+        :meth:`Context.linked`); also inside one level of inline block."""
+        if not self.label:
+            return self.ctx.linked(self.res, key, types)
+        raw = self.data.get(key)
+        known = self.strings(key) if isinstance(raw, list) else [v for v in [self.text(key)] if v]
+        if not self.is_unknown(key):
+            return known, False
+        block = _BLOCK_LABEL.fullmatch(self.label)
+        referenced = (
+            self.ctx.nested_linked(self.res, block.group(1), int(block.group(2)), key, types)
+            if block
+            else []
+        )
+        return list(dict.fromkeys([*known, *referenced])), not referenced
+
     def protocol(self, key: str) -> str:
         raw = self.text(key)
         if raw is None:
@@ -187,6 +206,8 @@ class Fields:
             raise self.error(key, "a protocol name or number", raw) from exc
 
 
+#: The label of a first-level inline block, ``ingress[0].``.
+_BLOCK_LABEL = re.compile(r"([A-Za-z0-9_]+)\[(\d+)\]\.")
 #: Protocol names some providers accept that the model spells as numbers.
 _PROTOCOL_ALIASES = {"esp": "50", "ah": "51", "gre": "47", "sctp": "132", "ipip": "4"}
 
@@ -201,6 +222,7 @@ class Context:
     firewalls: dict[str, FirewallDraft] = field(default_factory=dict)
     vms: list[VM] = field(default_factory=list)
     networks: list[Network] = field(default_factory=list)
+    address_groups: list[AddressGroup] = field(default_factory=list)
 
     def of_type(self, *types: str) -> list[PlannedResource]:
         return [r for r in self.plan.resources.values() if r.type in types]

@@ -195,36 +195,60 @@ class Plan:
 
     def resolve_expression(self, res: PlannedResource, expr: Any) -> list[str]:
         """Planned resource addresses an expression of ``res``'s declaration refers to."""
-        return self._resolve(res.module_prefix, _expression_references(expr), depth=0)
+        own_key = _instance_key(_resource_part(res.address))
+        return self._resolve(res.module_prefix, _expression_references(expr), 0, own_key)
 
-    def _resolve(self, prefix: str, refs: list[str], depth: int) -> list[str]:
+    def _resolve(self, prefix: str, refs: list[str], depth: int, own_key: str | None) -> list[str]:
+        """Addresses ``refs`` (one expression's references) name, in ``prefix``.
+
+        Terraform lists a keyed reference ``x.y["k"].id`` together with ``x.y["k"]``
+        and the unkeyed ``x.y``; the unkeyed one then means nothing more. An unkeyed
+        ``x.y`` next to ``each.key`` / ``count.index`` (``x.y[each.key].id``) means the
+        instance with the referencing object's own key (``own_key``); next to
+        ``each.value`` the instance cannot be known, so none is named. Alone, it means
+        every instance (a splat or ``for`` over them).
+        """
         if depth > 32:  # a module cycle cannot exist in valid Terraform; stay finite anyway
             return []
+        parsed = {ref: _RESOURCE_REF.match(ref) for ref in refs}
+        keyed = {m.group(1) for m in parsed.values() if m and m.group(2)}
+        by_own_key = own_key is not None and bool({"each.key", "count.index"} & set(refs))
+        by_value = any(r == "each.value" or r.startswith("each.value.") for r in refs)
         found: list[str] = []
         for ref in refs:
-            for address in self._resolve_one(prefix, ref, depth):
+            addresses = self._resolve_one(prefix, ref, depth)
+            match = parsed[ref]
+            if match and not match.group(2) and self._is_repeated(f"{prefix}{match.group(1)}"):
+                if match.group(1) in keyed:
+                    continue  # already named with its key
+                if by_own_key:
+                    exact = f"{prefix}{match.group(1)}{own_key}"
+                    addresses = [exact] if exact in self.resources else []
+                elif by_value:
+                    addresses = []  # x[each.value...]: which instance is not knowable here
+            for address in addresses:
                 if address not in found:
                     found.append(address)
         return found
 
+    def _is_repeated(self, base: str) -> bool:
+        """Does the resource ``base`` (module prefix + type.name) use count/for_each?"""
+        return any(a != base for a in self.instances.get(base, []))
+
     def _resolve_one(self, prefix: str, ref: str, depth: int) -> list[str]:
+        module = _MODULE_REF.match(ref)
+        if module:
+            return self._resolve_output(prefix, module.group(1), module.group(2), depth)
         parts = ref.split(".")
-        head = parts[0]
-        if head == "var" and len(parts) >= 2 and prefix:
+        if parts[0] == "var" and len(parts) >= 2 and prefix:
             return self._resolve_variable(prefix, _strip_key(parts[1]), depth)
-        if head == "module" and len(parts) >= 3:
-            return self._resolve_output(prefix, _strip_key(parts[1]), _strip_key(parts[2]), depth)
-        if head in ("var", "local", "each", "count", "path", "terraform", "data", "self"):
+        match = _RESOURCE_REF.match(ref)
+        if match is None:
             return []
-        if len(parts) < 2:
-            return []
-        rtype, rname = parts[0], parts[1]
-        key = re.search(r"\[.*\]$", rname)
-        base = f"{prefix}{rtype}.{_strip_key(rname)}"
-        if key:
-            exact = f"{base}{key.group(0)}"
-            if exact in self.resources:
-                return [exact]
+        base = f"{prefix}{match.group(1)}"
+        if match.group(2):
+            exact = f"{base}{match.group(2)}"
+            return [exact] if exact in self.resources else []
         return list(self.instances.get(base, []))
 
     def _resolve_variable(self, prefix: str, variable: str, depth: int) -> list[str]:
@@ -236,10 +260,16 @@ class Plan:
         call = calls.get(last.group(1)) if isinstance(calls, dict) else None
         exprs = call.get("expressions") if isinstance(call, dict) else None
         expr = exprs.get(variable) if isinstance(exprs, dict) else None
-        return self._resolve(parent_prefix, _expression_references(expr), depth + 1)
+        # In a for_each/count module call, each.key is the module instance's key.
+        return self._resolve(
+            parent_prefix, _expression_references(expr), depth + 1, last.group(2) or None
+        )
 
-    def _resolve_output(self, prefix: str, module_name: str, output: str, depth: int) -> list[str]:
-        # A module call with count/for_each has one concrete prefix per instance.
+    def _resolve_output(self, prefix: str, module_ref: str, output: str, depth: int) -> list[str]:
+        # A module call with count/for_each has one concrete prefix per instance;
+        # ``module.m["k"].out`` names one of them.
+        module_name = _strip_key(module_ref)
+        key = module_ref[len(module_name) :]
         call = re.compile(
             re.escape(prefix)
             + rf'module\.{re.escape(module_name)}(?:\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.'
@@ -247,16 +277,36 @@ class Plan:
         concrete = sorted(
             {m.group(0) for r in self.resources.values() if (m := call.match(r.module_prefix))}
         ) or [f"{prefix}module.{module_name}."]
+        if key:
+            concrete = [c for c in concrete if c == f"{prefix}module.{module_name}{key}."]
+            if not concrete:
+                return []
         module = self._config_module(concrete[0])
         outputs = module.get("outputs") if module else None
         out = outputs.get(output) if isinstance(outputs, dict) else None
         expr = out.get("expression") if isinstance(out, dict) else None
         found: list[str] = []
         for child in concrete:
-            for address in self._resolve(child, _expression_references(expr), depth + 1):
+            for address in self._resolve(child, _expression_references(expr), depth + 1, None):
                 if address not in found:
                     found.append(address)
         return found
+
+
+_NOT_RESOURCES = "var|local|each|count|path|terraform|data|self|module"
+_KEY = r'\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\]'
+#: ``type.name``, its instance key if any (``["k"]``, ``[0]``), then attributes.
+_RESOURCE_REF = re.compile(
+    rf"^(?!(?:{_NOT_RESOURCES})\.)([A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*)({_KEY})?(?:\.|$)"
+)
+#: ``module.name[key].output``.
+_MODULE_REF = re.compile(rf"^module\.([A-Za-z0-9_-]+(?:{_KEY})?)\.([A-Za-z0-9_-]+)")
+
+
+def _instance_key(resource_part: str) -> str | None:
+    """``["k"]`` or ``[0]`` of ``type.name["k"]``; None for a single instance."""
+    match = re.search(r"\[.*\]$", resource_part)
+    return match.group(0) if match else None
 
 
 def _expression_references(expr: Any) -> list[str]:

@@ -203,26 +203,35 @@ def evaluate(
     rego: RegoEngine = "off",
     opa_url: str | None = None,
     today: dt.date | None = None,
+    evidence: bool = False,
 ) -> ScanResult:
     """Compare what each VM can really be reached by with what its Swyx roles need.
 
     ``rego="embedded"`` (``rego`` extra) or ``"opa"`` with ``opa_url`` decide
     SWYX001-SWYX003 with ``policies/swyx.rego`` instead of natively. ``today``
     decides which suppressions have expired (default: the current date).
+    ``evidence`` adds each VM's checked flows and their status (``result.evidence``).
     """
     cat = catalog or default_catalog()
     prof = profile if profile is not None else load_profile(None, cat)
     if rego == "off":
         from policycheck.engine.evaluate import evaluate as _evaluate
 
-        return _evaluate(inventory, prof, cat, today=today)
+        return _evaluate(inventory, prof, cat, today=today, evidence=evidence)
     if rego == "embedded":
         require("rego", "--rego embedded", ("regopy",))
     elif rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
     from policycheck.rego import evaluate_rego
 
-    return evaluate_rego(inventory, prof, cat, engine=rego, opa_url=opa_url, today=today)
+    result = evaluate_rego(inventory, prof, cat, engine=rego, opa_url=opa_url, today=today)
+    if not evidence:
+        return result
+    # The flows' statuses come from the native engine, as effective access does.
+    from policycheck.engine.evaluate import evaluate as _evaluate
+
+    native = _evaluate(inventory, prof, cat, today=today, evidence=True)
+    return result.model_copy(update={"evidence": native.evidence})
 
 
 # ------------------------------------------------------------------ outputs

@@ -129,8 +129,8 @@ def _profile_option(f: F) -> F:
     )(f)
 
 
-def _report_options(f: F) -> F:
-    """Options shared by every command that produces findings."""
+def _output_options(f: F) -> F:
+    """How findings are written: every command that reports findings (scan, drift)."""
     f = click.option(
         "--format",
         "fmt",
@@ -157,7 +157,12 @@ def _report_options(f: F) -> F:
         callback=_check_category,
         help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
     )(f)
-    f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+    return click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+
+
+def _report_options(f: F) -> F:
+    """Options shared by every command that evaluates and reports findings."""
+    f = _output_options(f)
     f = click.option(
         "--rego",
         type=click.Choice(["off", "embedded", "opa"]),
@@ -171,6 +176,13 @@ def _report_options(f: F) -> F:
         default=None,
         help="OPA server for --rego opa, e.g. http://127.0.0.1:8181 (the policy and "
         "catalog are uploaded as policy 'swyx' and data.catalog).",
+    )(f)
+    f = click.option(
+        "--evidence",
+        is_flag=True,
+        help="Also list each VM's checked flows and their status (required and open, "
+        "documented and closed, undocumented and closed, ...) in JSON, Markdown and "
+        "SARIF (as kind: pass results), for audits.",
     )(f)
     return _profile_option(f)
 
@@ -395,10 +407,11 @@ _register_cloud_commands()
 
 
 def _register_question_commands() -> None:
-    """`policycheck explain` lives in policycheck/commands/explain.py."""
-    from policycheck.commands import explain
+    """`policycheck explain` and `policycheck drift` live in policycheck/commands/."""
+    from policycheck.commands import drift, explain
 
     explain.register(cli, _profile_option)
+    drift.register(cli, _output_options)
 
 
 _register_question_commands()

@@ -1,6 +1,6 @@
 """Findings: what the engine concludes and every report renders.
 
-The rule ids (SWYX001..SWYX007) are fixed: SARIF, JSON and the Rego policies use
+The rule ids (SWYX001..SWYX008) are fixed: SARIF, JSON and the Rego policies use
 the same ids, titles and default levels from :data:`RULES`.
 """
 
@@ -14,10 +14,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
+from policycheck.model import (
+    CollectionError,
+    Direction,
+    FirewallObject,
+    PortRange,
+    Provenance,
+    Provider,
+    Rule,
+)
 
 Level = Literal["error", "warning", "note"]
-RuleId = Literal["SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007"]
+RuleId = Literal[
+    "SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007", "SWYX008"
+]
 LEVEL_ORDER: dict[str, int] = {"note": 1, "warning": 2, "error": 3}
 
 
@@ -145,6 +155,25 @@ RULES: dict[str, RuleInfo] = {
             security_severity=1.0,
             precision="high",
         ),
+        RuleInfo(
+            id="SWYX008",
+            name="Drift",
+            title="Drift between Terraform and the cloud",
+            level="error",
+            description=(
+                "A firewall rule differs between the Terraform plan and the cloud: it exists "
+                "in the cloud but not in the plan (added by hand), is declared in the plan "
+                "but missing from the cloud, or exists in both with different values "
+                "(policycheck drift)."
+            ),
+            remediation=(
+                "Bring the rule into Terraform (or delete it in the cloud) so the code is the "
+                "only way the firewall changes; for a missing or changed rule, apply the "
+                "plan or find out who changed the cloud and why."
+            ),
+            security_severity=6.0,
+            precision="high",
+        ),
     ]
 }
 
@@ -163,6 +192,19 @@ class RuleRef(BaseModel):
     action: str | None = None
     priority: int | None = None
     provenance: Provenance
+
+    @classmethod
+    def of(cls, firewall: FirewallObject, rule: Rule) -> RuleRef:
+        """The reference to ``rule`` of ``firewall``."""
+        return cls(
+            firewall_id=firewall.id,
+            firewall_name=firewall.name,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            action=rule.action,
+            priority=rule.priority,
+            provenance=rule.provenance,
+        )
 
 
 class Suppression(BaseModel):
@@ -285,6 +327,36 @@ class UncertainRowsHint(BaseModel):
 
 Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
 
+DriftKind = Literal["added", "missing", "changed"]
+
+
+class DriftChange(BaseModel):
+    """One field of a rule that differs, as each side states it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    plan: str
+    cloud: str
+
+
+class Drift(BaseModel):
+    """SWYX008: how a rule differs between the Terraform plan and the cloud.
+
+    ``added``: in the cloud, not in the plan; ``missing``: in the plan, not in the
+    cloud; ``changed``: in both, with ``changes``. ``terraform_address`` is the
+    rule's address in the plan (for ``added``, the address of the firewall object
+    it was added to, when the plan declares that object); ``cloud_id`` is the
+    cloud rule's id (for ``missing``, the cloud object's id, when it exists).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: DriftKind
+    terraform_address: str | None = None
+    cloud_id: str | None = None
+    changes: list[DriftChange] = Field(default_factory=list)
+
 
 class Finding(BaseModel):
     """One conclusion, merged per (VM, responsible rules, kind).
@@ -325,6 +397,9 @@ class Finding(BaseModel):
     hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
+    #: SWYX008 only: how the rule drifted. A drift finding is about a firewall
+    #: object, not a VM: ``vm_id``/``vm_name`` name that object.
+    drift: Drift | None = None
 
     @field_validator("region")
     @classmethod
@@ -370,6 +445,7 @@ class Finding(BaseModel):
             self.direction,
             *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
+            *([self.drift.kind] if self.drift is not None else []),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
@@ -408,6 +484,66 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
+#: A checked flow's status (``--evidence``): ``required_open`` (a flow the
+#: deployment needs, allowed), ``documented_open`` / ``documented_closed`` (a
+#: documented flow allowed only from its peers, or not at all), and per direction
+#: ``undocumented_closed`` (nothing beyond the documented flows is allowed). The
+#: failing statuses ``required_blocked``, ``documented_too_broad`` and
+#: ``undocumented_open`` name the findings that say why.
+EvidenceStatus = Literal[
+    "required_open",
+    "required_blocked",
+    "documented_open",
+    "documented_closed",
+    "documented_too_broad",
+    "undocumented_closed",
+    "undocumented_open",
+]
+PASSING: frozenset[str] = frozenset(
+    {"required_open", "documented_open", "documented_closed", "undocumented_closed"}
+)
+
+
+class FlowEvidence(BaseModel):
+    """One checked flow of a VM and how it fared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    direction: Direction
+    #: ``tcp``, ``udp``, ... For ``undocumented_*``: ``all`` (everything the
+    #: documented flows of that direction do not cover).
+    protocol: str
+    ports: list[PortRange] = Field(default_factory=list)
+    #: Who may reach it (CIDRs; empty: the flow stays on the VM).
+    peers: list[str] = Field(default_factory=list)
+    #: Catalog rows (and ``profile:``/``sip_trunk:`` entries) behind the flow.
+    rows: list[str] = Field(default_factory=list)
+    role: str | None = None
+    required: bool = False
+    status: EvidenceStatus
+    #: The flow's ports that are open from its peers (empty: closed).
+    open_ports: list[PortRange] = Field(default_factory=list)
+    #: Fingerprints of the findings behind a failing status.
+    findings: list[str] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return self.status in PASSING
+
+
+class VMEvidence(BaseModel):
+    """Every flow checked for one VM (``--evidence``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    vm_id: str
+    vm_name: str
+    roles: list[str] = Field(default_factory=list)
+    flows: list[FlowEvidence] = Field(default_factory=list)
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -417,6 +553,8 @@ class ScanResult(BaseModel):
     firewall_count: int = 0
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: Each VM's checked flows and their status; None unless asked for (``--evidence``).
+    evidence: list[VMEvidence] | None = None
 
     @property
     def incomplete(self) -> bool:

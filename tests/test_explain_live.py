@@ -11,15 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
 from aws_estate import build_estate
 from azure_fake import FakeArm, fake_arm  # noqa: F401
 from gcp_fake import FakeCompute, gcp_fake, isolated_env  # noqa: F401
-from test_cross_source import AWS_ENV, moto_server  # noqa: F401
+from test_cross_source import aws_cli_env, fresh_ec2, moto_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 TF = REPO / "fixtures" / "terraform"
@@ -48,17 +46,9 @@ def names(answer: dict[str, Any]) -> list[tuple[str, int | None]]:
 
 
 def test_live_aws_names_the_rules_the_plan_names(moto_server: str) -> None:  # noqa: F811
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=moto_server,
-        region_name="eu-central-1",
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    ec2 = fresh_ec2(moto_server)
     build_estate(ec2, "broken")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENV, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env = aws_cli_env()
     live = explain("aws", "--endpoint-url", moto_server, "--region", "eu-central-1", *RDP, env=env)
     plan = explain("terraform", str(TF / "aws-broken" / "plan.json"), *RDP)
     assert live["allowed"] is plan["allowed"] is True

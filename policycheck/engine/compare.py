@@ -49,15 +49,7 @@ class _Acc:
 
 
 def rule_ref(rr: ResolvedRule) -> RuleRef:
-    return RuleRef(
-        firewall_id=rr.firewall.id,
-        firewall_name=rr.firewall.name,
-        rule_id=rr.rule.id,
-        rule_name=rr.rule.name,
-        action=rr.rule.action,
-        priority=rr.rule.priority,
-        provenance=rr.rule.provenance,
-    )
+    return RuleRef.of(rr.firewall, rr.rule)
 
 
 class Comparer:

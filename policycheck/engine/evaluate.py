@@ -16,13 +16,22 @@ from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
+from policycheck.engine.evidence import vm_evidence
 from policycheck.engine.hints import with_hints
 from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.regions import peers_summary, port_set, split_ports
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
-from policycheck.findings import RULES, Finding, RegionPart, RuleRef, ScanResult, Suppression
+from policycheck.findings import (
+    RULES,
+    Finding,
+    RegionPart,
+    RuleRef,
+    ScanResult,
+    Suppression,
+    VMEvidence,
+)
 from policycheck.model import VM, Direction, Inventory, PortRange
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
@@ -69,13 +78,16 @@ def evaluate(
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    evidence: bool = False,
 ) -> ScanResult:
+    """``evidence``: also list each VM's checked flows and their status."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
+    checked: list[tuple[VM, Expected, dict[Direction, Access]]] = []
     for vm in inventory.vms:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
@@ -94,6 +106,8 @@ def evaluate(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
+        if evidence:
+            checked.append((vm, expected, {"inbound": access_in, "outbound": access_out}))
     day = today or dt.date.today()
     findings = [
         with_hints(s, expected_of.get(s.vm_id))
@@ -108,7 +122,22 @@ def evaluate(
         firewall_count=len(inventory.firewalls),
         findings=findings,
         errors=list(inventory.errors),
+        evidence=_evidence(checked, findings, profile) if evidence else None,
     )
+
+
+def _evidence(
+    checked: list[tuple[VM, Expected, dict[Direction, Access]]],
+    findings: list[Finding],
+    profile: Profile,
+) -> list[VMEvidence]:
+    by_vm: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        by_vm.setdefault((f.provider, f.vm_id), []).append(f)
+    return [
+        vm_evidence(vm, expected, access, by_vm.get((vm.provider, vm.id), []), profile)
+        for vm, expected, access in checked
+    ]
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:

@@ -18,6 +18,7 @@ from policycheck.findings import (
     PORT_PROTOCOLS,
     RULES,
     AssumedParameterHint,
+    Drift,
     Finding,
     PeerSummary,
     RegionPart,
@@ -219,6 +220,11 @@ def vm_text(finding: Finding) -> str:
     return f"{finding.vm_name} ({finding.provider})"
 
 
+def subject_word(finding: Finding) -> str:
+    """What ``vm_name`` names: a VM, or (SWYX008 drift) a firewall object."""
+    return "firewall" if finding.drift is not None else "VM"
+
+
 def rule_refs_text(finding: Finding) -> str:
     return ", ".join(rule_ref_text(ref) for ref in finding.rules)
 
@@ -245,7 +251,7 @@ def headline(finding: Finding) -> str:
     via = f" via {refs}" if refs else ""
     # A VM-level finding (no region, no rule) has no flow worth naming.
     flow = f": {flow_text(finding)}" if finding.region or refs else ""
-    return f"{finding.rule_id} {title} on VM {finding.vm_name}{flow}{via}."
+    return f"{finding.rule_id} {title} on {subject_word(finding)} {finding.vm_name}{flow}{via}."
 
 
 def message(finding: Finding) -> str:
@@ -314,6 +320,8 @@ def _message(finding: Finding) -> str:
             f"{vm}: {ref.action} rule {via} ({region_text(finding)}) could not be fully "
             f"evaluated: {what}; it was evaluated without the unresolved part"
         )
+    if finding.drift is not None:
+        return drift_text(finding, finding.drift)
     if rule == "SWYX006":
         if finding.unresolved:
             slugs = ", ".join(repr(s) for s in finding.unresolved)
@@ -330,3 +338,22 @@ def _message(finding: Finding) -> str:
         f"{vm}: {action} rule {via} ({priority}{region}) never takes effect: "
         "higher-priority rules already decide all its traffic"
     )
+
+
+def drift_text(finding: Finding, drift: Drift) -> str:
+    """SWYX008: which rule, which side has it, and what differs."""
+    ref = finding.rules[-1] if finding.rules else None
+    rule = f"{ref.action or 'allow'} rule {rule_ref_text(ref)}" if ref is not None else "a rule"
+    what = f"{rule} ({flow_text(finding)})"
+    address = drift.terraform_address or "the plan"
+    if drift.kind == "added":
+        where = f"; its firewall is {address} in Terraform" if drift.terraform_address else ""
+        return f"{what} is in the cloud ({drift.cloud_id}) but not in the Terraform plan{where}"
+    if drift.kind == "missing":
+        cloud = f" (its firewall is {drift.cloud_id})" if drift.cloud_id else ""
+        return f"{what} is declared at {address} but missing from the cloud{cloud}"
+    changes = "; ".join(
+        f"{c.field} {c.plan or '(none)'} in the plan, {c.cloud or '(none)'} in the cloud"
+        for c in drift.changes
+    )
+    return f"{what} differs between {address} and the cloud ({drift.cloud_id}): {changes}"

@@ -19,6 +19,7 @@ from policycheck.report.common import (
     sorted_findings,
     summarize,
 )
+from policycheck.report.evidence import evidence_json
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
 
@@ -29,7 +30,7 @@ def render_json(result: ScanResult) -> str:
 
 def build_json(result: ScanResult) -> dict[str, Any]:
     summary = summarize(result)
-    return {
+    report: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
         "tool": {
             "name": TOOL_NAME,
@@ -57,3 +58,6 @@ def build_json(result: ScanResult) -> dict[str, Any]:
         ],
         "errors": [error.model_dump(mode="json") for error in result.errors],
     }
+    if result.evidence is not None:
+        report["evidence"] = evidence_json(result.evidence)
+    return report

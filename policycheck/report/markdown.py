@@ -21,6 +21,7 @@ from policycheck.report.common import (
     summarize,
     vm_text,
 )
+from policycheck.report.evidence import evidence_markdown
 
 #: Rows per findings table before "... and N more".
 MAX_ROWS = 200
@@ -84,6 +85,8 @@ def render_markdown(result: ScanResult) -> str:
         parts.append(_details(f"Notes ({len(notes)})", _findings_table(notes)))
     if suppressed:
         parts.append(_details(f"Suppressed ({len(suppressed)})", _suppressed_table(suppressed)))
+    if result.evidence is not None:
+        parts.append(evidence_markdown(result.evidence, escape))
     if result.errors:
         lines = [
             f"- **{escape(e.provider)}** {escape(e.scope)}: {escape(e.message)}"

@@ -227,6 +227,28 @@ resource "azurerm_network_security_rule" "allow_rdp_jump" {
 # the rule that shadows it if it was meant to take effect.
 """,
     ),
+    "SWYX008": RuleHelp(
+        why=(
+            "A rule added in the console never passes review, and the next terraform apply "
+            "silently removes it again (or fails): exposure creeps in where the code says "
+            "nothing about it. A rule missing from, or changed in, the cloud means the "
+            "reviewed configuration is not what runs."
+        ),
+        example="""\
+# The cloud has an inbound rule tcp 3389 from 198.51.100.0/24 on swyx-pbx that no
+# Terraform resource declares. Either delete it in the cloud, or declare it so it
+# is reviewed (and scanned) like every other rule:
+resource "aws_vpc_security_group_ingress_rule" "rdp_admin" {
+  security_group_id = aws_security_group.pbx.id
+  ip_protocol       = "tcp"
+  from_port         = 3389
+  to_port           = 3389
+  cidr_ipv4         = "198.51.100.0/24"
+  description       = "RDP from the admin network (was added by hand)"
+}
+# then: terraform import aws_vpc_security_group_ingress_rule.rdp_admin sgr-...
+""",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
-from policycheck.findings import RULES, Finding, ScanResult
+from policycheck.findings import RULES, Finding, ScanResult, VMEvidence
 from policycheck.model import CollectionError
 from policycheck.report.common import (
     TOOL_NAME,
@@ -26,6 +26,7 @@ from policycheck.report.common import (
     rule_refs_text,
     sorted_findings,
 )
+from policycheck.report.evidence import evidence_sarif_results
 from policycheck.report.rule_help import help_markdown, help_text
 
 SARIF_VERSION = "2.1.0"
@@ -75,7 +76,33 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             "incomplete": result.incomplete,
         },
     }
+    if result.evidence is not None:
+        run["results"] += evidence_sarif_results(
+            result.evidence, rule_ids, lambda vm: _vm_location(vm, result.sources)
+        )
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+
+
+def _vm_location(vm: VMEvidence, sources: list[str]) -> dict[str, Any]:
+    """Where a VM's evidence points: the first plan or snapshot file read, else the
+    VM's stable pseudo-path (see :func:`artifact_region`)."""
+    uri = next(
+        (
+            relative_uri(value)
+            for kind, _, value in (s.partition(":") for s in sources)
+            if kind in FILE_SOURCE_KINDS and value
+        ),
+        pseudo_uri(vm.provider, vm.vm_id),
+    )
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+            "region": {"startLine": 1, "endLine": 1},
+        },
+        "logicalLocations": [
+            {"fullyQualifiedName": vm.vm_id, "kind": "resource", "name": vm.vm_name}
+        ],
+    }
 
 
 # ---------------------------------------------------------------------- rules
@@ -161,6 +188,8 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "remediation": finding.remediation,
         },
     }
+    if finding.drift is not None:
+        result["properties"]["drift"] = finding.drift.model_dump(mode="json")
     if finding.suppression is not None:
         result["suppressions"] = [
             {

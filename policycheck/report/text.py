@@ -20,6 +20,7 @@ from policycheck.report.common import (
     plural,
     region_text,
     rule_refs_text,
+    subject_word,
     summarize,
 )
 
@@ -58,7 +59,8 @@ def _width(color: bool) -> int:
 
 def _vm_heading(first: Finding, group: list[Finding]) -> Text:
     heading = Text()
-    heading.append(f"VM {first.vm_name}", style="bold")
+    word = subject_word(first)
+    heading.append(f"{word[:1].upper()}{word[1:]} {first.vm_name}", style="bold")
     heading.append(f"  ({first.provider}, {first.vm_id})  {plural(len(group), 'finding')}")
     return heading
 

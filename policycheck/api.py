@@ -28,9 +28,10 @@ from policycheck.catalog import Catalog, default_catalog
 from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.extras import MissingExtraError, require
 from policycheck.findings import LEVEL_ORDER, Finding, ScanResult
-from policycheck.model import Inventory
+from policycheck.model import VM, Inventory
 from policycheck.profile import Profile
 from policycheck.report import FORMATS, Format
+from policycheck.shard import Shard
 
 PathLike = str | os.PathLike[str]
 #: Called by the live collectors with one line per region/subscription/project read.
@@ -105,6 +106,7 @@ def collect_aws(
     max_workers: int = 8,
     progress: Progress | None = None,
     timeout: float | None = None,
+    shard: Shard | None = None,
 ) -> Inventory:
     """Read security groups, network ACLs and instances from live AWS (read-only calls).
 
@@ -121,6 +123,7 @@ def collect_aws(
         endpoint_url=endpoint_url,
         max_workers=max_workers,
         progress=progress,
+        shard=shard,
     )
     if timeout is not None:  # else the source's own default
         options.timeout = timeout
@@ -135,6 +138,7 @@ def collect_azure(
     disable_instance_discovery: bool = False,
     progress: Progress | None = None,
     timeout: float | None = None,
+    shard: Shard | None = None,
 ) -> Inventory:
     """Read NSGs, NICs, VNets and VMs from live Azure subscriptions (GET calls only).
 
@@ -150,6 +154,7 @@ def collect_azure(
         max_workers=max_workers,
         progress=progress,
         disable_instance_discovery=disable_instance_discovery,
+        shard=shard,
     )
     if timeout is not None:  # else the source's own default
         options.timeout = timeout
@@ -164,6 +169,7 @@ def collect_gcp(
     max_workers: int = 8,
     progress: Progress | None = None,
     timeout: float | None = None,
+    shard: Shard | None = None,
 ) -> Inventory:
     """Read VPC firewall rules, firewall policies and instances from live GCP projects.
 
@@ -179,6 +185,7 @@ def collect_gcp(
         api_endpoint=endpoint,
         max_workers=max_workers,
         progress=progress,
+        shard=shard,
     )
     if timeout is not None:  # else the source's own default
         options.timeout = timeout
@@ -203,6 +210,7 @@ def evaluate(
     rego: RegoEngine = "off",
     opa_url: str | None = None,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
     evidence: bool = False,
 ) -> ScanResult:
     """Compare what each VM can really be reached by with what its Swyx roles need.
@@ -210,27 +218,31 @@ def evaluate(
     ``rego="embedded"`` (``rego`` extra) or ``"opa"`` with ``opa_url`` decide
     SWYX001-SWYX003 with ``policies/swyx.rego`` instead of natively. ``today``
     decides which suppressions have expired (default: the current date).
-    ``evidence`` adds each VM's checked flows and their status (``result.evidence``).
+    ``select`` evaluates only the VMs it accepts (one shard's, docs/sharding.md);
+    the whole inventory still resolves peers and servers. ``evidence`` adds each
+    VM's checked flows and their status (``result.evidence``).
     """
     cat = catalog or default_catalog()
     prof = profile if profile is not None else load_profile(None, cat)
     if rego == "off":
         from policycheck.engine.evaluate import evaluate as _evaluate
 
-        return _evaluate(inventory, prof, cat, today=today, evidence=evidence)
+        return _evaluate(inventory, prof, cat, today=today, select=select, evidence=evidence)
     if rego == "embedded":
         require("rego", "--rego embedded", ("regopy",))
     elif rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
     from policycheck.rego import evaluate_rego
 
-    result = evaluate_rego(inventory, prof, cat, engine=rego, opa_url=opa_url, today=today)
+    result = evaluate_rego(
+        inventory, prof, cat, engine=rego, opa_url=opa_url, today=today, select=select
+    )
     if not evidence:
         return result
     # The flows' statuses come from the native engine, as effective access does.
     from policycheck.engine.evaluate import evaluate as _evaluate
 
-    native = _evaluate(inventory, prof, cat, today=today, evidence=True)
+    native = _evaluate(inventory, prof, cat, today=today, select=select, evidence=True)
     return result.model_copy(update={"evidence": native.evidence})
 
 

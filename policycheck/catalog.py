@@ -30,6 +30,10 @@ from policycheck.model import MAX_PORT
 #: serve a source checkout and an installed wheel.
 POLICIES_DIR = Path(__file__).parent / "policies"
 CATALOG_PATH = POLICIES_DIR / "swyx-catalog.yaml"
+#: libyaml's safe loader when PyYAML was built with it: the same data as
+#: ``yaml.SafeLoader`` in a fifth of the time (0.04 s instead of 0.19 s, a third of
+#: a one-VM scan; tests/test_scale.py checks the data is identical).
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Transport = Literal["tcp", "udp"]
 CatalogDirection = Literal["inbound", "outbound", "mutual"]
@@ -316,7 +320,7 @@ class Catalog(_Strict):
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """Read and validate the catalog; errors name the file and the field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{path}: cannot read catalog: {exc}") from exc
     try:

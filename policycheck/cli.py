@@ -20,8 +20,10 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from policycheck import __version__
+from policycheck.commands.sharding import file_part, shard_option
 from policycheck.errors import EXIT_INPUT, InputError, scrub
 from policycheck.report.output import check_output_path
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -338,7 +340,8 @@ def scan() -> None:
     "A .tf file that cannot be parsed only loses its line numbers (one warning).",
 )
 @_report_options
-def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
+@shard_option
+def scan_terraform(plan: Path, tf_dir: Path | None, shard: Shard | None, **opts: Any) -> None:
     """Scan a Terraform plan before it is applied.
 
     \b
@@ -352,14 +355,18 @@ def scan_terraform(plan: Path, tf_dir: Path | None, **opts: Any) -> None:
     Values known only after apply are reported as SWYX005 notes, not dropped.
     """
     from policycheck import api
+    from policycheck.memory import bulk_load
 
-    _finish(api.load_plan(plan, tf_dir=tf_dir, warn=_warn), **opts)
+    with bulk_load():
+        inventory = api.load_plan(plan, tf_dir=tf_dir, warn=_warn)
+    _finish(inventory, part=file_part(inventory, shard, "terraform"), **opts)
 
 
 @scan.command("snapshot")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @_report_options
-def scan_snapshot(path: Path, **opts: Any) -> None:
+@shard_option
+def scan_snapshot(path: Path, shard: Shard | None, **opts: Any) -> None:
     """Re-evaluate an inventory snapshot written by `policycheck collect`.
 
     \b
@@ -368,8 +375,11 @@ def scan_snapshot(path: Path, **opts: Any) -> None:
       policycheck scan snapshot inventory.json --profile swyx.yaml
     """
     from policycheck import api
+    from policycheck.memory import bulk_load
 
-    _finish(api.load_snapshot(path), **opts)
+    with bulk_load():
+        inventory = api.load_snapshot(path)
+    _finish(inventory, part=file_part(inventory, shard, "snapshot"), **opts)
 
 
 def _finish(inventory: Any, **opts: Any) -> None:
@@ -415,6 +425,15 @@ def _register_question_commands() -> None:
 
 
 _register_question_commands()
+
+
+def _register_merge() -> None:
+    from policycheck.commands import merge
+
+    merge.register(cli)
+
+
+_register_merge()
 
 
 def main() -> None:

@@ -544,6 +544,20 @@ class VMEvidence(BaseModel):
     flows: list[FlowEvidence] = Field(default_factory=list)
 
 
+class ShardMark(BaseModel):
+    """Which part of which scan a shard report is: part ``index`` of ``count`` of a
+    ``scan`` of this kind (terraform, snapshot, aws, azure, gcp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    count: int
+    scan: str
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -555,6 +569,8 @@ class ScanResult(BaseModel):
     errors: list[CollectionError] = Field(default_factory=list)
     #: Each VM's checked flows and their status; None unless asked for (``--evidence``).
     evidence: list[VMEvidence] | None = None
+    #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
+    shard: ShardMark | None = None
 
     @property
     def incomplete(self) -> bool:

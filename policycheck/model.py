@@ -93,6 +93,11 @@ def normalize_protocol(value: str | int) -> str:
     raise ValueError(f"unknown protocol {value!r}")
 
 
+#: A GCP service account whose email is not known until apply, as a VM's account or
+#: a rule's target: it may or may not be any given account.
+UNKNOWN_SERVICE_ACCOUNT = "(service account known after apply)"
+
+
 class PortRange(_Frozen):
     """An inclusive port range; ``PortRange(lo=0, hi=65535)`` is every port."""
 
@@ -305,11 +310,14 @@ class VM(_Frozen):
     name: Text
     #: Private and public addresses (no prefix length).
     addresses: tuple[Address, ...] = ()
+    #: Prefixes holding addresses of the VM that are not known (yet): a NIC with a
+    #: Dynamic private IP before apply is somewhere in its subnet.
+    address_ranges: tuple[Cidr, ...] = ()
     #: AWS tags, Azure tags, GCP labels.
     tags: dict[str, str] = Field(default_factory=dict)
     #: GCP network tags.
     network_tags: tuple[Text, ...] = ()
-    #: GCP service accounts.
+    #: GCP service accounts (``UNKNOWN_SERVICE_ACCOUNT`` for one not known until apply).
     service_accounts: tuple[Text, ...] = ()
     #: Azure application security groups of the VM's NICs.
     app_security_groups: tuple[Text, ...] = ()
@@ -331,6 +339,11 @@ class Network(_Frozen):
     id: Text
     name: Text | None = None
     address_spaces: tuple[Cidr, ...] = ()
+    #: GCP ``networkFirewallPolicyEnforcementOrder``: whether network firewall
+    #: policies run after (default) or before the VPC firewall rules.
+    policy_enforcement_order: (
+        Literal["AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"] | None
+    ) = None
 
 
 class AddressGroup(_Frozen):

@@ -89,6 +89,7 @@ def evaluate_rego(
     opa_url: str | None = None,
     policy_path: Path = POLICY_PATH,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
     """A native scan whose SWYX001-SWYX003 findings come from the Rego policy.
 
@@ -97,8 +98,8 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = evaluate(inventory, profile, catalog, today=today)
-    rego_input = build_input(inventory, profile, catalog)
+    native = evaluate(inventory, profile, catalog, today=today, select=select)
+    rego_input = build_input(inventory, profile, catalog, select=select)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
     if engine == "embedded":
@@ -123,7 +124,13 @@ def evaluate_rego(
 # ------------------------------------------------------------------ input
 
 
-def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> RegoInput:
+def build_input(
+    inventory: Inventory,
+    profile: Profile,
+    catalog: Catalog,
+    *,
+    select: Callable[[VM], bool] | None = None,
+) -> RegoInput:
     """The input document: per VM with roles, its exact access and expected flows.
 
     Roles, server addresses and expected flows are found as
@@ -145,7 +152,7 @@ def build_input(inventory: Inventory, profile: Profile, catalog: Catalog) -> Reg
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     for vm in inventory.vms:
         assignment = roles[id(vm)]
-        if not assignment.roles:
+        if not assignment.roles or (select is not None and not select(vm)):
             continue
         expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)

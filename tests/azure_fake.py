@@ -23,6 +23,7 @@ prove which paths, api-versions and methods the SDK really used.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import re
@@ -40,6 +41,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import trustme
 from misbehave import Misbehaviour, answer
+
+from policycheck.model import Inventory
+from policycheck.sources.azure import AzureOptions, collect
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "azure"
 
@@ -318,9 +322,23 @@ class _Handler(BaseHTTPRequestHandler):
             # A fixture left out on purpose: the call fails as an unknown route does.
             self._send(404, _arm_error("NotFound", f"no route for {path}"))
         elif name == "serviceTags":
-            self._send(200, _read(source))
+            self._service_tags(path, query, _read(source))
         else:
             self._page(path, query, _read(source)["value"])
+
+    def _service_tags(self, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> None:
+        """A ServiceTagsListResult, one tag per page linked by ``nextLink``: the SDK's
+        operation returns the first page only, so the collector must follow it."""
+        values = body.get("values") or []
+        index = int((query.get("$skiptoken") or ["0"])[0])
+        page = {k: v for k, v in body.items() if k != "values"}
+        page["values"] = values[index : index + 1]
+        if index + 1 < len(values):
+            next_query = urlencode(
+                {"api-version": query["api-version"][0], "$skiptoken": index + 1}
+            )
+            page["nextLink"] = f"{self.server.fake.url}{path}?{next_query}"
+        self._send(200, page)
 
     def _page(self, path: str, query: dict[str, list[str]], items: list[dict[str, Any]]) -> None:
         """One resource per page, and never fewer than two pages, so paging is always exercised."""
@@ -356,6 +374,13 @@ def _ca() -> tuple[trustme.CA, Path]:
 @pytest.fixture
 def fake_arm() -> Iterator[FakeArm]:
     """A running fake ARM + Entra ID on 127.0.0.1 (ephemeral port), serving the broken estate."""
+    with running_fake_arm() as fake:
+        yield fake
+
+
+@contextlib.contextmanager
+def running_fake_arm() -> Iterator[FakeArm]:
+    """The fake outside pytest (benchmarks/fingerprints.py scans the fixtures with it)."""
     ca, ca_path = _ca()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -376,3 +401,23 @@ def fake_arm() -> Iterator[FakeArm]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def azure_env(fake_arm: FakeArm, monkeypatch: pytest.MonkeyPatch) -> FakeArm:
+    """The documented EnvironmentCredential variables, pointing at the fake."""
+    for name, value in fake_arm.env().items():
+        monkeypatch.setenv(name, value)
+    return fake_arm
+
+
+def read_arm(arm: FakeArm, subscriptions: list[str] | None = None, **kw: Any) -> Inventory:
+    """The live collector against the fake (``azure_env`` set up the credential)."""
+    return collect(
+        AzureOptions(
+            subscriptions=subscriptions,
+            base_url=arm.url,
+            disable_instance_discovery=True,
+            **kw,
+        )
+    )

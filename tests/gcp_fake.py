@@ -25,6 +25,7 @@ keys to GAPIC clients) signed by a key the test registered.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -99,7 +100,10 @@ class FakeCompute:
 
     def serve_estate(self, estate: str) -> None:
         """Serve every project/organization under ``fixtures/gcp/<estate>``."""
-        base = FIXTURES / estate
+        self.serve_directory(FIXTURES / estate)
+
+    def serve_directory(self, base: Path) -> None:
+        """Serve every project/organization under ``base`` (laid out like fixtures/gcp/<estate>)."""
         for kind in ("projects", "organizations"):
             for scope_dir in sorted((base / kind).glob("*")):
                 self.roots[f"{kind}/{scope_dir.name}"] = scope_dir
@@ -408,6 +412,13 @@ def isolated_env(home: Path, credentials_file: Path | str | None) -> dict[str, s
 @pytest.fixture
 def gcp_fake() -> Iterator[FakeCompute]:
     """A running fake Compute API on an ephemeral 127.0.0.1 port."""
+    with running_gcp_fake() as fake:
+        yield fake
+
+
+@contextlib.contextmanager
+def running_gcp_fake() -> Iterator[FakeCompute]:
+    """The fake outside pytest (benchmarks/fingerprints.py scans the fixtures with it)."""
     fake = FakeCompute()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     server.daemon_threads = True

@@ -33,7 +33,15 @@ Project decisions the docs leave open, applied the same way on every provider:
 - Azure ``VirtualNetwork`` is the VM's VNet address spaces, else the profile's
   internal networks (the docs add peered VNets, gateways and on-premises
   prefixes, which the inventory does not describe); ``Internet`` is the rest.
-- GCP networks use the default policy enforcement order AFTER_CLASSIC_FIREWALL.
+- A VM-side prefix (Azure destination, GCP destination range) against a VM whose
+  address is known only to lie in a range (``VM.address_ranges``, e.g. a Dynamic
+  IP before apply) or not at all: selected when the range lies inside the prefix,
+  not when it misses it, and otherwise *undecidable*. So is a GCP target service
+  account against a VM account known only after apply, and a target the model
+  cannot resolve (secure tags). An undecidable rule counts as selecting the VM
+  when it allows, and as not selecting it otherwise (it hides no exposure).
+- GCP implied rules exist for the address families the VM has (both when its
+  addresses are wholly unknown).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 
 from policycheck.model import (
+    UNKNOWN_SERVICE_ACCOUNT,
     VM,
     Action,
     Direction,
@@ -338,16 +347,37 @@ def _azure_rule_selects_vm(rule: Rule, vm: VM) -> bool:
     """The VM side of the rule (destination of inbound, source of outbound)."""
     if not rule.targets:
         return True
+    verdicts = set()
     for target in rule.targets:
         if target.kind == "service_tag" and target.value.lower() in ("*", "virtualnetwork"):
-            return True  # the VM is in its VNet
+            verdicts.add(True)  # the VM is in its VNet
         if target.kind == "app_security_group" and _has_asg(vm, target.value):
+            verdicts.add(True)
+        if target.kind == "cidr":
+            verdicts.add(_vm_in(vm, [target.value]))
+    return _selected(rule, True if True in verdicts else None if None in verdicts else False)
+
+
+def _vm_in(vm: VM, cidrs: list[str]) -> bool | None:
+    """Is an address of the VM in ``cidrs``? None: undecidable (see the module doc)."""
+    if any(_in_cidrs(_address(a), cidrs) for a in vm.addresses):
+        return True
+    if not vm.addresses and not vm.address_ranges:
+        return None
+    verdict: bool | None = False
+    for text in vm.address_ranges:
+        inside = _network(text)
+        hits = [c for c in cidrs if _network(c).version == inside.version]
+        if any(inside.subnet_of(_network(c)) for c in hits):  # type: ignore[arg-type]
             return True
-        if target.kind == "cidr" and any(
-            _in_cidrs(_address(a), [target.value]) for a in vm.addresses
-        ):
-            return True
-    return False
+        if any(_network(c).overlaps(inside) for c in hits):  # type: ignore[arg-type]
+            verdict = None
+    return verdict
+
+
+def _selected(rule: Rule, verdict: bool | None) -> bool:
+    """An undecidable VM side counts as selecting the VM for allow rules only."""
+    return verdict if verdict is not None else rule.action == "allow"
 
 
 def _has_asg(vm: VM, asg: str) -> bool:
@@ -355,9 +385,10 @@ def _has_asg(vm: VM, asg: str) -> bool:
 
 
 # ------------------------------------------------------------------------ GCP
-# Docs "Evaluation order for firewall policies and rules", default enforcement
-# order AFTER_CLASSIC_FIREWALL (the model records no other): the levels below,
-# in this order, then the implied rules. Within a level, the highest-priority
+# Docs "Evaluation order for firewall policies and rules": the levels below, in
+# this order (networkFirewallPolicyEnforcementOrder AFTER_CLASSIC_FIREWALL, the
+# default; BEFORE_CLASSIC_FIREWALL puts the network policies before the VPC
+# rules), then the implied rules. Within a level, the highest-priority
 # (lowest number) matching rule acts: allow or deny ends evaluation; goto_next,
 # or no matching rule, hands the packet to the next level.
 #
@@ -394,7 +425,12 @@ def _gcp_allowed(inventory: Inventory, vm: VM, direction: Direction, packet: Pac
     ties = [r for r in _vpc_rules(inventory, vm) if _gcp_priority(r) == GCP_IMPLIED_PRIORITY]
     if any(r.action == "deny" and matches(r) for r in ties):
         return False
-    return direction == "outbound"
+    # Implied: deny all ingress, allow all egress, for the VM's address families;
+    # for another family only a VPC allow at 65535 lets the packet through.
+    families = {_network(a).version for a in (*vm.addresses, *vm.address_ranges)} or {4, 6}
+    if _remote(packet).version in families:
+        return direction == "outbound"
+    return any(r.action == "allow" and matches(r) for r in ties)
 
 
 def _gcp_levels(inventory: Inventory, vm: VM) -> list[Level]:
@@ -413,12 +449,26 @@ def _gcp_levels(inventory: Inventory, vm: VM) -> list[Level]:
     hierarchical = {fw.id for fw in organization + folders}
     network = [fw for fw in policies if fw.id not in hierarchical]
     vpc = [r for r in _vpc_rules(inventory, vm) if _gcp_priority(r) < GCP_IMPLIED_PRIORITY]
+    vpc_level = (
+        "VPC firewall rules",
+        sorted(vpc, key=lambda r: (_gcp_priority(r), r.action != "deny")),
+    )
+    network_levels = [
+        *(("global policy", policy_rules(fw)) for fw in network if not fw.provenance.region),
+        *(("regional policy", policy_rules(fw)) for fw in network if fw.provenance.region),
+    ]
+    # networkFirewallPolicyEnforcementOrder: network policies before or after the VPC rules.
+    names = {_last_segment(n) for n in vm.networks}
+    orders = {
+        net.policy_enforcement_order or "AFTER_CLASSIC_FIREWALL"
+        for net in inventory.networks
+        if _last_segment(net.id) in names
+    }
+    before = orders == {"BEFORE_CLASSIC_FIREWALL"}
     return [
         *(("organization policy", policy_rules(fw)) for fw in organization),
         *(("folder policy", policy_rules(fw)) for fw in folders),
-        ("VPC firewall rules", sorted(vpc, key=lambda r: (_gcp_priority(r), r.action != "deny"))),
-        *(("global policy", policy_rules(fw)) for fw in network if not fw.provenance.region),
-        *(("regional policy", policy_rules(fw)) for fw in network if fw.provenance.region),
+        *([*network_levels, vpc_level] if before else [vpc_level, *network_levels]),
     ]
 
 
@@ -450,15 +500,29 @@ def _gcp_priority(rule: Rule) -> int:
 
 def _gcp_selects_vm(rule: Rule, vm: VM) -> bool:
     """Target tags / service accounts (any of them), and destination ranges."""
-    selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
-    if selectors and not any(
-        (t.kind == "network_tag" and t.value in vm.network_tags)
-        or (t.kind == "service_account" and t.value in vm.service_accounts)
-        for t in selectors
-    ):
-        return False
+    selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account", "unknown")]
+    verdict: bool | None = True
+    if selectors:
+        found = {_gcp_selector(t, vm) for t in selectors}
+        verdict = True if True in found else None if None in found else False
     ranges = [t.value for t in rule.targets if t.kind == "cidr"]
-    return not ranges or any(_in_cidrs(_address(a), ranges) for a in vm.addresses)
+    if verdict is not False and ranges:
+        inside = _vm_in(vm, ranges)
+        verdict = False if inside is False else None if None in (verdict, inside) else True
+    return _selected(rule, verdict)
+
+
+def _gcp_selector(target: Peer, vm: VM) -> bool | None:
+    if target.kind == "network_tag":
+        return target.value in vm.network_tags
+    if target.kind == "unknown":
+        return None
+    unknown = UNKNOWN_SERVICE_ACCOUNT
+    if target.value != unknown and target.value in vm.service_accounts:
+        return True
+    if vm.service_accounts and unknown in (target.value, *vm.service_accounts):
+        return None  # an account known only after apply may be this one
+    return False
 
 
 def _gcp_peer_has(inventory: Inventory, vm: VM, peer: Peer, address: IPAddress) -> bool:

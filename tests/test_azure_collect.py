@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure_fake import ACCESS_TOKEN, CLIENT_SECRET, FIXTURES, FakeArm, fake_arm  # noqa: F401
+from azure_fake import (  # noqa: F401
+    ACCESS_TOKEN,
+    CLIENT_SECRET,
+    FIXTURES,
+    FakeArm,
+    azure_env,
+    fake_arm,
+    read_arm,
+)
 
 from policycheck.errors import InputError
 from policycheck.model import VM, Attachment, FirewallObject, Inventory, Rule
-from policycheck.sources.azure import AzureOptions, collect
 
 BROKEN = "b0000000-0000-4000-8000-000000000001"
 COMPLIANT = "c0000000-0000-4000-8000-000000000001"
@@ -127,30 +134,11 @@ def only_vm(inventory: Inventory) -> VM:
     return inventory.vms[0]
 
 
-@pytest.fixture
-def azure_env(fake_arm: FakeArm, monkeypatch: pytest.MonkeyPatch) -> FakeArm:  # noqa: F811
-    """The documented EnvironmentCredential variables, pointing at the fake."""
-    for name, value in fake_arm.env().items():
-        monkeypatch.setenv(name, value)
-    return fake_arm
-
-
-def read(arm: FakeArm, subscriptions: list[str] | None = None, **kw: Any) -> Inventory:
-    return collect(
-        AzureOptions(
-            subscriptions=subscriptions,
-            base_url=arm.url,
-            disable_instance_discovery=True,
-            **kw,
-        )
-    )
-
-
 # ----------------------------------------------------------------- the estates
 
 
-def test_broken_estate_nsgs_and_rules_exactly(azure_env: FakeArm) -> None:
-    inventory = read(azure_env)
+def test_broken_estate_nsgs_and_rules_exactly(azure_env: FakeArm) -> None:  # noqa: F811
+    inventory = read_arm(azure_env)
     assert inventory.errors == []
     assert inventory.sources == [f"azure:{BROKEN}"]
     assert [f.name for f in inventory.firewalls] == ["pbx1-nsg", "subnet-nsg"]
@@ -170,9 +158,9 @@ def test_broken_estate_nsgs_and_rules_exactly(azure_env: FakeArm) -> None:
         assert rule.unknown == ()
 
 
-def test_compliant_estate_nsg_and_rules_exactly(azure_env: FakeArm) -> None:
+def test_compliant_estate_nsg_and_rules_exactly(azure_env: FakeArm) -> None:  # noqa: F811
     azure_env.use_estate("compliant")
-    inventory = read(azure_env)
+    inventory = read_arm(azure_env)
     assert inventory.errors == []
     assert [f.name for f in inventory.firewalls] == ["pbx1-nsg"]
     assert [shape(r) for r in inventory.firewalls[0].rules] == [*COMPLIANT_RULES, *DEFAULTS]
@@ -186,16 +174,16 @@ def test_compliant_estate_nsg_and_rules_exactly(azure_env: FakeArm) -> None:
     )
 
 
-def test_rule_ids_are_arm_ids_and_defaults_stay_distinguishable(azure_env: FakeArm) -> None:
-    pbx = nsg(read(azure_env), "pbx1-nsg")
+def test_rule_ids_are_arm_ids_and_defaults_stay_distinguishable(azure_env: FakeArm) -> None:  # noqa: F811
+    pbx = nsg(read_arm(azure_env), "pbx1-nsg")
     ids = [r.id for r in pbx.rules]
     assert ids[:7] == [f"{pbx.id}/securityRules/B{i}" for i in range(1, 8)]
     assert ids[7:] == [f"{pbx.id}/defaultSecurityRules/{d[0]}" for d in DEFAULTS]
     assert all(r.provenance.cloud_id == r.id for r in pbx.rules)
 
 
-def test_vm_addresses_tags_asgs_networks_and_both_attachment_levels(azure_env: FakeArm) -> None:
-    inventory = read(azure_env)
+def test_vm_addresses_tags_asgs_networks_and_both_attachment_levels(azure_env: FakeArm) -> None:  # noqa: F811
+    inventory = read_arm(azure_env)
     vm = only_vm(inventory)
     vnet = arm_id(BROKEN, "Microsoft.Network", "virtualNetworks", "swyx-vnet")
     # The fixtures' references use "RG-SWYX"; everything comes back in the
@@ -226,7 +214,8 @@ def test_vm_addresses_tags_asgs_networks_and_both_attachment_levels(azure_env: F
 
 
 def test_referenced_service_tags_are_expanded_with_the_rules_spelling(
-    azure_env: FakeArm, tmp_path: Path
+    azure_env: FakeArm,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     estate = tmp_path / "tags"
     shutil.copytree(FIXTURES / "broken", estate)
@@ -238,7 +227,7 @@ def test_referenced_service_tags_are_expanded_with_the_rules_spelling(
     nsgs_file.write_text(json.dumps(body))
     azure_env.use_estate(estate)
 
-    inventory = read(azure_env)
+    inventory = read_arm(azure_env)
     groups = {(g.id, g.name): g.cidrs for g in inventory.address_groups}
     assert groups == {
         ("Storage", "Storage"): ("13.65.107.32/28", "20.38.96.0/19", "2603:1000:4::/64"),
@@ -247,12 +236,12 @@ def test_referenced_service_tags_are_expanded_with_the_rules_spelling(
     assert all(g.kind == "service_tag" and g.provider == "azure" for g in inventory.address_groups)
 
 
-def test_service_tags_that_cannot_be_read_stay_symbolic(azure_env: FakeArm, tmp_path: Path) -> None:
+def test_service_tags_that_cannot_be_read_stay_symbolic(azure_env: FakeArm, tmp_path: Path) -> None:  # noqa: F811
     estate = tmp_path / "notags"
     shutil.copytree(FIXTURES / "broken", estate)
     (estate / BROKEN / "serviceTags.json").unlink()  # the fake then fails that call
     azure_env.use_estate(estate)
-    inventory = read(azure_env)
+    inventory = read_arm(azure_env)
     assert inventory.errors == []
     assert inventory.address_groups == []
     assert len(inventory.firewalls) == 2
@@ -261,8 +250,8 @@ def test_service_tags_that_cannot_be_read_stay_symbolic(azure_env: FakeArm, tmp_
 # ---------------------------------------------------- what the SDK really sent
 
 
-def test_paths_api_versions_and_paging_are_the_sdks(azure_env: FakeArm) -> None:
-    read(azure_env)
+def test_paths_api_versions_and_paging_are_the_sdks(azure_env: FakeArm) -> None:  # noqa: F811
+    read_arm(azure_env)
     seen: dict[str, list[tuple[str, str | None]]] = {}
     for req in azure_env.arm_requests():
         key = "/subscriptions" if req.path == "/subscriptions" else req.path.rsplit("/", 1)[-1]
@@ -272,7 +261,13 @@ def test_paths_api_versions_and_paging_are_the_sdks(azure_env: FakeArm) -> None:
     for key in PAGED:
         # First page, then the nextLink (api-version kept, $skiptoken added).
         assert seen[key] == [(API_VERSIONS[key], None), (API_VERSIONS[key], "1")], key
-    assert seen["serviceTags"] == [(API_VERSIONS["serviceTags"], None)]
+    # Service tags come one per page (the fake's choice) and every nextLink is followed.
+    tags = json.loads((FIXTURES / "broken" / BROKEN / "serviceTags.json").read_text())["values"]
+    version = API_VERSIONS["serviceTags"]
+    assert seen["serviceTags"] == [
+        (version, None),
+        *((version, str(i)) for i in range(1, len(tags))),
+    ]
     paths = {r.path for r in azure_env.arm_requests()}
     prefix = f"/subscriptions/{BROKEN}/providers"
     assert paths == {
@@ -287,9 +282,9 @@ def test_paths_api_versions_and_paging_are_the_sdks(azure_env: FakeArm) -> None:
 
 
 def test_only_get_requests_reach_arm_and_one_token_request_the_authority(
-    azure_env: FakeArm,
+    azure_env: FakeArm,  # noqa: F811
 ) -> None:
-    read(azure_env)
+    read_arm(azure_env)
     arm = azure_env.arm_requests()
     assert arm and {r.method for r in arm} == {"GET"}
     assert {r.authorization for r in arm} == {f"Bearer {ACCESS_TOKEN}"}
@@ -298,25 +293,25 @@ def test_only_get_requests_reach_arm_and_one_token_request_the_authority(
     assert all(p.endswith(("/oauth2/v2.0/token", "/openid-configuration")) for _, p in others)
 
 
-def test_sdk_provider_registration_post_is_refused_before_it_leaves(azure_env: FakeArm) -> None:
+def test_sdk_provider_registration_post_is_refused_before_it_leaves(azure_env: FakeArm) -> None:  # noqa: F811
     azure_env.failures = {BROKEN: 409}
     with pytest.raises(InputError) as caught:  # the only subscription: nothing was read
-        read(azure_env, [BROKEN])
+        read_arm(azure_env, [BROKEN])
     assert {r.method for r in azure_env.arm_requests()} == {"GET"}
     message = str(caught.value)
     assert message.startswith(f"azure: nothing could be read, so nothing was checked: {BROKEN}:")
     assert "refused POST" in message and "/providers/Microsoft.Network/register" in message
 
 
-def test_explicit_subscriptions_skip_the_subscription_list(azure_env: FakeArm) -> None:
-    inventory = read(azure_env, [BROKEN])
+def test_explicit_subscriptions_skip_the_subscription_list(azure_env: FakeArm) -> None:  # noqa: F811
+    inventory = read_arm(azure_env, [BROKEN])
     assert inventory.sources == [f"azure:{BROKEN}"]
     assert not any(r.path == "/subscriptions" for r in azure_env.arm_requests())
 
 
-def test_progress_reports_each_subscription(azure_env: FakeArm) -> None:
+def test_progress_reports_each_subscription(azure_env: FakeArm) -> None:  # noqa: F811
     messages: list[str] = []
-    read(azure_env, progress=messages.append)
+    read_arm(azure_env, progress=messages.append)
     assert messages == [f"azure {BROKEN}: 2 NSGs, 1 VMs"]
 
 
@@ -324,11 +319,11 @@ def test_progress_reports_each_subscription(azure_env: FakeArm) -> None:
 
 
 def test_one_failing_subscription_is_a_collection_error_and_the_rest_is_intact(
-    azure_env: FakeArm,
+    azure_env: FakeArm,  # noqa: F811
 ) -> None:
     azure_env.extra_subscriptions = [OTHER]
     azure_env.failures = {OTHER: 403}
-    inventory = read(azure_env, max_workers=2)
+    inventory = read_arm(azure_env, max_workers=2)
     assert [(e.provider, e.scope) for e in inventory.errors] == [("azure", OTHER)]
     assert "HTTP 403 AuthorizationFailed" in inventory.errors[0].message
     assert inventory.sources == [f"azure:{BROKEN}", f"azure:{OTHER}"]
@@ -336,26 +331,27 @@ def test_one_failing_subscription_is_a_collection_error_and_the_rest_is_intact(
     assert len(only_vm(inventory).attachments) == 2
 
 
-def test_unknown_subscription_is_a_collection_error(azure_env: FakeArm) -> None:
-    inventory = read(azure_env, [BROKEN, OTHER])
+def test_unknown_subscription_is_a_collection_error(azure_env: FakeArm) -> None:  # noqa: F811
+    inventory = read_arm(azure_env, [BROKEN, OTHER])
     assert [e.scope for e in inventory.errors] == [OTHER]
     assert "HTTP 404 SubscriptionNotFound" in inventory.errors[0].message
     assert len(inventory.firewalls) == 2
 
 
-def test_token_refused_by_arm_everywhere_is_an_input_error(azure_env: FakeArm) -> None:
+def test_token_refused_by_arm_everywhere_is_an_input_error(azure_env: FakeArm) -> None:  # noqa: F811
     azure_env.failures = {BROKEN: 401}
     with pytest.raises(InputError, match=r"^azure: authentication refused: HTTP 401"):
-        read(azure_env, [BROKEN])
+        read_arm(azure_env, [BROKEN])
 
 
 def test_wrong_secret_is_one_line_without_the_secret(
-    azure_env: FakeArm, monkeypatch: pytest.MonkeyPatch
+    azure_env: FakeArm,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wrong = "WRONG-secret-value-0123456789"
     monkeypatch.setenv("AZURE_CLIENT_SECRET", wrong)
     with pytest.raises(InputError) as caught:
-        read(azure_env)
+        read_arm(azure_env)
     message = str(caught.value)
     assert message.startswith("azure: cannot get a token:")
     assert "AADSTS7000215" in message
@@ -365,21 +361,22 @@ def test_wrong_secret_is_one_line_without_the_secret(
 
 
 def test_missing_credential_is_an_input_error(
-    azure_env: FakeArm, monkeypatch: pytest.MonkeyPatch
+    azure_env: FakeArm,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AZURE_CLIENT_SECRET")
     with pytest.raises(InputError, match=r"^azure: cannot get a token: .*EnvironmentCredential"):
-        read(azure_env)
+        read_arm(azure_env)
 
 
-def test_no_visible_subscription_is_an_input_error(azure_env: FakeArm, tmp_path: Path) -> None:
+def test_no_visible_subscription_is_an_input_error(azure_env: FakeArm, tmp_path: Path) -> None:  # noqa: F811
     (tmp_path / "subscriptions.json").write_text('{"value": []}')
     azure_env.use_estate(tmp_path)
     with pytest.raises(InputError, match="sees no subscription; pass --subscription"):
-        read(azure_env)
+        read_arm(azure_env)
 
 
-def test_malformed_resource_is_a_collection_error(azure_env: FakeArm, tmp_path: Path) -> None:
+def test_malformed_resource_is_a_collection_error(azure_env: FakeArm, tmp_path: Path) -> None:  # noqa: F811
     estate = tmp_path / "malformed"
     shutil.copytree(FIXTURES / "broken", estate)
     nsgs_file = estate / BROKEN / "networkSecurityGroups.json"
@@ -388,7 +385,7 @@ def test_malformed_resource_is_a_collection_error(azure_env: FakeArm, tmp_path: 
     nsgs_file.write_text(json.dumps(body))
     azure_env.use_estate(estate)
     with pytest.raises(InputError) as caught:  # the only subscription: nothing was read
-        read(azure_env)
+        read_arm(azure_env)
     message = str(caught.value)
     assert message.startswith(f"azure: nothing could be read, so nothing was checked: {BROKEN}:")
     assert "unexpected ARM response" in message and "Sideways" in message

@@ -19,7 +19,7 @@ import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -32,6 +32,7 @@ from policycheck.engine.intervals import address_value
 from policycheck.engine.providers import VMLayers, return_path_blocked
 from policycheck.model import (
     ALL_PORTS,
+    UNKNOWN_SERVICE_ACCOUNT,
     VM,
     Action,
     AddressGroup,
@@ -361,6 +362,20 @@ def host_cidrs(vms: Sequence[VM]) -> list[str]:
 
 
 OWN_ADDRESSES = st.sampled_from(([VM_V4], [VM_V4, VM_V6], [VM_V6]))
+#: The VM's known addresses, and the ranges addresses not known yet lie in (a
+#: Dynamic IP before apply); mostly known, sometimes partly or wholly unknown.
+OWN_PLACES = st.one_of(
+    OWN_ADDRESSES.map(lambda a: (a, [])),
+    st.sampled_from(
+        (
+            ([], ["10.0.1.0/24"]),
+            ([], ["10.0.0.0/16"]),
+            ([], ["10.0.1.0/25", "2001:db8:1::/48"]),
+            ([VM_V4], ["2001:db8:1::/48"]),
+            ([], []),
+        )
+    ),
+)
 
 
 def some_of(values: Sequence[str], min_size: int = 0) -> st.SearchStrategy[list[str]]:
@@ -531,6 +546,8 @@ AZURE_TARGETS: tuple[tuple[Peer, ...], ...] = (
     (Peer.cidr(VM_V4),),
     (Peer.cidr(VM_V6),),
     (Peer.cidr("10.0.1.0/24"), Peer.cidr("2001:db8::/32")),
+    (Peer.cidr("10.0.1.0/25"),),
+    (Peer.cidr("10.0.1.0/25"), Peer.cidr("10.0.1.128/25")),
     (Peer.cidr("10.0.2.9"),),
     (Peer(kind="service_tag", value="*"),),
     (Peer(kind="service_tag", value="VirtualNetwork"),),
@@ -619,10 +636,12 @@ def azure_cases(draw: st.DrawFn) -> Case:
             listed = draw(st.sets(st.sampled_from(sorted(AZURE_DEFAULTS)), min_size=1))
             mine += [listed_default(*d) for d in listed]
         firewalls.append(nsg(name, mine))
+    addresses, ranges = draw(OWN_PLACES)
     me = vm(
         "azure",
         "pbx",
-        draw(OWN_ADDRESSES),
+        addresses,
+        address_ranges=tuple(ranges),
         networks=(VNET_ID,),
         app_security_groups=tuple(draw(some_of(AZURE_ASGS[:2]))),
         attachments=tuple(
@@ -653,7 +672,14 @@ def azure_cases(draw: st.DrawFn) -> Case:
             AddressGroup(provider="azure", kind="service_tag", id=SQL_TAG, cidrs=tuple(sql))
         ],
     )
-    extra = [*sql, *spaces, *INTERNAL_NETWORKS, "168.63.129.16/32", *host_cidrs([me, *others])]
+    extra = [
+        *sql,
+        *spaces,
+        *INTERNAL_NETWORKS,
+        "168.63.129.16/32",
+        *ranges,
+        *host_cidrs([me, *others]),
+    ]
     return Case(inventory, me, direction, packets_for(rules, extra, draw(SEEDS)))
 
 
@@ -681,6 +707,10 @@ GCP_TARGETS: tuple[tuple[Peer, ...], ...] = (
     (Peer.cidr("10.0.0.0/8"), Peer(kind="network_tag", value="web")),
     (Peer.cidr("2001:db8::/32"),),
     (Peer.cidr("192.168.0.0/16"),),
+    (Peer.cidr("10.0.1.0/25"),),
+    # An account known only after apply, and a secure tag (not resolvable here).
+    (Peer(kind="service_account", value=UNKNOWN_SERVICE_ACCOUNT),),
+    (Peer(kind="unknown", value="secure tag tagValues/1"),),
 )
 #: Edges and (often) equal priorities; None is GCP's default 1000.
 GCP_PRIORITIES = (None, 0, 1, 999, 1000, 1000, 1000, 1001, 65534, 65535)
@@ -703,6 +733,9 @@ def gcp_firewall(rule: Rule, network: str) -> FirewallObject:
 
 
 GCP_API = "https://www.googleapis.com/compute/v1"
+ENFORCEMENT_ORDERS: tuple[
+    Literal["AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"] | None, ...
+] = (None, "AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL")
 #: Firewall policies per evaluation level: id, Provenance.scope, region.
 GCP_POLICIES = {
     "organization": (f"{GCP_API}/locations/global/firewallPolicies/1111", "organizations/1", None),
@@ -728,6 +761,8 @@ GCP_POLICY_TARGETS: tuple[tuple[Peer, ...], ...] = (
     (Peer.cidr(VM_V4),),
     (Peer.cidr("2001:db8::/32"),),
     (Peer(kind="service_account", value=APP_SA), Peer.cidr("10.0.0.0/8")),
+    (Peer(kind="service_account", value=UNKNOWN_SERVICE_ACCOUNT),),
+    (Peer(kind="unknown", value="secure tag tagValues/1"),),
 )
 
 
@@ -839,13 +874,15 @@ def gcp_cases(
             gcp_firewall(r, NET_B if g.owner == 0 else (NET_A if g.owner % 2 else "net-a"))
             for r, g in zip(rules, drawn, strict=True)
         ]
+        addresses, ranges = draw(OWN_PLACES)
         me = vm(
             "gcp",
             "pbx",
-            draw(OWN_ADDRESSES),
+            addresses,
+            address_ranges=tuple(ranges),
             networks=(draw(st.sampled_from((NET_A, "net-a"))),),
             network_tags=tuple(draw(some_of(GCP_TAGS))),
-            service_accounts=tuple(draw(some_of((APP_SA,)))),
+            service_accounts=tuple(draw(some_of((APP_SA, UNKNOWN_SERVICE_ACCOUNT)))),
             attachments=tuple(
                 Attachment(firewall_id=p.id, level="network") for p in policies if not p.network
             ),
@@ -862,15 +899,18 @@ def gcp_cases(
             for i in range(draw(st.integers(0, 3)))
         ]
         group = draw(st.lists(CIDR, min_size=1, max_size=2))
+        # networkFirewallPolicyEnforcementOrder: unset (after), after, or before.
+        order = draw(st.sampled_from(ENFORCEMENT_ORDERS))
         inventory = Inventory(
             vms=[me, *others],
             firewalls=[*firewalls, *policies],
+            networks=[Network(provider="gcp", id="net-a", policy_enforcement_order=order)],
             address_groups=[
                 AddressGroup(provider="gcp", kind="address_group", id="ag-1", cidrs=tuple(group))
             ],
         )
         every_rule = [*rules, *(r for p in policies for r in p.rules)]
-        extra = [*group, *host_cidrs([me, *others])]
+        extra = [*group, *ranges, *host_cidrs([me, *others])]
         return Case(inventory, me, direction, packets_for(every_rule, extra, draw(SEEDS)))
 
     return cases()
@@ -1110,6 +1150,7 @@ def gcp_policy_example(
     policies: Sequence[FirewallObject],
     vpc_rules: Sequence[Rule],
     expected: Sequence[tuple[Packet, bool]],
+    order: Literal["AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"] | None = None,
 ) -> Case:
     me = vm(
         "gcp",
@@ -1119,7 +1160,9 @@ def gcp_policy_example(
         attachments=tuple(Attachment(firewall_id=p.id, level="network") for p in policies),
     )
     inventory = Inventory(
-        vms=[me], firewalls=[*(gcp_firewall(r, NET_A) for r in vpc_rules), *policies]
+        vms=[me],
+        firewalls=[*(gcp_firewall(r, NET_A) for r in vpc_rules), *policies],
+        networks=[Network(provider="gcp", id="net-a", policy_enforcement_order=order)],
     )
     return expected_case(Case(inventory, me, "inbound", [p for p, _ in expected]), expected)
 
@@ -1144,6 +1187,15 @@ GCP_POLICY_LEVELS_CASE = gcp_policy_example(
         (tcp(23, "198.51.100.7"), True),  # org: next; VPC: allow
         (tcp(80, "198.51.100.7"), True),  # org, VPC: no match; network: allow
     ],
+)
+
+#: GCP networkFirewallPolicyEnforcementOrder BEFORE_CLASSIC_FIREWALL: the network
+#: policy's deny comes before the VPC rule's allow (after: the allow decides).
+GCP_BEFORE_CLASSIC_CASE = gcp_policy_example(
+    [policy("global", [gcp_rule("net-deny-ssh", "deny", 10)])],
+    [gcp_rule("vpc-allow-ssh", "allow", 1000)],
+    [(tcp(22, "198.51.100.7"), False), (tcp(23, "198.51.100.7"), False)],
+    order="BEFORE_CLASSIC_FIREWALL",
 )
 
 #: GCP evaluates the global network policy before regional ones (and an
@@ -1247,6 +1299,7 @@ def test_azure_engine_matches_oracle(case: Case) -> None:
 @example(case=GCP_EQUAL_PRIORITY_CASE)
 @example(case=GCP_INGRESS_ALLOW_65535_CASE)
 @example(case=GCP_POLICY_LEVELS_CASE)
+@example(case=GCP_BEFORE_CLASSIC_CASE)
 def test_gcp_engine_matches_oracle(case: Case) -> None:
     """VPC rules, with an organization and/or a global network policy at times."""
     check(case)

@@ -207,7 +207,13 @@ def test_broken_estate_comes_back_exactly(gcp_fake: FakeCompute, tmp_path: Path)
         )
     ]
     assert inv.networks == [
-        Network(provider="gcp", id="swyx-net", name="swyx-net", address_spaces=("10.0.1.0/24",))
+        Network(
+            provider="gcp",
+            id="swyx-net",
+            name="swyx-net",
+            address_spaces=("10.0.1.0/24",),
+            policy_enforcement_order="AFTER_CLASSIC_FIREWALL",
+        )
     ]
 
 
@@ -411,6 +417,9 @@ def test_refused_subject_token_is_one_line_without_secrets(
 # ------------------------------------------------------ firewall policies
 
 
+NET_LINK = "https://www.googleapis.com/compute/v1/projects/swyx-policies/global/networks/swyx-net"
+
+
 def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path) -> None:
     gcp_fake.serve_estate("policies")
     inv = _collect(gcp_fake, tmp_path, "swyx-policies", organization="organizations/123456789012")
@@ -432,7 +441,7 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
             1100,
             "tcp",
             ("9101-9101",),
-            ("unknown:secure_tag:tagValues/281484375624424",),
+            ("unknown:secure tag tagValues/281484375624424",),
             targets=(),
         ),
         # goto_next hands matching traffic to the next policy level.
@@ -451,8 +460,8 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
             "udp",
             ("51000-51499",),
             TEN,
-            targets=(),
-            unknown=("targetSecureTags",),
+            # Which VMs a secure tag selects is not read: an unknown target.
+            targets=("unknown:secure tag tagValues/281484375624425",),
         ),
         # esp is IP protocol 50; destination ranges of an ingress rule narrow the VM side.
         _row(
@@ -476,15 +485,15 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
     assert regional.provenance.region == "europe-west3"
     assert [str(p) for p in regional.rules[0].peers] == [
         "10.0.0.0/8",
-        "unknown:fqdn:cds.example.com",
+        "unknown:FQDN cds.example.com",
     ]
 
     org = fws["swyx-org-baseline"]
     assert org.provenance.scope == "organizations/123456789012"
-    assert [(r.id, r.action, r.unknown) for r in org.rules[:3]] == [
-        ("swyx-org-baseline:100", "deny", ()),
-        ("swyx-org-baseline:200", "goto_next", ()),
-        ("swyx-org-baseline:300", "deny", ("targetResources",)),
+    assert [(r.id, r.action, [str(t) for t in r.targets]) for r in org.rules[:3]] == [
+        ("swyx-org-baseline:100", "deny", []),
+        ("swyx-org-baseline:200", "goto_next", []),
+        ("swyx-org-baseline:300", "deny", [f"unknown:target resource {NET_LINK}"]),
     ]
 
     (pbx1,) = inv.vms

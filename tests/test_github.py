@@ -28,10 +28,11 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 GATE = ROOT / "examples" / "workflows" / "terraform-gate.yml"
 NIGHTLY = ROOT / "examples" / "workflows" / "nightly-audit.yml"
+SHARDED = ROOT / "examples" / "workflows" / "sharded-audit.yml"
 CI = ROOT / ".github" / "workflows" / "ci.yml"
 ACTION = ROOT / "action.yml"
 DOCS = ROOT / "docs" / "github.md"
-WORKFLOW_FILES = [CI, GATE, NIGHTLY]
+WORKFLOW_FILES = [CI, GATE, NIGHTLY, SHARDED]
 TF = ROOT / "fixtures" / "terraform"
 
 

@@ -16,13 +16,16 @@ from policycheck.commands import (
     timeout_option,
     write_snapshot,
 )
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan aws` and `collect aws`."""
+    f = shard_option(f)
     f = timeout_option(f)
     f = click.option(
         "--max-workers",
@@ -69,6 +72,7 @@ def _read(
     max_workers: int,
     quiet: bool,
     timeout: float,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck import api
     from policycheck.progress import progress_display
@@ -82,6 +86,7 @@ def _read(
             max_workers=max_workers,
             progress=progress,
             timeout=timeout,
+            shard=shard,
         )
 
 
@@ -98,6 +103,7 @@ def register(ctx: CommandContext) -> None:
         endpoint_url: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read security groups and instances from a live AWS estate and scan them.
@@ -129,8 +135,9 @@ def register(ctx: CommandContext) -> None:
             max_workers,
             bool(report_opts.get("quiet")),
             timeout,
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "aws"), **report_opts)
 
     @ctx.collect.command("aws")
     @_collection_options
@@ -142,6 +149,7 @@ def register(ctx: CommandContext) -> None:
         endpoint_url: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -157,7 +165,7 @@ def register(ctx: CommandContext) -> None:
           policycheck scan snapshot aws.json --format sarif -o aws.sarif
         """
         inventory = _read(
-            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
+            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))
 
@@ -178,12 +186,16 @@ def live_command(
         endpoint_url: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         **opts: Any,
     ) -> None:
+        if shard is not None:
+            raise click.UsageError("--shard: this command reads the whole estate")
         quiet = bool(opts.get("quiet"))
         run(
+            # The whole estate: one packet or one plan needs every object in it.
             lambda: _read(
-                regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout
+                regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, None
             ),
             **opts,
         )

@@ -17,7 +17,9 @@ from policycheck.commands import (
     timeout_option,
     write_snapshot,
 )
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +40,7 @@ Authentication (DefaultAzureCredential, first that works):
 
 def _collection_options(f: F) -> F:
     """Options that say what to read; shared by `scan azure` and `collect azure`."""
+    f = shard_option(f)
     f = timeout_option(f)
     f = click.option(
         "--no-instance-discovery",
@@ -77,6 +80,7 @@ def _read(
     disable_instance_discovery: bool,
     quiet: bool,
     timeout: float,
+    shard: Shard | None,
 ) -> Inventory:
     from policycheck import api
     from policycheck.progress import progress_display
@@ -94,6 +98,7 @@ def _read(
             progress=progress,
             disable_instance_discovery=disable_instance_discovery,
             timeout=timeout,
+            shard=shard,
         )
 
 
@@ -109,6 +114,7 @@ def register(ctx: CommandContext) -> None:
         max_workers: int,
         disable_instance_discovery: bool,
         timeout: float,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
@@ -131,8 +137,9 @@ def register(ctx: CommandContext) -> None:
             disable_instance_discovery,
             bool(report_opts.get("quiet")),
             timeout,
+            shard,
         )
-        ctx.finish(inventory, **report_opts)
+        ctx.finish(inventory, part=live_part(inventory, shard, "azure"), **report_opts)
 
     @ctx.collect.command("azure", epilog=_AUTH_HELP)
     @_collection_options
@@ -143,6 +150,7 @@ def register(ctx: CommandContext) -> None:
         max_workers: int,
         disable_instance_discovery: bool,
         timeout: float,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -158,7 +166,7 @@ def register(ctx: CommandContext) -> None:
           policycheck scan snapshot azure.json --format sarif -o azure.sarif
         """
         inventory = _read(
-            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))
 
@@ -178,12 +186,22 @@ def live_command(
         max_workers: int,
         disable_instance_discovery: bool,
         timeout: float,
+        shard: Shard | None,
         **opts: Any,
     ) -> None:
+        if shard is not None:
+            raise click.UsageError("--shard: this command reads the whole estate")
         quiet = bool(opts.get("quiet"))
         run(
+            # The whole estate: one packet or one plan needs every object in it.
             lambda: _read(
-                subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout
+                subscriptions,
+                endpoint,
+                max_workers,
+                disable_instance_discovery,
+                quiet,
+                timeout,
+                None,
             ),
             **opts,
         )

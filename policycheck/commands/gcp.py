@@ -16,7 +16,9 @@ from policycheck.commands import (
     timeout_option,
     write_snapshot,
 )
+from policycheck.commands.sharding import live_part, shard_option
 from policycheck.model import Inventory
+from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +39,7 @@ Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 
 
 def _gcp_options(f: F) -> F:
+    f = shard_option(f)
     f = timeout_option(f)
     f = click.option(
         "--max-workers",
@@ -76,6 +79,7 @@ def _collect(
     max_workers: int,
     quiet: bool,
     timeout: float,
+    shard: Shard | None,
 ) -> Inventory:
     # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
     from policycheck import api
@@ -89,6 +93,7 @@ def _collect(
             max_workers=max_workers,
             progress=progress,
             timeout=timeout,
+            shard=shard,
         )
 
 
@@ -104,6 +109,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         **report_opts: Any,
     ) -> None:
         """Scan live GCP projects: VPC firewall rules, network firewall policies
@@ -120,8 +126,8 @@ def register(ctx: CommandContext) -> None:
           policycheck scan gcp --project swyx-prod --organization 123456789012
         """
         quiet = bool(report_opts.get("quiet"))
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout)
-        ctx.finish(inventory, **report_opts)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
+        ctx.finish(inventory, part=live_part(inventory, shard, "gcp"), **report_opts)
 
     @ctx.collect.command("gcp", epilog=_AUTH_HELP)
     @_gcp_options
@@ -132,6 +138,7 @@ def register(ctx: CommandContext) -> None:
         endpoint: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         output: Path,
         quiet: bool,
     ) -> None:
@@ -142,7 +149,7 @@ def register(ctx: CommandContext) -> None:
           policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
           policycheck scan snapshot gcp-2026-01-31.json
         """
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout)
+        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
         sys.exit(write_snapshot(inventory, output))
 
 
@@ -161,10 +168,14 @@ def live_command(
         endpoint: str | None,
         max_workers: int,
         timeout: float,
+        shard: Shard | None,
         **opts: Any,
     ) -> None:
+        if shard is not None:
+            raise click.UsageError("--shard: this command reads the whole estate")
         quiet = bool(opts.get("quiet"))
         run(
-            lambda: _collect(projects, organization, endpoint, max_workers, quiet, timeout),
+            # The whole estate: one packet or one plan needs every object in it.
+            lambda: _collect(projects, organization, endpoint, max_workers, quiet, timeout, None),
             **opts,
         )

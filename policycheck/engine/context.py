@@ -90,13 +90,16 @@ class Context:
             res.unresolved.append(f"{peer} (some entries unknown)")
         return res
 
+    def network(self, network_id: str) -> Network | None:
+        return self.networks.get(network_id.lower()) or self.networks.get(
+            last_segment(network_id).lower()
+        )
+
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""
         out = IntervalSet()
         for net_id in vm.networks:
-            net = self.networks.get(net_id.lower()) or self.networks.get(
-                last_segment(net_id).lower()
-            )
+            net = self.network(net_id)
             if net:
                 out = out | addr_set(net.address_spaces)
         return out

@@ -7,7 +7,7 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 
 from policycheck import __version__
@@ -78,9 +78,12 @@ def evaluate(
     catalog: Catalog,
     *,
     today: dt.date | None = None,
+    select: Callable[[VM], bool] | None = None,
     evidence: bool = False,
 ) -> ScanResult:
-    """``evidence``: also list each VM's checked flows and their status."""
+    """Findings for the inventory's VMs, or only for those ``select`` accepts (one
+    shard's); the whole inventory still resolves peers and servers either way.
+    ``evidence``: also list each VM's checked flows and their status."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
@@ -88,7 +91,8 @@ def evaluate(
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
     checked: list[tuple[VM, Expected, dict[Direction, Access]]] = []
-    for vm in inventory.vms:
+    evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
+    for vm in evaluated:
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
@@ -118,7 +122,7 @@ def evaluate(
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
-        vm_count=len(inventory.vms),
+        vm_count=len(evaluated),
         firewall_count=len(inventory.firewalls),
         findings=findings,
         errors=list(inventory.errors),

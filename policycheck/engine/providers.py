@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from policycheck.engine.access import Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
@@ -32,6 +33,7 @@ from policycheck.findings import PORT_PROTOCOLS
 from policycheck.model import (
     ALL_PORTS,
     AZURE_ANY,
+    UNKNOWN_SERVICE_ACCOUNT,
     VM,
     Action,
     Direction,
@@ -135,6 +137,81 @@ def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
     if rr.unresolved:
         out.unresolved.append(rr)
     return rr
+
+
+#: Does a rule's VM side select this VM? "maybe" when that depends on something
+#: unknown (an address assigned at apply, a service account known after apply).
+Match = Literal["yes", "no", "maybe"]
+
+
+def any_of(matches: Iterable[Match]) -> Match:
+    found = set(matches)
+    return "yes" if "yes" in found else "maybe" if "maybe" in found else "no"
+
+
+def all_of(matches: Iterable[Match]) -> Match:
+    found = set(matches)
+    return "no" if "no" in found else "maybe" if "maybe" in found else "yes"
+
+
+def vm_in(vm: VM, prefixes: IntervalSet) -> Match:
+    """Is an address of the VM inside ``prefixes``?
+
+    Known addresses decide when one is inside. An address known only to lie in a
+    range (``VM.address_ranges``) is inside when the whole range is, outside when
+    the range misses the prefixes, else unknown; so is a VM whose addresses are
+    wholly unknown.
+    """
+    if host_set(vm.addresses) & prefixes:
+        return "yes"
+    if not vm.addresses and not vm.address_ranges:
+        return "maybe"
+    verdict: Match = "no"
+    for text in vm.address_ranges:
+        within = addr_set([text])
+        if not within & prefixes:
+            continue
+        if not within - prefixes:
+            return "yes"
+        verdict = "maybe"
+    return verdict
+
+
+def _vm_address_text(vm: VM) -> str:
+    known = ", ".join(vm.addresses)
+    ranges = ", ".join(vm.address_ranges)
+    if ranges:
+        return f"{known + '; ' if known else ''}unknown until apply, within {ranges}"
+    return known or "unknown"
+
+
+def _applying(
+    out: VMLayers,
+    match: Match,
+    rule: Rule,
+    fw: FirewallObject,
+    res: Resolution,
+    why: str,
+    *,
+    synthetic: bool = False,
+    tier: int = 0,
+) -> ResolvedRule | None:
+    """The rule resolved for evaluation, or None when it does not apply to the VM.
+
+    A rule that *may* apply is evaluated the way that hides nothing: an allow as
+    applying, a deny or goto_next as not applying; either way it is reported
+    (SWYX005) with ``why``.
+    """
+    if match == "no":
+        return None
+    if match == "yes":
+        return _collect(out, _resolved(rule, fw, res, synthetic=synthetic, tier=tier))
+    applies = rule.action == "allow"
+    treatment = "counted as applying to it" if applies else "counted as not applying to it"
+    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why}: {treatment}"])
+    rr = _resolved(rule, fw, res, synthetic=synthetic, tier=tier)
+    out.unresolved.append(rr)
+    return rr if applies else None
 
 
 # ------------------------------------------------------------------------ AWS
@@ -320,7 +397,6 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
 def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
     vnet = ctx.vm_network_space(vm) or ctx.internal
-    vm_addrs = host_set(vm.addresses)
     asgs = {a.lower() for a in vm.app_security_groups}
 
     def special(peer: Peer) -> Resolution | None:
@@ -340,22 +416,21 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return ctx.member_addresses(members, str(peer), exclude=vm) if members else None
         return None
 
-    def applies(rule: Rule) -> bool:
+    def applies(rule: Rule) -> Match:
         """Does the rule's VM-side prefix/ASG select this VM?"""
         if not rule.targets:
-            return True
-        for target in rule.targets:
-            if target.kind == "app_security_group" and target.value.lower() in asgs:
-                return True
-            # Service tag names are case-insensitive in Azure.
-            if target.kind == "service_tag" and target.value.lower() in (
-                AZURE_ANY,
-                "virtualnetwork",
-            ):
-                return True
-            if target.kind == "cidr" and (addr_set([target.value]) & vm_addrs):
-                return True
-        return False
+            return "yes"
+        return any_of(target_match(t) for t in rule.targets)
+
+    def target_match(target: Peer) -> Match:
+        if target.kind == "app_security_group":
+            return "yes" if target.value.lower() in asgs else "no"
+        if target.kind == "service_tag":
+            # Service tag names are case-insensitive in Azure; the VM is in its VNet.
+            return "yes" if target.value.lower() in (AZURE_ANY, "virtualnetwork") else "no"
+        if target.kind == "cidr":
+            return vm_in(vm, addr_set([target.value]))
+        return "no"
 
     levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
     for level in levels:
@@ -370,17 +445,21 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 key=lambda r: r.priority if r.priority is not None else 0,
             )
             rules = [
-                _collect(
-                    out,
-                    _resolved(
+                rr
+                for r in ordered
+                if (
+                    rr := _applying(
+                        out,
+                        applies(r),
                         r,
                         fw,
                         ctx.resolve(r.peers, special),
+                        f"whether {', '.join(str(t) for t in r.targets)} holds "
+                        f"this VM's address ({_vm_address_text(vm)})",
                         synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
-                    ),
+                    )
                 )
-                for r in ordered
-                if applies(r)
+                is not None
             ]
             out.layers.append(Layer(label=f"{level} NSG {fw.name}", ordered=True, rules=rules))
     if not out.layers:
@@ -420,14 +499,19 @@ def _allow_all_layer(vm: VM, direction: Direction) -> Layer:
 # ------------------------------------------------------------------------ GCP
 
 IMPLIED_PRIORITY = 65535
+#: Firewall policy rules 2147483644-2147483647: the predefined goto_next rules every
+#: policy ends with (IPv6 and IPv4, egress and ingress). Nobody wrote or can delete them.
+PREDEFINED_POLICY_PRIORITY = 2147483644
+BEFORE_CLASSIC = "BEFORE_CLASSIC_FIREWALL"
 
 
-def _gcp_level(fw: FirewallObject) -> int:
-    """GCP's evaluation levels (default order AFTER_CLASSIC_FIREWALL): organization
-    policy, folder policies, VPC firewall rules, the global network policy, regional
-    network policies; the implied rules come last."""
+def _gcp_level(fw: FirewallObject, policies_first: bool) -> int:
+    """GCP's evaluation levels: organization policy, folder policies, then (default
+    order AFTER_CLASSIC_FIREWALL) VPC firewall rules, the global network policy,
+    regional network policies; with BEFORE_CLASSIC_FIREWALL the network policies
+    come before the VPC rules. The implied rules come last."""
     if fw.kind != "firewall_policy":
-        return 2
+        return 5 if policies_first else 2
     scope = fw.provenance.scope or ""
     if scope.startswith("folders/"):
         return 1
@@ -440,13 +524,16 @@ def _gcp_level(fw: FirewallObject) -> int:
 IMPLIED_TIER = 1_000_000
 
 
-def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
+def _gcp_tiers(objects: list[FirewallObject], policies_first: bool) -> dict[int, int]:
     """Tier per object (by ``id()``): each policy is its own step, since goto_next
     or no match moves on to the next one; all VPC firewall rules share one."""
     tiers: dict[int, int] = {}
     vpc_tier: int | None = None
     tier = 0
-    for _, fw in sorted(enumerate(objects), key=lambda item: (_gcp_level(item[1]), item[0])):
+    ordered = sorted(
+        enumerate(objects), key=lambda item: (_gcp_level(item[1], policies_first), item[0])
+    )
+    for _, fw in ordered:
         if fw.kind == "firewall_policy":
             tier += 1
             tiers[id(fw)] = tier
@@ -458,7 +545,20 @@ def _gcp_tiers(objects: list[FirewallObject]) -> dict[int, int]:
     return tiers
 
 
-def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> FirewallObject:
+def address_families(vm: VM) -> set[int]:
+    """IP versions the VM has addresses of (known, or known to exist); both when its
+    addresses are wholly unknown."""
+    versions: set[int] = {
+        ipaddress.ip_network(a, strict=False).version for a in (*vm.addresses, *vm.address_ranges)
+    }
+    return versions or {4, 6}
+
+
+def gcp_implied_rules(
+    direction: Direction, network: str, prov: Provenance, families: Iterable[int] = (4, 6)
+) -> FirewallObject:
+    """Deny all ingress, allow all egress, for the address families the VM has: the
+    IPv6 implied rules exist only where there is IPv6."""
     action = "deny" if direction == "inbound" else "allow"
     name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
     rule = Rule(
@@ -468,7 +568,7 @@ def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> F
         action=action,
         priority=IMPLIED_PRIORITY,
         protocol="all",
-        peers=(Peer.cidr("0.0.0.0/0"), Peer.cidr("::/0")),
+        peers=tuple(Peer.cidr({4: "0.0.0.0/0", 6: "::/0"}[f]) for f in sorted(families)),
         description="GCP implied rule",
         provenance=prov,
     )
@@ -483,13 +583,28 @@ def gcp_implied_rules(direction: Direction, network: str, prov: Provenance) -> F
     )
 
 
+def _policies_first(vm: VM, ctx: Context, out: VMLayers) -> bool:
+    """The VM's networks' networkFirewallPolicyEnforcementOrder (default after)."""
+    orders = {
+        net.policy_enforcement_order or "AFTER_CLASSIC_FIREWALL"
+        for n in vm.networks
+        if (net := ctx.network(n)) is not None
+    }
+    if len(orders) > 1:
+        out.problems.append(
+            "the VM's networks enforce firewall policies in different orders: "
+            "AFTER_CLASSIC_FIREWALL was assumed"
+        )
+        return False
+    return orders == {BEFORE_CLASSIC}
+
+
 @provider("gcp")
 def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
     networks = {last_segment(n) for n in vm.networks}
     tags = set(vm.network_tags)
     accounts = set(vm.service_accounts)
-    vm_addrs = host_set(vm.addresses)
     attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
 
     # VMs sharing a network with this one: what source tags/service accounts mean.
@@ -517,16 +632,30 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return ctx.group_addresses("address_group", peer)
         return None
 
-    def selects(rule: Rule) -> bool:
-        selectors = [t for t in rule.targets if t.kind in ("network_tag", "service_account")]
-        ranges = [t for t in rule.targets if t.kind == "cidr"]
-        if selectors and not any(
-            (t.kind == "network_tag" and t.value in tags)
-            or (t.kind == "service_account" and t.value in accounts)
-            for t in selectors
-        ):
-            return False
-        return not ranges or bool(addr_set([t.value for t in ranges]) & vm_addrs)
+    def account_selected(target: str) -> Match:
+        """A target service account against the VM's: an account known only after
+        apply may be any account, but only a VM that runs as one can match it."""
+        if target in accounts and target != UNKNOWN_SERVICE_ACCOUNT:
+            return "yes"
+        if accounts and (target == UNKNOWN_SERVICE_ACCOUNT or UNKNOWN_SERVICE_ACCOUNT in accounts):
+            return "maybe"
+        return "no"
+
+    def selector(target: Peer) -> Match:
+        if target.kind == "network_tag":
+            return "yes" if target.value in tags else "no"
+        if target.kind == "service_account":
+            return account_selected(target.value)
+        return "maybe"  # a selector the model cannot resolve (secure tags, resources)
+
+    def selects(rule: Rule) -> Match:
+        """Target tags / service accounts (any of them) AND destination ranges."""
+        selectors = [t for t in rule.targets if t.kind != "cidr"]
+        ranges = [t.value for t in rule.targets if t.kind == "cidr"]
+        verdict = any_of([selector(t) for t in selectors]) if selectors else "yes"
+        if verdict == "no" or not ranges:
+            return verdict
+        return all_of([verdict, vm_in(vm, addr_set(ranges))])
 
     def in_scope(fw: FirewallObject) -> bool:
         if fw.kind == "vpc_firewall":
@@ -538,14 +667,20 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             )
         return False
 
-    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool]] = []
+    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool, Match]] = []
     objects = [fw for fw in ctx.inventory.firewalls if fw.provider == "gcp" and in_scope(fw)]
-    tiers = _gcp_tiers(objects)
-    implied_objects = [gcp_implied_rules(direction, net, vm.provenance) for net in sorted(networks)]
+    tiers = _gcp_tiers(objects, _policies_first(vm, ctx, out))
+    families = address_families(vm)
+    implied_objects = [
+        gcp_implied_rules(direction, net, vm.provenance, families) for net in sorted(networks)
+    ]
     for fw in [*objects, *implied_objects]:
         implied = id(fw) not in tiers
         for rule in fw.rules:
-            if rule.direction != direction or rule.disabled or not selects(rule):
+            if rule.direction != direction or rule.disabled:
+                continue
+            match = selects(rule)
+            if match == "no":
                 continue
             priority = rule.priority if rule.priority is not None else 1000
             tier = IMPLIED_TIER if implied else tiers[id(fw)]
@@ -553,14 +688,31 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 # A VPC rule at 65535 ties with the implied rules, and deny wins ties
                 # (Compute API: "use a priority number less than 65535").
                 tier = IMPLIED_TIER
-            entries.append(((tier, priority, 0 if rule.action == "deny" else 1), rule, fw, implied))
+            order = (tier, priority, 0 if rule.action == "deny" else 1)
+            entries.append((order, rule, fw, implied, match))
     entries.sort(key=lambda e: e[0])
     rules = [
-        _collect(
-            out,
-            _resolved(rule, fw, ctx.resolve(rule.peers, special), synthetic=implied, tier=key[0]),
+        rr
+        for key, rule, fw, implied, match in entries
+        if (
+            rr := _applying(
+                out,
+                match,
+                rule,
+                fw,
+                ctx.resolve(rule.peers, special),
+                f"whether its targets ({', '.join(str(t) for t in rule.targets)}) select this "
+                f"VM (address {_vm_address_text(vm)}; service accounts "
+                f"{', '.join(vm.service_accounts) or 'none'})",
+                # Implied and predefined rules: nobody can fix or delete them.
+                synthetic=implied
+                or (
+                    fw.kind == "firewall_policy" and priority_of(rule) >= PREDEFINED_POLICY_PRIORITY
+                ),
+                tier=key[0],
+            )
         )
-        for key, rule, fw, implied in entries
+        is not None
     ]
     if not networks:
         out.problems.append("the VM's network is unknown")
@@ -568,10 +720,11 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     return out
 
 
-# ---------------------------------------------------------------------- drift
+def priority_of(rule: Rule) -> int:
+    return rule.priority if rule.priority is not None else 1000
 
-#: GCP's predefined firewall-policy rules (goto_next for everything not decided).
-GCP_POLICY_PREDEFINED_FLOOR = 2147483644
+
+# ---------------------------------------------------------------------- drift
 
 
 def cloud_name(provider: str, text: str) -> str:
@@ -588,7 +741,7 @@ def platform_rule(fw: FirewallObject, rule: Rule) -> bool:
     if fw.kind == "network_acl":
         return priority == NACL_DEFAULT_RULE
     if fw.kind == "firewall_policy":
-        return priority >= GCP_POLICY_PREDEFINED_FLOOR
+        return priority >= PREDEFINED_POLICY_PRIORITY
     return False
 
 

@@ -6,6 +6,7 @@ the ScanResult, so the four formats cannot disagree with each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 from policycheck.findings import ScanResult
@@ -45,4 +46,26 @@ def render(
     raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "Format", "render"]
+def write_report(
+    result: ScanResult,
+    fmt: Format,
+    write: Callable[[bytes], object],
+    *,
+    category: str | None = None,
+    color: bool = False,
+) -> None:
+    """Write ``result`` in ``fmt`` through ``write``: JSON and SARIF one finding at a
+    time (a large report never exists as a whole in memory), the others at once."""
+    if fmt == "sarif":
+        from policycheck.report.sarif import write_sarif
+
+        write_sarif(result, write, category=category)
+    elif fmt == "json":
+        from policycheck.report.json_report import write_json
+
+        write_json(result, write)
+    else:
+        write(render(result, fmt, category=category, color=color).encode("utf-8"))
+
+
+__all__ = ["FORMATS", "Format", "render", "write_report"]

@@ -8,6 +8,7 @@ here evaluates, every status comes from the engine (engine/evidence.py).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from policycheck.findings import FlowEvidence, VMEvidence
@@ -102,17 +103,16 @@ def evidence_markdown(evidence: list[VMEvidence], escape: Any) -> str:
 
 def evidence_sarif_results(
     evidence: list[VMEvidence], rule_ids: list[str], location: Any
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """Every passing flow as a SARIF result of ``kind: pass`` (level ``none``, as
     SARIF requires for results that are not failures). ``location(vm)`` gives
     the result's location; failing flows are already there as findings."""
-    results = []
     for vm in evidence:
         for flow in vm.flows:
             if not flow.passed:
                 continue
             rule = check_of(flow)
-            results.append(
+            yield (
                 {
                     "ruleId": rule,
                     "ruleIndex": rule_ids.index(rule),
@@ -128,4 +128,3 @@ def evidence_sarif_results(
                     },
                 }
             )
-    return results

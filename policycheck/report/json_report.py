@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from policycheck.findings import ScanResult
 from policycheck.report.common import (
     TOOL_NAME,
@@ -20,17 +18,35 @@ from policycheck.report.common import (
     summarize,
 )
 from policycheck.report.evidence import evidence_json
+from policycheck.report.stream import Streamed, Write, collect, dump
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
 
 
 def render_json(result: ScanResult) -> str:
-    return orjson.dumps(build_json(result), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return collect(lambda write: write_json(result, write)).decode()
 
 
-def build_json(result: ScanResult) -> dict[str, Any]:
+def write_json(result: ScanResult, write: Write) -> None:
+    """The report through ``write``, one finding at a time (see report/stream.py)."""
+    dump(build_json(result, streamed=True), write)
+    write(b"\n")
+
+
+def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
+    """The report as a document; ``streamed`` leaves the findings to be produced
+    while writing."""
     summary = summarize(result)
-    report: dict[str, Any] = {
+    findings = (
+        {
+            **finding.model_dump(mode="json"),
+            "message": message(finding),
+            "fingerprint": finding.fingerprint(),
+            "resource": finding.resource,
+        }
+        for finding in sorted_findings(result.findings)
+    )
+    document: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
         "tool": {
             "name": TOOL_NAME,
@@ -47,17 +63,11 @@ def build_json(result: ScanResult) -> dict[str, Any]:
             "suppressed": summary.suppressed,
             "incomplete": summary.incomplete,
         },
-        "findings": [
-            {
-                **finding.model_dump(mode="json"),
-                "message": message(finding),
-                "fingerprint": finding.fingerprint(),
-                "resource": finding.resource,
-            }
-            for finding in sorted_findings(result.findings)
-        ],
+        "findings": Streamed(findings) if streamed else list(findings),
         "errors": [error.model_dump(mode="json") for error in result.errors],
     }
+    if result.shard is not None:
+        document["shard"] = result.shard.model_dump()
     if result.evidence is not None:
-        report["evidence"] = evidence_json(result.evidence)
-    return report
+        document["evidence"] = evidence_json(result.evidence)
+    return document

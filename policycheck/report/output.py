@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from policycheck.errors import InputError
+
+Write = Callable[[bytes], object]
 
 
 def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
@@ -40,16 +42,27 @@ def check_output_path(path: Path, inputs: Iterable[Path] = ()) -> None:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
+    """Write ``data`` to ``path`` atomically."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+
+    def produce(write: Write) -> None:
+        write(payload)
+
+    write_atomic_with(path, produce)
+
+
+def write_atomic_with(path: Path, produce: Callable[[Write], None]) -> None:
+    """Let ``produce`` write (in as many pieces as it likes) to a temporary file
+    beside ``path``, then rename it into place; on any error the file is removed
+    and ``path`` is untouched."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            produce(handle.write)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

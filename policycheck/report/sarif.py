@@ -8,13 +8,13 @@ category in ``automationDetails.id``. See docs/sarif.md for the decisions.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
-
-import orjson
 
 from policycheck.findings import RULES, Finding, ScanResult, VMEvidence
 from policycheck.model import CollectionError
@@ -28,6 +28,7 @@ from policycheck.report.common import (
 )
 from policycheck.report.evidence import evidence_sarif_results
 from policycheck.report.rule_help import help_markdown, help_text
+from policycheck.report.stream import Streamed, Write, collect, dump
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -47,14 +48,33 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def render_sarif(result: ScanResult, *, category: str | None = None) -> str:
-    return orjson.dumps(build_sarif(result, category=category), option=orjson.OPT_INDENT_2).decode()
+    return collect(lambda write: write_sarif(result, write, category=category)).decode()
 
 
-def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str, Any]:
+def write_sarif(result: ScanResult, write: Write, *, category: str | None = None) -> None:
+    """The log through ``write``, one result at a time (see report/stream.py)."""
+    dump(build_sarif(result, category=category, streamed=True), write)
+
+
+def build_sarif(
+    result: ScanResult, *, category: str | None = None, streamed: bool = False
+) -> dict[str, Any]:
+    """The SARIF log; ``streamed`` leaves the results to be produced while writing."""
     rule_ids = sorted(RULES)
+    results: Iterable[dict[str, Any]] = (
+        _result(f, rule_ids.index(f.rule_id), result.sources)
+        for f in sorted_findings(result.findings)
+    )
+    if result.evidence is not None:
+        results = itertools.chain(
+            results,
+            evidence_sarif_results(
+                result.evidence, rule_ids, lambda vm: _vm_location(vm, result.sources)
+            ),
+        )
     run: dict[str, Any] = {
         "tool": {"driver": _driver(result.tool_version, rule_ids)},
-        "automationDetails": {"id": automation_id(category, result.sources)},
+        "automationDetails": {"id": automation_id(category, _source_kinds(result))},
         "originalUriBaseIds": {
             SRCROOT: {
                 "description": {
@@ -64,22 +84,16 @@ def build_sarif(result: ScanResult, *, category: str | None = None) -> dict[str,
             }
         },
         "invocations": [_invocation(result.errors)],
-        "results": [
-            _result(f, rule_ids.index(f.rule_id), result.sources)
-            for f in sorted_findings(result.findings)
-        ],
+        "results": Streamed(results) if streamed else list(results),
         "columnKind": "unicodeCodePoints",
         "properties": {
             "sources": list(result.sources),
             "vmCount": result.vm_count,
             "firewallCount": result.firewall_count,
             "incomplete": result.incomplete,
+            **({"shard": result.shard.model_dump()} if result.shard is not None else {}),
         },
     }
-    if result.evidence is not None:
-        run["results"] += evidence_sarif_results(
-            result.evidence, rule_ids, lambda vm: _vm_location(vm, result.sources)
-        )
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
@@ -249,6 +263,14 @@ def pseudo_uri(provider: str, resource: str) -> str:
 
 
 # ---------------------------------------------------------------- run details
+
+
+def _source_kinds(result: ScanResult) -> list[str]:
+    """What was scanned; a shard that had nothing to read still says what it scanned,
+    so its run lands in the same category as its siblings'."""
+    if not result.sources and result.shard is not None:
+        return [f"{result.shard.scan}:"]
+    return list(result.sources)
 
 
 def automation_id(category: str | None, sources: list[str]) -> str:

@@ -67,6 +67,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
+from policycheck.shard import Shard
 from policycheck.sources.normalize import aws_ports, cidr_peers
 
 RetryMode = Literal["adaptive", "standard"]
@@ -133,6 +134,8 @@ class AwsOptions:
     session: boto3.Session | None = None
     retry_mode: RetryMode = "adaptive"
     timeout: float = DEFAULT_TIMEOUT
+    #: Read only this part: its accounts (with two or more role ARNs), else its regions.
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ class _Collector:
                 self._failures.append(_Failure("caller/*", exc))
                 return []
         accounts = []
-        for arn in self._opts.role_arns:
+        for arn in self._shard_role_arns():
             match = _ROLE_ARN.match(arn)
             assert match is not None  # checked by _validate
             partition, account_id = match.group(1), match.group(2)
@@ -269,17 +272,34 @@ class _Collector:
             accounts.append(_Account(account_id, partition, client_creds))
         return accounts
 
+    def _shard_role_arns(self) -> list[str]:
+        """With a shard and several accounts, the accounts are the shard's units."""
+        arns = self._opts.role_arns
+        if not self._shards_accounts():
+            return list(arns)
+        assert self._opts.shard is not None
+        mine = set(self._opts.shard.take(_account_of(a) for a in arns))
+        return [a for a in arns if _account_of(a) in mine]
+
+    def _shards_accounts(self) -> bool:
+        accounts = {_account_of(a) for a in self._opts.role_arns}
+        return self._opts.shard is not None and len(accounts) >= 2
+
     def _regions(self, acct: _Account) -> list[str]:
         if self._opts.regions:
-            return list(dict.fromkeys(self._opts.regions))
-        try:
-            ec2 = self._client("ec2", self._home_region(acct), acct.credentials)
-            answer = ec2.describe_regions(AllRegions=False)
-            regions = from_the_service(answer, "DescribeRegions")["Regions"]
-        except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
-            self._failures.append(_Failure(f"{acct.account_id}/*", exc))
-            return []
-        return sorted(r["RegionName"] for r in regions)
+            regions = list(dict.fromkeys(self._opts.regions))
+        else:
+            try:
+                ec2 = self._client("ec2", self._home_region(acct), acct.credentials)
+                answer = ec2.describe_regions(AllRegions=False)
+                found = from_the_service(answer, "DescribeRegions")["Regions"]
+            except (*_CALL_FAILED, *_MALFORMED_RESPONSE) as exc:
+                self._failures.append(_Failure(f"{acct.account_id}/*", exc))
+                return []
+            regions = sorted(r["RegionName"] for r in found)
+        if self._opts.shard is None or self._shards_accounts():
+            return regions
+        return self._opts.shard.take(regions)  # one account: its regions are the units
 
     def _home_region(self, acct: _Account | None) -> str:
         """Where to call STS and DescribeRegions: a region the caller named, else the
@@ -408,6 +428,11 @@ def _credential_sentence(exc: BaseException) -> str:
     if code in _EXPIRED_CODES:
         return "aws: the AWS credentials have expired (refresh them, e.g. 'aws sso login')"
     return f"aws: the AWS credentials were rejected ({code}); check the access key or profile"
+
+
+def _account_of(role_arn: str) -> str:
+    match = _ROLE_ARN.match(role_arn)
+    return match.group(2) if match else role_arn
 
 
 def _partition(arn: str) -> str:

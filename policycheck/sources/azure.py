@@ -50,6 +50,7 @@ from policycheck.model import (
     Rule,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import azure_port_ranges, azure_prefixes
 
 if TYPE_CHECKING:  # the mgmt SDKs and azure-identity are imported lazily: they are slow
@@ -88,6 +89,8 @@ class AzureOptions:
     #: does not know, e.g. Azure Stack or a private test authority.
     disable_instance_discovery: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    #: Read only this part of the subscriptions.
+    shard: Shard | None = None
 
 
 @dataclass
@@ -143,9 +146,12 @@ def collect(opts: AzureOptions) -> Inventory:
     credential = opts.credential or _default_credential(opts.disable_instance_discovery, client)
     _check_credential(credential, scope)
     # A subscription named twice is read once.
-    subscriptions = list(
-        dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, client))
+    subscriptions = take_scopes(
+        opts.shard,
+        list(dict.fromkeys(opts.subscriptions or _visible_subscriptions(credential, client))),
     )
+    if not subscriptions:
+        return Inventory()  # a shard with nothing to read
 
     def one(sub: str) -> _Outcome:
         try:
@@ -275,7 +281,7 @@ def _read_subscription(
         data.vms = [m.as_dict() for m in compute.virtual_machines.list_all()]
         for location in sorted(_locations(data)):
             try:
-                data.service_tags[location] = network.service_tags.list(location).as_dict()
+                data.service_tags[location] = _service_tags(network, location)
             except HttpResponseError as exc:
                 # Tags stay symbolic; the engine reports them as unresolved.
                 log.debug("azure %s: service tags of %s unavailable: %s", sub, location, exc)
@@ -285,6 +291,25 @@ def _read_subscription(
     finally:
         network.close()
         compute.close()
+
+
+def _service_tags(network: Any, location: str) -> Json:
+    """The service tags of a location, every page: the list result carries a
+    ``nextLink`` while more tags follow, which the SDK's operation does not follow."""
+    from azure.core.rest import HttpRequest
+
+    body: dict[str, Any] = dict(network.service_tags.list(location).as_dict())
+    values = list(body.get("values") or [])
+    link, seen = body.get("nextLink"), set()
+    while link and link not in seen:
+        seen.add(link)
+        response = network.send_request(HttpRequest("GET", link))
+        response.raise_for_status()
+        page = response.json()
+        values.extend(page.get("values") or [])
+        link = page.get("nextLink")
+    body.update(values=values, nextLink=None)
+    return body
 
 
 def _locations(data: SubscriptionData) -> set[str]:
@@ -340,6 +365,14 @@ class _Resolver:
         self.vnets = _Index(data.vnets)
         self.subnets = _Index(subnets)
         self.nics = {_id(nic).lower(): nic for nic in data.nics}
+        #: Lower-cased subnet id -> its address prefixes (where a Dynamic NIC's address is).
+        self.subnet_prefixes = {
+            _id(subnet).lower(): [
+                *[v for v in [(subnet.get("properties") or {}).get("addressPrefix")] if v],
+                *((subnet.get("properties") or {}).get("addressPrefixes") or []),
+            ]
+            for subnet in subnets
+        }
         self.subnet_nsg = {
             _id(subnet).lower(): self.nsgs.canonical(nsg)
             for subnet in subnets
@@ -443,8 +476,8 @@ def _rule(rule: Json, fallback_id: str, sub: str, region: str | None, asgs: _Ind
     protocol = _protocol(props.get("protocol"), unknown)
     ports = _ports(props, "destination", unknown)
     source_ports = _ports(props, "source", unknown)
-    source = _side(props, "source", asgs)
-    destination = _side(props, "destination", asgs)
+    source = _side(props, "source", asgs, rule_id)
+    destination = _side(props, "destination", asgs, rule_id)
     remote, local = (source, destination) if direction == "inbound" else (destination, source)
     if not remote:
         unknown.append("peers")
@@ -496,9 +529,14 @@ def _ports(props: Json, side: str, unknown: list[str]) -> tuple[PortRange, ...]:
         return (ALL_PORTS,)
 
 
-def _side(props: Json, side: str, asgs: _Index) -> list[Peer]:
+def _side(props: Json, side: str, asgs: _Index, rule_id: str) -> list[Peer]:
     """Address prefixes and application security groups of one side of a rule."""
-    peers = azure_prefixes(props.get(f"{side}AddressPrefix"), props.get(f"{side}AddressPrefixes"))
+    try:
+        peers = azure_prefixes(
+            props.get(f"{side}AddressPrefix"), props.get(f"{side}AddressPrefixes")
+        )
+    except ValueError as exc:  # no cloud accepts it: the response is bad input
+        raise InputError(f"azure: {rule_id}: {side}AddressPrefix: {exc}") from exc
     peers += [
         Peer(kind="app_security_group", value=asgs.canonical(ref))
         for ref in _refs(props, f"{side}ApplicationSecurityGroups")
@@ -524,6 +562,7 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
     """A VM with the addresses, ASGs, VNets and NSG attachments of its NICs."""
     profile = _props(vm).get("networkProfile") or {}
     addresses: list[str] = []
+    ranges: list[str] = []
     groups: list[str] = []
     networks: list[str] = []
     attachments: list[Attachment] = []
@@ -539,6 +578,9 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
             subnet_id = _ref(cprops, "subnet")
             if not subnet_id:
                 continue
+            if not cprops.get("privateIPAddress"):
+                # Dynamic, not assigned yet: somewhere in the subnet.
+                ranges += refs.subnet_prefixes.get(subnet_id.lower(), [])
             networks.append(refs.vnets.canonical(_vnet_of(subnet_id)))
             if subnet_id.lower() in refs.subnet_nsg:
                 attachments.append(
@@ -560,6 +602,7 @@ def _vm(vm: Json, sub: str, refs: _Resolver) -> VM:
         id=_id(vm),
         name=_name(vm),
         addresses=_dedup(addresses),
+        address_ranges=_dedup(ranges),
         tags=dict(vm.get("tags") or {}),
         app_security_groups=_dedup(groups),
         networks=_dedup(n for n in networks if n),

@@ -51,6 +51,7 @@ from policycheck.model import (
     last_segment,
     normalize_protocol,
 )
+from policycheck.shard import Shard, take_scopes
 from policycheck.sources.normalize import cidr_peers, gcp_ports
 
 #: Read-only on purpose: the token itself cannot be used to change anything.
@@ -92,6 +93,8 @@ class GcpOptions:
     progress: Progress | None = None
     #: Seconds to wait for one API response; retries of throttling stop after twice that.
     timeout: float = CALL_TIMEOUT
+    #: Read only this part of the projects (the organization is read by every part).
+    shard: Shard | None = None
 
 
 def collect(opts: GcpOptions) -> Inventory:
@@ -105,6 +108,7 @@ def collect(opts: GcpOptions) -> Inventory:
                 "or set GOOGLE_CLOUD_PROJECT"
             )
         projects = [default_project]
+    projects = take_scopes(opts.shard, projects)
     api = _Api(credentials, opts.api_endpoint, opts.timeout)
     report = opts.progress or (lambda _msg: None)
 
@@ -314,15 +318,19 @@ def _object_id(resource: Any) -> str:
 
 def _vm(instance: Any, project: str, attachments: list[Attachment]) -> VM:
     addresses: list[str] = []
+    ranges: list[str] = []
     for nic in instance.network_interfaces:
         addresses += [nic.network_i_p, nic.ipv6_address]
         addresses += [ac.nat_i_p for ac in nic.access_configs]
         addresses += [ac.external_ipv6 for ac in nic.ipv6_access_configs]
+        if nic.stack_type in ("IPV4_IPV6", "IPV6_ONLY") and not nic.ipv6_address:
+            ranges.append("::/0")  # dual-stack, its IPv6 address not assigned yet
     return VM(
         provider="gcp",
         id=_object_id(instance),
         name=instance.name,
         addresses=tuple(dict.fromkeys(a for a in addresses if a)),
+        address_ranges=tuple(ranges),
         tags=dict(instance.labels),
         network_tags=tuple(instance.tags.items),
         service_accounts=tuple(sa.email for sa in instance.service_accounts if sa.email),
@@ -349,12 +357,19 @@ def _networks(networks: Sequence[Any], subnets: Sequence[Any]) -> list[Network]:
     result = []
     for net in networks:
         spaces = [net.I_pv4_range, *ranges.get(_resource_path(net.self_link), [])]
+        order = net.network_firewall_policy_enforcement_order or None
+        if order not in (None, "AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"):
+            raise InputError(
+                f"gcp: network {net.name}: networkFirewallPolicyEnforcementOrder {order!r} "
+                "is neither AFTER_CLASSIC_FIREWALL nor BEFORE_CLASSIC_FIREWALL"
+            )
         result.append(
             Network(
                 provider="gcp",
                 id=last_segment(net.self_link or net.name),
                 name=net.name,
                 address_spaces=tuple(dict.fromkeys(s for s in spaces if s)),
+                policy_enforcement_order=order,
             )
         )
     return result
@@ -504,11 +519,10 @@ def _policy_rules(rule: Any, policy_name: str, provenance: Provenance) -> list[R
         peers = [Peer(kind="unknown", value="no remote address in the rule")]
     targets = [Peer(kind="service_account", value=s) for s in rule.target_service_accounts] + local
     # Secure tags live in Resource Manager and target networks in the VM's
-    # interfaces; neither is resolved into VM membership here.
-    if rule.target_secure_tags:
-        unknown.append("targetSecureTags")
-    if rule.target_resources:
-        unknown.append("targetResources")
+    # interfaces; neither is resolved into VM membership here: which VMs they
+    # select is unknown (the engine evaluates that conservatively and says so).
+    targets += _unknown_peers("secure tag", [t.name for t in rule.target_secure_tags])
+    targets += _unknown_peers("target resource", rule.target_resources)
 
     configs = list(match.layer4_configs) or [None]
     result = []
@@ -541,10 +555,10 @@ def _symbolic_sources(match: Any) -> list[Peer]:
     """Sources the engine cannot turn into addresses from what is collected here."""
     return [
         *(Peer(kind="address_group", value=g) for g in match.src_address_groups),
-        *_unknown_peers("secure_tag", [t.name for t in match.src_secure_tags]),
-        *_unknown_peers("fqdn", match.src_fqdns),
-        *_unknown_peers("region", match.src_region_codes),
-        *_unknown_peers("threat_intelligence", match.src_threat_intelligences),
+        *_unknown_peers("secure tag", [t.name for t in match.src_secure_tags]),
+        *_unknown_peers("FQDN", match.src_fqdns),
+        *_unknown_peers("geolocation", match.src_region_codes),
+        *_unknown_peers("threat intelligence list", match.src_threat_intelligences),
         *_unknown_peers("network", match.src_networks),
         *_unknown_peers("network_type", [match.src_network_type] if match.src_network_type else []),
     ]
@@ -553,9 +567,9 @@ def _symbolic_sources(match: Any) -> list[Peer]:
 def _symbolic_destinations(match: Any) -> list[Peer]:
     return [
         *(Peer(kind="address_group", value=g) for g in match.dest_address_groups),
-        *_unknown_peers("fqdn", match.dest_fqdns),
-        *_unknown_peers("region", match.dest_region_codes),
-        *_unknown_peers("threat_intelligence", match.dest_threat_intelligences),
+        *_unknown_peers("FQDN", match.dest_fqdns),
+        *_unknown_peers("geolocation", match.dest_region_codes),
+        *_unknown_peers("threat intelligence list", match.dest_threat_intelligences),
         *_unknown_peers(
             "network_type", [match.dest_network_type] if match.dest_network_type else []
         ),
@@ -563,7 +577,8 @@ def _symbolic_destinations(match: Any) -> list[Peer]:
 
 
 def _unknown_peers(what: str, values: Iterable[str]) -> list[Peer]:
-    return [Peer(kind="unknown", value=f"{what}:{v}") for v in values]
+    """Never every address, never none: unknown (SWYX005), as the plan reader says too."""
+    return [Peer(kind="unknown", value=f"{what} {v}") for v in values]
 
 
 # ------------------------------------------------------------ organization

@@ -30,16 +30,25 @@ def aws_ports(protocol: str, from_port: int | None, to_port: int | None) -> tupl
 
 
 def azure_prefix_peer(text: str) -> Peer:
-    """An Azure address prefix: ``*``/``Any``, a service tag, or an address/CIDR."""
+    """An Azure address prefix: ``*``/``Any``, a service tag, or an address/CIDR.
+
+    Service tag names start with a letter and hold no ``:``; anything starting with
+    a digit or holding a ``:`` is an address and must be a valid one (``0.0.0.0/33``
+    is a mistake, never "an unknown service tag"). Raises ValueError.
+    """
     value = text.strip()
     if value in ("*", "Any", "any"):
         return Peer(kind="service_tag", value=AZURE_ANY)
     if value.lower() == "internet":
         return Peer(kind="service_tag", value="Internet")
+    if not value or not (value[0].isdigit() or ":" in value):
+        if not value:
+            raise ValueError("an empty address prefix")
+        return Peer(kind="service_tag", value=value)
     try:
         ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return Peer(kind="service_tag", value=value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid address prefix") from exc
     return Peer.cidr(value)
 
 

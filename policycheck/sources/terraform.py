@@ -59,4 +59,5 @@ def load_plan(
         firewalls=firewalls,
         networks=ctx.networks,
         address_groups=ctx.address_groups,
+        errors=ctx.errors,
     )

@@ -56,7 +56,11 @@ def _side(f: Fields, end: str) -> tuple[list[Peer], list[str]]:
         f"{end}_address_prefixes",
         f"{end}_application_security_group_ids",
     )
-    peers = azure_prefixes(f.text(single), f.strings(plural))
+    try:
+        peers = azure_prefixes(f.text(single), f.strings(plural))
+    except ValueError as exc:
+        bad = [v for v in [f.text(single), *f.strings(plural)] if v]
+        raise f.error(single, "valid address prefixes (CIDR), * or tag names", bad) from exc
     unknown: list[str] = []
     ctx = f.ctx
     asg_ids = f.strings(asgs)
@@ -218,12 +222,20 @@ def _vms(ctx: Context) -> None:
         for s in ctx.of_type(*SUBNET)
     }
     nics = {ctx.object_id(n): n for n in ctx.of_type(*NIC)}
+    subnet_prefixes = {
+        ctx.object_id(s): [
+            *ctx.fields(s).cidrs("address_prefixes"),
+            *ctx.fields(s).cidrs("address_prefix"),
+        ]
+        for s in ctx.of_type(*SUBNET)
+    }
     for res in ctx.of_type(*VM_TYPES):
         f = ctx.fields(res)
         nic_ids, nics_unresolved = ctx.linked(res, "network_interface_ids", NIC)
         attachments: list[Attachment] = []
         unknown: list[str] = ["network_interface_ids"] if nics_unresolved else []
         addresses: list[str] = []
+        ranges: list[str] = []
         networks: list[str] = []
         asgs: list[str] = []
         for nic_id in nic_ids:
@@ -242,12 +254,17 @@ def _vms(ctx: Context) -> None:
                 Attachment(firewall_id=n, level="interface", via=nic_id) for n in legacy
             )
             for i, ipc in enumerate(nf.blocks("ip_configuration")):
-                addresses.extend(ipc.addresses("private_ip_address"))
+                known = ipc.addresses("private_ip_address")
+                address = known[0] if known else None
+                addresses.extend(known)
                 subnet_ids = [v for v in [ipc.text("subnet_id")] if v]
                 if ipc.is_unknown("subnet_id"):
                     subnet_ids.extend(
                         ctx.nested_linked(nic, "ip_configuration", i, "subnet_id", SUBNET)
                     )
+                if not address:
+                    # Dynamic (or not yet known): somewhere in the subnet's prefixes.
+                    ranges.extend(p for sub in subnet_ids for p in subnet_prefixes.get(sub, []))
                 for subnet in subnet_ids:
                     for nsg, unresolved in subnet_nsg.get(subnet, []):
                         if unresolved:
@@ -265,6 +282,7 @@ def _vms(ctx: Context) -> None:
                 id=ctx.object_id(res),
                 name=f.text("name") or res.address,
                 addresses=tuple(dict.fromkeys(addresses)),
+                address_ranges=tuple(dict.fromkeys(ranges)),
                 tags=f.mapping("tags"),
                 app_security_groups=tuple(dict.fromkeys(asgs)),
                 networks=tuple(dict.fromkeys(networks)),

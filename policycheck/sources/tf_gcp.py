@@ -7,10 +7,15 @@ the engine matches them (and adds the implied rules).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from policycheck.model import (
+    UNKNOWN_SERVICE_ACCOUNT,
     VM,
     Action,
     Attachment,
+    CollectionError,
     Direction,
     Network,
     Peer,
@@ -23,6 +28,17 @@ from policycheck.sources.tfplan import PlannedResource
 
 NETWORK = ("google_compute_network",)
 POLICY = ("google_compute_network_firewall_policy",)
+#: Hierarchical (organization / folder) firewall policies.
+HIERARCHICAL = ("google_compute_firewall_policy",)
+ACCOUNT = ("google_service_account",)
+SUBNETWORK = ("google_compute_subnetwork",)
+#: Rule sources/destinations no address list can stand for here: unknown peers.
+_UNEXPANDABLE = {
+    "region_codes": "geolocation",
+    "threat_intelligences": "threat intelligence list",
+    "fqdns": "FQDN",
+    "networks": "network",
+}
 _DIRECTIONS: dict[str, Direction] = {"INGRESS": "inbound", "EGRESS": "outbound"}
 #: GCP's documented defaults when a rule names no source (ingress) / destination (egress).
 _ANYWHERE = ("0.0.0.0/0",)
@@ -47,10 +63,33 @@ def _networks(ctx: Context, names: dict[str, str]) -> None:
         cidrs = ctx.fields(sub).cidrs("ip_cidr_range")
         if network and cidrs:
             ranges.setdefault(network, []).extend(cidrs)
+    orders: dict[str, str] = {}
+    for net in ctx.of_type(*NETWORK):
+        order = ctx.fields(net).text("network_firewall_policy_enforcement_order")
+        if order:
+            if order not in _ENFORCEMENT_ORDERS:
+                raise ctx.fields(net).error(
+                    "network_firewall_policy_enforcement_order",
+                    " or ".join(_ENFORCEMENT_ORDERS),
+                    order,
+                )
+            orders[names[ctx.object_id(net)]] = order
     for name in dict.fromkeys(names.values()):
         ctx.networks.append(
-            Network(provider="gcp", id=name, name=name, address_spaces=tuple(ranges.get(name, [])))
+            Network(
+                provider="gcp",
+                id=name,
+                name=name,
+                address_spaces=tuple(ranges.get(name, [])),
+                policy_enforcement_order=_ENFORCEMENT_ORDERS.get(orders.get(name, "")),
+            )
         )
+
+
+_ENFORCEMENT_ORDERS: dict[str, Literal["AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"]] = {
+    "AFTER_CLASSIC_FIREWALL": "AFTER_CLASSIC_FIREWALL",
+    "BEFORE_CLASSIC_FIREWALL": "BEFORE_CLASSIC_FIREWALL",
+}
 
 
 def _network_name(
@@ -80,6 +119,38 @@ def _symbols(f: Fields, key: str, kind: str) -> tuple[list[Peer], list[str]]:
     return peers, []
 
 
+def _accounts(f: Fields, key: str, *, target: bool) -> tuple[list[Peer], list[str]]:
+    """Service accounts, followed to planned ``google_service_account`` resources while
+    their emails are unknown (VMs name the same resource, so the two still match).
+    A target account that stays unknown is ``UNKNOWN_SERVICE_ACCOUNT``: it selects only
+    VMs that run as some account, and is reported; an unknown source is a peer
+    that cannot be resolved."""
+    values, unresolved = f.linked(key, ACCOUNT)
+    peers = [Peer(kind="service_account", value=v) for v in values]
+    if not unresolved:
+        return peers, []
+    extra = (
+        Peer(kind="service_account", value=UNKNOWN_SERVICE_ACCOUNT) if target else unknown_peer(key)
+    )
+    return [*peers, extra], [key]
+
+
+def _unexpandable(match: Fields, side: str) -> tuple[list[Peer], list[str]]:
+    """Geolocations, threat-intelligence lists, FQDNs and networks of a policy rule
+    (unknown peers: never every address, never none), and address groups."""
+    peers: list[Peer] = []
+    keys: list[str] = []
+    for suffix, what in _UNEXPANDABLE.items():
+        key = f"{side}_{suffix}"
+        values = match.strings(key) if key in match.data else []
+        peers.extend(Peer(kind="unknown", value=f"{what} {v}") for v in values)
+        if match.is_unknown(key):
+            peers.append(unknown_peer(key))
+            keys.append(key)
+    groups, group_keys = _symbols(match, f"{side}_address_groups", "address_group")
+    return [*peers, *groups], [*keys, *group_keys]
+
+
 def _firewall(ctx: Context, res: PlannedResource, names: dict[str, str]) -> None:
     f = ctx.fields(res)
     direction = _DIRECTIONS.get((f.text("direction") or "INGRESS").upper())
@@ -89,7 +160,7 @@ def _firewall(ctx: Context, res: PlannedResource, names: dict[str, str]) -> None
     parts = [
         _ranges(f, "source_ranges"),
         _symbols(f, "source_tags", "network_tag"),
-        _symbols(f, "source_service_accounts", "service_account"),
+        _accounts(f, "source_service_accounts", target=False),
     ]
     sources = [p for peers, _ in parts for p in peers]
     unknown.extend(k for _, keys in parts for k in keys)
@@ -97,7 +168,7 @@ def _firewall(ctx: Context, res: PlannedResource, names: dict[str, str]) -> None
     unknown.extend(unknown_destinations)
     selected = [
         _symbols(f, "target_tags", "network_tag"),
-        _symbols(f, "target_service_accounts", "service_account"),
+        _accounts(f, "target_service_accounts", target=True),
     ]
     targets = [p for peers, _ in selected for p in peers]
     unknown.extend(k for _, keys in selected for k in keys)
@@ -160,15 +231,19 @@ _POLICY_ACTIONS: dict[str, Action | None] = {
 
 
 def _policies(ctx: Context, names: dict[str, str]) -> None:
-    for res in ctx.of_type(*POLICY):
+    for res in ctx.of_type(*POLICY, *HIERARCHICAL):
         f = ctx.fields(res)
+        provenance = ctx.provenance(res)
+        if res.type in HIERARCHICAL:
+            # organizations/N or folders/N: GCP evaluates these before the network's.
+            provenance = provenance.model_copy(update={"scope": _parent(ctx, res, "parent")})
         ctx.add_firewall(
             FirewallDraft(
                 provider="gcp",
                 kind="firewall_policy",
                 id=ctx.object_id(res),
-                name=f.text("name") or res.address,
-                provenance=ctx.provenance(res),
+                name=f.text("short_name") or f.text("name") or res.address,
+                provenance=provenance,
             )
         )
     for link in ctx.of_type("google_compute_network_firewall_policy_association"):
@@ -176,13 +251,26 @@ def _policies(ctx: Context, names: dict[str, str]) -> None:
         ctx.firewall(policy, link, "gcp", "firewall_policy").network = _network_name(
             ctx, link, "attachment_target", names
         )
-    for res in ctx.of_type("google_compute_network_firewall_policy_rule"):
+    for res in ctx.of_type(
+        "google_compute_network_firewall_policy_rule", "google_compute_firewall_policy_rule"
+    ):
         _policy_rule(ctx, res)
+
+
+def _parent(ctx: Context, res: PlannedResource, key: str) -> str | None:
+    """``organizations/N`` / ``folders/N``, also through a planned google_folder."""
+    value = ctx.fields(res).text(key)
+    if value:
+        return value
+    for address in ctx.plan.references(res, key):
+        if ctx.plan.resources[address].type == "google_folder":
+            return f"folders/{ctx.object_id(ctx.plan.resources[address])}"
+    return None
 
 
 def _policy_id(ctx: Context, res: PlannedResource) -> str:
     """Policies are named by name or id; match both to the planned policy."""
-    ids, _ = ctx.linked(res, "firewall_policy", POLICY)
+    ids, _ = ctx.linked(res, "firewall_policy", (*POLICY, *HIERARCHICAL))
     for value in ids:
         for draft in ctx.firewalls.values():
             if draft.kind == "firewall_policy" and value in (draft.id, draft.name):
@@ -211,19 +299,24 @@ def _policy_rule(ctx: Context, res: PlannedResource) -> None:
     src, src_unknown = _ranges(match, "src_ip_ranges")
     dst, dst_unknown = _ranges(match, "dest_ip_ranges")
     unknown = [*src_unknown, *dst_unknown]
-    targets: list[Peer] = [
-        Peer(kind="service_account", value=v) for v in f.strings("target_service_accounts")
-    ]
+    remote_side = "src" if direction == "inbound" else "dest"
+    symbolic, symbolic_unknown = _unexpandable(match, remote_side)
+    unknown.extend(symbolic_unknown)
+    targets, target_unknown = _accounts(f, "target_service_accounts", target=True)
+    unknown.extend(target_unknown)
     secure = [b.text("name") for b in f.blocks("target_secure_tags")]
     if secure:
-        # The model has no secure-tag selector: say so instead of matching nothing.
-        targets.extend(unknown_peer(f"target_secure_tags {s}") for s in secure if s)
-        unknown.append("target_secure_tags")
+        # The model has no secure-tag selector: which VMs it selects is unknown.
+        targets.extend(Peer(kind="unknown", value=f"secure tag {s}") for s in secure if s)
+    resources = f.strings("target_resources")
+    if resources:
+        targets.extend(Peer(kind="unknown", value=f"target resource {r}") for r in resources)
     source_tags = [b.text("name") for b in match.blocks("src_secure_tags")]
     if source_tags:
-        src.extend(unknown_peer(f"src_secure_tags {s}") for s in source_tags if s)
-        unknown.append("src_secure_tags")
-    peers = (src if direction == "inbound" else dst) or [Peer.cidr(c) for c in _ANYWHERE]
+        src.extend(Peer(kind="unknown", value=f"secure tag {s}") for s in source_tags if s)
+    remote = src if direction == "inbound" else dst
+    # No remote side at all is GCP's "every IPv4 address"; an unexpandable one is not.
+    peers = [*remote, *symbolic] or [Peer.cidr(c) for c in _ANYWHERE]
     if direction == "inbound":
         targets.extend(dst)
     else:
@@ -260,18 +353,79 @@ def _policy_rule(ctx: Context, res: PlannedResource) -> None:
 # --------------------------------------------------------------- instances
 
 
+@dataclass
+class _Subnet:
+    ipv4: str | None
+    ipv6: str | None
+
+
+def _subnets(ctx: Context) -> dict[str, _Subnet]:
+    """Planned subnetworks by id and by name: their IPv4 and IPv6 ranges."""
+    out: dict[str, _Subnet] = {}
+    for sub in ctx.of_type(*SUBNETWORK):
+        f = ctx.fields(sub)
+        ipv4, ipv6 = f.cidrs("ip_cidr_range"), f.cidrs("ipv6_cidr_range")
+        entry = _Subnet(next(iter(ipv4), None), next(iter(ipv6), None))
+        out[ctx.object_id(sub)] = entry
+        if f.text("name"):
+            out.setdefault(str(f.text("name")), entry)
+    return out
+
+
+def _hierarchical_attachments(ctx: Context) -> dict[str, list[Attachment]]:
+    """Project (``""``: any) -> organization / folder policies governing its VMs.
+
+    An organization's policy governs every VM of the plan. A folder's governs the
+    VMs of projects the plan places in that folder (``google_project.folder_id``);
+    for others the plan does not say, which is reported like the live collector
+    does, and the policy is applied to none of them.
+    """
+    folder_of = {
+        ctx.fields(p).text("project_id") or "": last_segment(ctx.fields(p).text("folder_id") or "")
+        for p in ctx.of_type("google_project")
+    }
+    out: dict[str, list[Attachment]] = {}
+    for link in ctx.of_type("google_compute_firewall_policy_association"):
+        policy = _policy_id(ctx, link)
+        target = _parent(ctx, link, "attachment_target") or ""
+        attachment = Attachment(firewall_id=policy, level="network", via=target)
+        if target.startswith("organizations/"):
+            out.setdefault("", []).append(attachment)
+            continue
+        projects = [
+            p for p, folder in folder_of.items() if folder and folder == last_segment(target)
+        ]
+        for project in projects:
+            out.setdefault(project, []).append(attachment)
+        if not projects:
+            ctx.errors.append(
+                CollectionError(
+                    provider="terraform",
+                    scope=link.address,
+                    message=(
+                        f"firewall policy {policy} is associated with "
+                        f"{target or 'an unknown target'}, and the plan does not say which "
+                        "projects are in it: it is applied to no VM"
+                    ),
+                )
+            )
+    return out
+
+
 def _instances(ctx: Context, names: dict[str, str]) -> None:
     policies_by_network: dict[str, list[str]] = {}
     for draft in ctx.firewalls.values():
         if draft.kind == "firewall_policy" and draft.network:
             policies_by_network.setdefault(draft.network, []).append(draft.id)
+    hierarchical = _hierarchical_attachments(ctx)
+    subnets = _subnets(ctx)
     for res in ctx.of_type("google_compute_instance"):
         f = ctx.fields(res)
         networks: list[str] = []
         addresses: list[str] = []
+        ranges: list[str] = []
         unknown: list[str] = []
         for i, nic in enumerate(f.blocks("network_interface")):
-            addresses.extend(nic.addresses("network_ip"))
             network = nic.text("network")
             if network:
                 networks.append(names.get(network) or last_segment(network))
@@ -280,11 +434,41 @@ def _instances(ctx: Context, names: dict[str, str]) -> None:
                 networks.extend(names.get(r, r) for r in refs)
                 if not refs and nic.is_unknown("network"):
                     unknown.append(f"network_interface[{i}].network")
-        accounts = [a for sa in f.blocks("service_account") if (a := sa.text("email"))]
+            subnet_ids = [v for v in [nic.text("subnetwork")] if v] or ctx.nested_linked(
+                res, "network_interface", i, "subnetwork", SUBNETWORK
+            )
+            subnet = next(
+                (subnets[k] for v in subnet_ids for k in (v, last_segment(v)) if k in subnets),
+                _Subnet(None, None),
+            )
+            stack = (nic.text("stack_type") or "IPV4_ONLY").upper()
+            # An address assigned at apply is somewhere in its subnet (or its family).
+            if stack != "IPV6_ONLY":
+                ipv4 = nic.addresses("network_ip")
+                addresses.extend(ipv4)
+                ranges.extend([] if ipv4 else [subnet.ipv4 or "0.0.0.0/0"])
+            if stack in ("IPV4_IPV6", "IPV6_ONLY"):
+                ipv6 = nic.addresses("ipv6_address")
+                addresses.extend(ipv6)
+                ranges.extend([] if ipv6 else [subnet.ipv6 or "::/0"])
+        accounts: list[str] = []
+        for i, sa in enumerate(f.blocks("service_account")):
+            email = sa.text("email")
+            if email:
+                accounts.append(email)
+            elif sa.is_unknown("email"):
+                # The same planned account a rule's target names, or one unknown.
+                refs = ctx.nested_linked(res, "service_account", i, "email", ACCOUNT)
+                accounts.extend(refs or [UNKNOWN_SERVICE_ACCOUNT])
+        project = f.text("project") or ""
         attachments = [
-            Attachment(firewall_id=p, level="network", via=n)
-            for n in networks
-            for p in policies_by_network.get(n, [])
+            *hierarchical.get("", []),
+            *(hierarchical.get(project, []) if project else []),
+            *(
+                Attachment(firewall_id=p, level="network", via=n)
+                for n in networks
+                for p in policies_by_network.get(n, [])
+            ),
         ]
         ctx.vms.append(
             VM(
@@ -292,11 +476,12 @@ def _instances(ctx: Context, names: dict[str, str]) -> None:
                 id=ctx.object_id(res),
                 name=f.text("name") or res.address,
                 addresses=tuple(dict.fromkeys(addresses)),
+                address_ranges=tuple(dict.fromkeys(ranges)),
                 tags=f.mapping("labels"),
                 network_tags=tuple(f.strings("tags")),
-                service_accounts=tuple(accounts),
+                service_accounts=tuple(dict.fromkeys(accounts)),
                 networks=tuple(dict.fromkeys(networks)),
-                attachments=tuple(attachments),
+                attachments=tuple(dict.fromkeys(attachments)),
                 unknown=tuple(unknown),
                 provenance=ctx.provenance(res),
             )

@@ -18,6 +18,7 @@ from policycheck.errors import InputError
 from policycheck.model import (
     VM,
     AddressGroup,
+    CollectionError,
     FirewallKind,
     FirewallObject,
     Network,
@@ -223,6 +224,8 @@ class Context:
     vms: list[VM] = field(default_factory=list)
     networks: list[Network] = field(default_factory=list)
     address_groups: list[AddressGroup] = field(default_factory=list)
+    #: What the plan leaves undecidable about the estate (exit 3, like live reads).
+    errors: list[CollectionError] = field(default_factory=list)
 
     def of_type(self, *types: str) -> list[PlannedResource]:
         return [r for r in self.plan.resources.values() if r.type in types]

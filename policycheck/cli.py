@@ -405,11 +405,19 @@ def demo(**opts: Any) -> None:
 
 def _register_cloud_commands() -> None:
     """Each cloud's `scan X` and `collect X` live in policycheck/commands/X.py, so a
-    cloud's options stay next to each other; they share the report options."""
-    from policycheck.commands import CommandContext, aws, azure, gcp
+    cloud's options stay next to each other; they share the report options.
+    `policycheck fix` lives in policycheck/commands/fix.py."""
+    from policycheck.commands import CommandContext, aws, azure, fix, gcp
 
-    ctx = CommandContext(scan=scan, collect=collect, report_options=_report_options, finish=_finish)
-    for module in (aws, azure, gcp):
+    ctx = CommandContext(
+        scan=scan,
+        collect=collect,
+        report_options=_report_options,
+        finish=_finish,
+        root=cli,
+        profile_option=_profile_option,
+    )
+    for module in (aws, azure, gcp, fix):
         module.register(ctx)
 
 

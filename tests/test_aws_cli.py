@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -224,16 +223,12 @@ def test_throttling_is_retried_and_succeeds(proxy: tuple[str, Faults]) -> None:
     session = boto3.Session(
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
     )
-    started = time.monotonic()
     inv = collect(AwsOptions(regions=[REGION], session=session, endpoint_url=url))
-    elapsed = time.monotonic() - started
-    print(f"throttled collect took {elapsed:.2f}s; calls {dict(faults.seen)}")
     assert faults.throttle == {"DescribeInstances": 0}
     assert faults.seen["DescribeInstances"] == 2  # refused once, then answered
     assert inv.errors == []
     assert [vm.id for vm in inv.vms] == [ids["instance_id"]]
     assert len(next(f for f in inv.firewalls if f.id == ids["sg_id"]).rules) == 11
-    assert elapsed < 6  # one backoff (<= 1 s) plus one rate-limiter wait (<= 2 s)
 
 
 def test_scan_aws_reports_the_broken_estate(moto: str, tmp_path: Path) -> None:

@@ -23,12 +23,30 @@ class CommandContext:
     - ``report_options``: decorator adding --profile/--format/--output/--fail-on/
       --category/--quiet to a scan command (its kwargs go to ``finish``).
     - ``finish(inventory, **report_opts)``: evaluates, renders, writes, exits.
+    - ``root``: the ``policycheck`` group, for commands of their own (``fix``).
+    - ``profile_option``: decorator adding ``--profile`` (the deployment profile).
     """
 
     scan: click.Group
     collect: click.Group
     report_options: Callable[[Any], Any]
     finish: Callable[..., None]
+    root: click.Group
+    profile_option: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class LiveSource:
+    """A live cloud as any command reads it: its collection options (the ones
+    `scan X` and `collect X` take) and ``read(quiet, **those options)``."""
+
+    name: str
+    #: How the cloud is written in prose (AWS, Azure, GCP).
+    title: str
+    options: Callable[[Any], Any]
+    read: Callable[..., Inventory]
+    #: Shown under the command's help (authentication, exit codes).
+    epilog: str | None = None
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -71,3 +89,43 @@ def write_snapshot(inventory: Inventory, output: Path) -> int:
     for err in inventory.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
     return 3 if inventory.errors else 0
+
+
+def live_commands(
+    group: click.Group,
+    options: Callable[[Any], Any],
+    run: Callable[..., None],
+    describe: Callable[[LiveSource], str],
+    epilog: str = "",
+) -> None:
+    """Add ``GROUP aws|azure|gcp``: a live cloud as the input of another command
+    (explain, drift), with the options of ``scan X``. ``run(load, **opts)`` gets
+    the reader and the command's own options. The whole estate is read: a shard of
+    it cannot answer for one packet or one plan."""
+    from policycheck.commands import aws, azure, gcp
+
+    for live in (aws.LIVE, azure.LIVE, gcp.LIVE):
+        _live_command(group, live, options, run, describe(live), epilog)
+
+
+def _live_command(
+    group: click.Group,
+    live: LiveSource,
+    options: Callable[[Any], Any],
+    run: Callable[..., None],
+    help_text: str,
+    epilog: str,
+) -> None:
+    # Which keyword arguments are the cloud's collection options.
+    probe = click.command()(live.options(lambda **_: None))
+    reading = {p.name for p in probe.params if p.name}
+
+    @group.command(live.name, help=help_text, epilog=epilog + (live.epilog or ""))
+    @live.options
+    @options
+    def command(**opts: Any) -> None:
+        read = {k: opts.pop(k) for k in list(opts) if k in reading}
+        if read.pop("shard", None) is not None:
+            raise click.UsageError("--shard: this command reads the whole estate")
+        quiet = bool(opts.get("quiet"))
+        run(lambda: live.read(quiet, **read), **opts)

@@ -11,6 +11,7 @@ import click
 
 from policycheck.commands import (
     CommandContext,
+    LiveSource,
     check_endpoint,
     snapshot_output_options,
     timeout_option,
@@ -88,6 +89,23 @@ def _read(
             timeout=timeout,
             shard=shard,
         )
+
+
+def _read_live(
+    quiet: bool,
+    *,
+    regions: tuple[str, ...],
+    aws_profile: str | None,
+    role_arns: tuple[str, ...],
+    endpoint_url: str | None,
+    max_workers: int,
+    timeout: float,
+    shard: Shard | None = None,
+) -> Inventory:
+    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard)
+
+
+LIVE = LiveSource(name="aws", title="AWS", options=_collection_options, read=_read_live)
 
 
 def register(ctx: CommandContext) -> None:
@@ -168,34 +186,3 @@ def register(ctx: CommandContext) -> None:
             regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))
-
-
-def live_command(
-    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
-) -> None:
-    """Add ``GROUP aws``: the live AWS estate as the input of another command
-    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
-
-    @group.command("aws", help=help)
-    @_collection_options
-    @options
-    def live_aws(
-        regions: tuple[str, ...],
-        aws_profile: str | None,
-        role_arns: tuple[str, ...],
-        endpoint_url: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        **opts: Any,
-    ) -> None:
-        if shard is not None:
-            raise click.UsageError("--shard: this command reads the whole estate")
-        quiet = bool(opts.get("quiet"))
-        run(
-            # The whole estate: one packet or one plan needs every object in it.
-            lambda: _read(
-                regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, None
-            ),
-            **opts,
-        )

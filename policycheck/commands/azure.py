@@ -12,6 +12,7 @@ import click
 
 from policycheck.commands import (
     CommandContext,
+    LiveSource,
     check_endpoint,
     snapshot_output_options,
     timeout_option,
@@ -102,6 +103,26 @@ def _read(
         )
 
 
+def _read_live(
+    quiet: bool,
+    *,
+    subscriptions: tuple[str, ...],
+    endpoint: str | None,
+    max_workers: int,
+    disable_instance_discovery: bool,
+    timeout: float,
+    shard: Shard | None = None,
+) -> Inventory:
+    return _read(
+        subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
+    )
+
+
+LIVE = LiveSource(
+    name="azure", title="Azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP
+)
+
+
 def register(ctx: CommandContext) -> None:
     """Add the azure commands to the CLI."""
 
@@ -169,39 +190,3 @@ def register(ctx: CommandContext) -> None:
             subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
         )
         sys.exit(write_snapshot(inventory, output))
-
-
-def live_command(
-    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
-) -> None:
-    """Add ``GROUP azure``: live Azure subscriptions as the input of another command
-    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
-
-    @group.command("azure", help=help, epilog=_AUTH_HELP)
-    @_collection_options
-    @options
-    def live_azure(
-        subscriptions: tuple[str, ...],
-        endpoint: str | None,
-        max_workers: int,
-        disable_instance_discovery: bool,
-        timeout: float,
-        shard: Shard | None,
-        **opts: Any,
-    ) -> None:
-        if shard is not None:
-            raise click.UsageError("--shard: this command reads the whole estate")
-        quiet = bool(opts.get("quiet"))
-        run(
-            # The whole estate: one packet or one plan needs every object in it.
-            lambda: _read(
-                subscriptions,
-                endpoint,
-                max_workers,
-                disable_instance_discovery,
-                quiet,
-                timeout,
-                None,
-            ),
-            **opts,
-        )

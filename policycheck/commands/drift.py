@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from policycheck.commands import live_commands
 from policycheck.model import Inventory
 
 _ABOUT = """
@@ -151,14 +152,13 @@ def register(root: click.Group, output_options: Callable[[Any], Any]) -> None:
                 opts[key] = sub_opts[key]
         sys.exit(run_drift(parent["plan"], parent["tf_dir"], load, **opts))
 
-    from policycheck.commands import aws, azure, gcp
-
-    for cloud, what in ((aws, "AWS"), (azure, "Azure"), (gcp, "GCP")):
-        name = cloud.__name__.rsplit(".", 1)[-1]
-        cloud.live_command(
-            drift,
-            output_options,
-            drift_live,
-            f"Compare the plan (drift --plan PLAN) with the live {what} estate (read-only "
-            f"calls, as `scan {name}`).",
-        )
+    live_commands(
+        drift,
+        output_options,
+        drift_live,
+        lambda live: (
+            f"Compare the plan (drift --plan PLAN) with the live {live.title} "
+            f"estate (read-only calls, with the options of `scan {live.name}`)."
+        ),
+        _ABOUT,
+    )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from policycheck.commands import live_commands
 from policycheck.errors import EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.explanation import Packet
 from policycheck.model import VM, Inventory, check_address, normalize_protocol
@@ -260,13 +261,13 @@ def register(root: click.Group, profile_option: Callable[[Any], Any]) -> None:
     def explain_live(load: Callable[[], Inventory], **opts: Any) -> None:
         sys.exit(run_explain(load, **opts))
 
-    from policycheck.commands import aws, azure, gcp
-
-    for cloud, what in ((aws, "AWS"), (azure, "Azure"), (gcp, "GCP")):
-        cloud.live_command(
-            explain,
-            options,
-            explain_live,
-            f"Explain one packet against the live {what} estate (read-only calls, as "
-            f"`scan {cloud.__name__.rsplit('.', 1)[-1]}`).",
-        )
+    live_commands(
+        explain,
+        options,
+        explain_live,
+        lambda live: (
+            f"Explain one packet against the live {live.title} estate (read-only "
+            f"calls, with the options of `scan {live.name}`)."
+        ),
+        _ABOUT,
+    )

@@ -11,6 +11,7 @@ import click
 
 from policycheck.commands import (
     CommandContext,
+    LiveSource,
     check_endpoint,
     snapshot_output_options,
     timeout_option,
@@ -22,7 +23,7 @@ from policycheck.shard import Shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_AUTH_HELP = """
+_AUTH = """
 \b
 Authentication: Application Default Credentials, with the read-only
 compute.readonly scope:
@@ -31,11 +32,15 @@ compute.readonly scope:
   (on GCE/Cloud Build/GKE the attached service account is used)
 The identity needs roles/compute.viewer on each project (and on the
 organization for --organization). Only list calls are made; nothing changes.
-
+"""
+_AUTH_HELP = (
+    _AUTH
+    + """
 \b
 Exit codes: 0 clean, 1 findings, 2 bad usage or credentials,
 3 a project could not be read (the others are still reported).
 """
+)
 
 
 def _gcp_options(f: F) -> F:
@@ -97,6 +102,22 @@ def _collect(
         )
 
 
+def _read_live(
+    quiet: bool,
+    *,
+    projects: tuple[str, ...],
+    organization: str | None,
+    endpoint: str | None,
+    max_workers: int,
+    timeout: float,
+    shard: Shard | None = None,
+) -> Inventory:
+    return _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
+
+
+LIVE = LiveSource(name="gcp", title="GCP", options=_gcp_options, read=_read_live, epilog=_AUTH)
+
+
 def register(ctx: CommandContext) -> None:
     """Add `scan gcp` and `collect gcp` to the CLI."""
 
@@ -151,31 +172,3 @@ def register(ctx: CommandContext) -> None:
         """
         inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
         sys.exit(write_snapshot(inventory, output))
-
-
-def live_command(
-    group: click.Group, options: Callable[[Any], Any], run: Callable[..., None], help: str
-) -> None:
-    """Add ``GROUP gcp``: live GCP projects as the input of another command
-    (explain, drift); ``run(load, **opts)`` gets the reader and the command's options."""
-
-    @group.command("gcp", help=help, epilog=_AUTH_HELP)
-    @_gcp_options
-    @options
-    def live_gcp(
-        projects: tuple[str, ...],
-        organization: str | None,
-        endpoint: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        **opts: Any,
-    ) -> None:
-        if shard is not None:
-            raise click.UsageError("--shard: this command reads the whole estate")
-        quiet = bool(opts.get("quiet"))
-        run(
-            # The whole estate: one packet or one plan needs every object in it.
-            lambda: _collect(projects, organization, endpoint, max_workers, quiet, timeout, None),
-            **opts,
-        )

@@ -52,6 +52,11 @@ def information_uri() -> str:
     return f"urn:{TOOL_NAME}"
 
 
+def tool_json(version: str) -> dict[str, str]:
+    """The ``tool`` object of every JSON document policycheck writes."""
+    return {"name": TOOL_NAME, "version": version, "informationUri": information_uri()}
+
+
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=Finding.sort_key)
 

@@ -10,13 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from policycheck.findings import ScanResult
-from policycheck.report.common import (
-    TOOL_NAME,
-    information_uri,
-    message,
-    sorted_findings,
-    summarize,
-)
+from policycheck.report.common import message, sorted_findings, summarize, tool_json
 from policycheck.report.evidence import evidence_json
 from policycheck.report.stream import Streamed, Write, collect, dump
 
@@ -48,11 +42,7 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
     )
     document: dict[str, Any] = {
         "schema": JSON_SCHEMA_ID,
-        "tool": {
-            "name": TOOL_NAME,
-            "version": result.tool_version,
-            "informationUri": information_uri(),
-        },
+        "tool": tool_json(result.tool_version),
         "sources": list(result.sources),
         "summary": {
             "vms": summary.vms,

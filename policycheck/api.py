@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from policycheck.baseline import Baseline
 from policycheck.catalog import Catalog, default_catalog
 from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.extras import MissingExtraError, require
@@ -41,6 +42,7 @@ FailOn = Literal["error", "warning", "note", "never"]
 
 __all__ = [
     "FORMATS",
+    "Baseline",
     "Catalog",
     "FailOn",
     "Finding",
@@ -55,9 +57,12 @@ __all__ = [
     "collect_aws",
     "collect_azure",
     "collect_gcp",
+    "compare_baseline",
+    "discover_profile",
     "dump_snapshot",
     "evaluate",
     "exit_code",
+    "load_baseline",
     "load_plan",
     "load_profile",
     "load_snapshot",
@@ -196,10 +201,21 @@ def collect_gcp(
 
 
 def load_profile(path: PathLike | None = None, catalog: Catalog | None = None) -> Profile:
-    """A deployment profile (YAML), validated strictly; ``None`` gives the defaults."""
+    """A deployment profile (YAML), validated strictly; ``None`` gives the defaults.
+
+    The result's ``profile`` names the file (None for the defaults)."""
     from policycheck.profile import load_profile as _load
 
     return _load(None if path is None else Path(path), catalog or default_catalog())
+
+
+def discover_profile(start: PathLike | None = None) -> Path | None:
+    """The profile the CLI uses without ``--profile``: ``.policycheck.yaml`` in
+    ``start`` (default: the current directory), else at the root of its git
+    repository; None if there is none. Pass it to :func:`load_profile`."""
+    from policycheck.profile import discover_profile as _discover
+
+    return _discover(None if start is None else Path(start))
 
 
 def evaluate(
@@ -211,7 +227,6 @@ def evaluate(
     opa_url: str | None = None,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
-    evidence: bool = False,
 ) -> ScanResult:
     """Compare what each VM can really be reached by with what its Swyx roles need.
 
@@ -219,31 +234,39 @@ def evaluate(
     SWYX001-SWYX003 with ``policies/swyx.rego`` instead of natively. ``today``
     decides which suppressions have expired (default: the current date).
     ``select`` evaluates only the VMs it accepts (one shard's, docs/sharding.md);
-    the whole inventory still resolves peers and servers. ``evidence`` adds each
-    VM's checked flows and their status (``result.evidence``).
+    the whole inventory still resolves peers and servers.
     """
     cat = catalog or default_catalog()
     prof = profile if profile is not None else load_profile(None, cat)
     if rego == "off":
         from policycheck.engine.evaluate import evaluate as _evaluate
 
-        return _evaluate(inventory, prof, cat, today=today, select=select, evidence=evidence)
+        return _evaluate(inventory, prof, cat, today=today, select=select)
     if rego == "embedded":
         require("rego", "--rego embedded", ("regopy",))
     elif rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
     from policycheck.rego import evaluate_rego
 
-    result = evaluate_rego(
+    return evaluate_rego(
         inventory, prof, cat, engine=rego, opa_url=opa_url, today=today, select=select
     )
-    if not evidence:
-        return result
-    # The flows' statuses come from the native engine, as effective access does.
-    from policycheck.engine.evaluate import evaluate as _evaluate
 
-    native = _evaluate(inventory, prof, cat, today=today, select=select, evidence=True)
-    return result.model_copy(update={"evidence": native.evidence})
+
+def load_baseline(path: PathLike) -> Baseline:
+    """A previous report to compare with: policycheck's JSON report or SARIF log."""
+    from policycheck.baseline import load_baseline as _load
+
+    return _load(Path(path))
+
+
+def compare_baseline(result: ScanResult, baseline: Baseline) -> ScanResult:
+    """``result`` with each finding marked ``new`` or ``unchanged`` (by fingerprint)
+    and the baseline's findings that are gone listed as absent. :func:`exit_code`
+    then counts new findings only."""
+    from policycheck.baseline import compare
+
+    return compare(result, baseline)
 
 
 # ------------------------------------------------------------------ outputs
@@ -268,12 +291,13 @@ def render(
 
 def exit_code(result: ScanResult, fail_on: FailOn = "error") -> int:
     """The CLI's exit code for ``result``: 3 if part of the estate could not be read,
-    else 1 if an unsuppressed finding is at or above ``fail_on``, else 0."""
+    else 1 if an unsuppressed finding (with a baseline: a new one) is at or above
+    ``fail_on``, else 0."""
     if result.incomplete:
         return EXIT_INCOMPLETE
     if fail_on == "never":
         return EXIT_OK
     threshold = LEVEL_ORDER[fail_on]
-    if any(LEVEL_ORDER[f.level] >= threshold for f in result.active()):
+    if any(LEVEL_ORDER[f.level] >= threshold for f in result.gating()):
         return EXIT_FINDINGS
     return EXIT_OK

@@ -1,7 +1,7 @@
 """One scan, start to finish: profile -> evaluate -> render -> write -> exit code.
 
-Every ``scan`` command, ``demo`` and ``drift`` end here (drift through
-:func:`deliver`), so exit codes and output handling are decided in exactly one place.
+Every ``scan`` command and ``demo`` end here, so exit codes and output handling
+are decided in exactly one place.
 """
 
 from __future__ import annotations
@@ -13,61 +13,28 @@ from typing import BinaryIO
 import click
 
 from policycheck import api
+from policycheck.baseline import Baseline
 from policycheck.findings import ScanResult
 from policycheck.memory import freeze_inputs
 from policycheck.model import Inventory
-from policycheck.report import Format, render, write_report
-from policycheck.report.output import write_atomic_with
+from policycheck.report import render, write_report
+from policycheck.report.common import suppression_status_text
+from policycheck.report.output import Destination, Produce, write_files
 from policycheck.shard import Part
-
-
-def write_output(
-    result: ScanResult,
-    fmt: Format,
-    output: Path | None,
-    *,
-    category: str | None = None,
-    color: bool = False,
-) -> None:
-    """The report to ``output`` (atomically) or stdout, written as it is rendered."""
-    if output is not None:
-        write_atomic_with(
-            output, lambda sink: write_report(result, fmt, sink, category=category, color=color)
-        )
-        return
-    if fmt == "text":
-        text = render(result, fmt, color=color)
-        click.echo(text, nl=not text.endswith("\n"))
-        return
-    sys.stdout.flush()
-    stdout: BinaryIO = sys.stdout.buffer
-    last = b"\n"
-
-    def to_stdout(chunk: bytes) -> None:
-        nonlocal last
-        if chunk:
-            stdout.write(chunk)
-            last = chunk[-1:]
-
-    write_report(result, fmt, to_stdout, category=category)
-    if last != b"\n":
-        stdout.write(b"\n")
-    stdout.flush()
 
 
 def run_report(
     inventory: Inventory,
     *,
+    destinations: list[Destination],
     profile_path: Path | None = None,
-    fmt: str | None = None,
-    output: Path | None = None,
     fail_on: str = "error",
     category: str | None = None,
     quiet: bool = False,
     rego: str = "off",
     opa_url: str | None = None,
     part: Part | None = None,
-    evidence: bool = False,
+    baseline: Baseline | None = None,
 ) -> int:
     # The same steps as the public API (policycheck.api), so the two cannot drift.
     profile = api.load_profile(profile_path)
@@ -79,7 +46,6 @@ def run_report(
         rego=rego,  # type: ignore[arg-type]
         opa_url=opa_url,
         select=select,
-        evidence=evidence,
     )
     if part is not None:
         result = result.model_copy(
@@ -91,22 +57,53 @@ def run_report(
                 f"{len(inventory.vms)} VMs read",
                 err=True,
             )
-    return deliver(result, fmt=fmt, output=output, fail_on=fail_on, category=category)
-
-
-def deliver(
-    result: ScanResult,
-    *,
-    fmt: str | None = None,
-    output: Path | None = None,
-    fail_on: str = "error",
-    category: str | None = None,
-) -> int:
-    """Write the report (stdout, or atomically to ``output``), say what could not be
-    read, and return the exit code: the end of every command that reports findings."""
-    to_terminal = output is None and sys.stdout.isatty()
-    chosen: Format = fmt or ("text" if to_terminal else "json")  # type: ignore[assignment]
-    write_output(result, chosen, output, category=category, color=to_terminal)
+    if baseline is not None:
+        result = api.compare_baseline(result, baseline)
+    write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
+    for status in result.suppressions_in("expired"):
+        click.echo(f"policycheck: warning: suppression {suppression_status_text(status)}", err=True)
     return api.exit_code(result, fail_on)  # type: ignore[arg-type]
+
+
+def write_reports(
+    result: ScanResult, destinations: list[Destination], *, category: str | None = None
+) -> None:
+    """Every report from the same result: the files all at once (or none), then
+    standard output. JSON and SARIF are written one finding at a time, so a large
+    report never exists whole in memory."""
+    terminal = sys.stdout.isatty()
+
+    def producer(dest: Destination) -> Produce:
+        # Colour and the terminal's width only for a terminal, never in a file.
+        color = dest.path is None and terminal and dest.fmt == "text"
+        return lambda write: write_report(result, dest.fmt, write, category=category, color=color)
+
+    write_files([(d.path, producer(d)) for d in destinations if d.path is not None])
+    for dest in destinations:
+        if dest.path is not None:
+            continue
+        if dest.fmt == "text":
+            text = render(result, "text", color=terminal)
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            _to_stdout(producer(dest))
+
+
+def _to_stdout(produce: Produce) -> None:
+    """Standard output written as it is produced, ending in a newline."""
+    sys.stdout.flush()
+    stdout: BinaryIO = sys.stdout.buffer
+    last = b"\n"
+
+    def write(chunk: bytes) -> None:
+        nonlocal last
+        if chunk:
+            stdout.write(chunk)
+            last = chunk[-1:]
+
+    produce(write)
+    if last != b"\n":
+        stdout.write(b"\n")
+    stdout.flush()

@@ -11,6 +11,7 @@ subscription or project could not be read; findings for the rest are written).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -35,10 +36,19 @@ class _Command(click.Command):
     command's input files, is refused before any input is read."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # collect's --output is one Path; a scan's -o values are strings ('-' is stdout).
         output = ctx.params.get("output")
-        if isinstance(output, Path):
-            inputs = [v for k, v in ctx.params.items() if k != "output" and isinstance(v, Path)]
-            check_output_path(output, inputs)
+        targets = [output] if isinstance(output, Path) else []
+        targets += [Path(o) for o in ctx.params.get("outputs") or () if o != "-"]
+        # The baseline may be the file a run replaces (a rolling baseline: it is
+        # read before anything is written), so it is not among the inputs here.
+        inputs = [
+            v
+            for k, v in ctx.params.items()
+            if k not in ("output", "baseline_path") and isinstance(v, Path)
+        ]
+        for target in targets:
+            check_output_path(target, inputs)
         return super().invoke(ctx)
 
 
@@ -106,9 +116,14 @@ def _check_category(ctx: click.Context, param: click.Parameter, value: str | Non
 def _check_profile_path(
     _ctx: click.Context, _param: click.Parameter, value: Path | None
 ) -> Path | None:
-    """``--profile prod`` (the AWS CLI habit) names no file: say what the option
-    takes and where an AWS named profile goes, instead of 'no such file'."""
-    if value is None or value.exists():
+    """No --profile: the discovered ``.policycheck.yaml``, if any. ``--profile
+    prod`` (the AWS CLI habit) names no file: say what the option takes and where
+    an AWS named profile goes, instead of 'no such file'."""
+    if value is None:
+        from policycheck import api
+
+        return _shown(api.discover_profile())
+    if value.exists():
         return value
     text = str(value)
     if value.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text or "\\" in text:
@@ -120,6 +135,17 @@ def _check_profile_path(
     )
 
 
+def _shown(path: Path | None) -> Path | None:
+    """A discovered file as the reports name it: relative to the current directory
+    when it is inside it."""
+    if path is None:
+        return None
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def _profile_option(f: F) -> F:
     return click.option(
         "--profile",
@@ -127,31 +153,77 @@ def _profile_option(f: F) -> F:
         type=click.Path(path_type=Path, dir_okay=False),
         callback=_check_profile_path,
         help="Deployment profile, a YAML file (policycheck profile init writes a starter). "
-        "Without it, the defaults apply. AWS named profiles go in --aws-profile.",
+        "Without it: .policycheck.yaml in the current directory, else at the root of "
+        "the git repository, else the defaults. The report names the one used. AWS "
+        "named profiles go in --aws-profile.",
     )(f)
 
 
-def _output_options(f: F) -> F:
-    """How findings are written: every command that reports findings (scan, drift)."""
+def _report_options(f: F) -> F:
+    """Options shared by every command that produces findings.
+
+    ``--format``/``--output`` reach the command as ``destinations``, decided
+    before the command reads anything (see policycheck.report.output)."""
+
+    body = f
+
+    @functools.wraps(body)
+    def command(
+        *args: Any,
+        fmt: str | None,
+        outputs: tuple[str, ...],
+        baseline_path: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        from policycheck import api
+        from policycheck.report.output import plan_destinations
+
+        kwargs["destinations"] = plan_destinations(
+            outputs, fmt, stdout_is_terminal=sys.stdout.isatty()
+        )
+        # Read before the scan: a baseline that cannot be used costs no scan.
+        kwargs["baseline"] = None if baseline_path is None else api.load_baseline(baseline_path)
+        return body(*args, **kwargs)
+
+    f = command  # type: ignore[assignment]
     f = click.option(
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
         default=None,
-        help="Output format. Default: text on a terminal, json otherwise.",
+        help="Format of the report on standard output. Default: text on a terminal, "
+        "json otherwise. With -o files and no -o -, it names the files' format and "
+        "must agree with their extensions.",
     )(f)
     f = click.option(
         "--output",
         "-o",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Write the report to FILE atomically instead of stdout.",
+        "outputs",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Write the report to FILE (repeatable: one scan, every report). The "
+        "extension gives the format: .sarif, .json, .md, .txt. '-' is standard "
+        "output. All files are written atomically, or none is.",
     )(f)
     f = click.option(
         "--fail-on",
         type=click.Choice(["error", "warning", "note", "never"]),
         default="error",
         show_default=True,
-        help="Exit 1 when an unsuppressed finding is at or above this level.",
+        help="Exit 1 when an unsuppressed finding is at or above this level (with "
+        "--baseline: a new one).",
+    )(f)
+    f = click.option(
+        "--baseline",
+        "baseline_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="REPORT",
+        help="A previous report of this scan (its .json report or .sarif log). Each "
+        "finding is then new or unchanged (matched by fingerprint), findings gone "
+        "since are listed as absent, and --fail-on counts new findings only. It may "
+        "be the -o file this run replaces.",
     )(f)
     f = click.option(
         "--category",
@@ -159,12 +231,7 @@ def _output_options(f: F) -> F:
         callback=_check_category,
         help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
     )(f)
-    return click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
-
-
-def _report_options(f: F) -> F:
-    """Options shared by every command that evaluates and reports findings."""
-    f = _output_options(f)
+    f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
     f = click.option(
         "--rego",
         type=click.Choice(["off", "embedded", "opa"]),
@@ -179,13 +246,6 @@ def _report_options(f: F) -> F:
         help="OPA server for --rego opa, e.g. http://127.0.0.1:8181 (the policy and "
         "catalog are uploaded as policy 'swyx' and data.catalog).",
     )(f)
-    f = click.option(
-        "--evidence",
-        is_flag=True,
-        help="Also list each VM's checked flows and their status (required and open, "
-        "documented and closed, undocumented and closed, ...) in JSON, Markdown and "
-        "SARIF (as kind: pass results), for audits.",
-    )(f)
     return _profile_option(f)
 
 
@@ -198,7 +258,7 @@ def cli() -> None:
     \b
     Typical runs:
       policycheck demo                                  # emulated AWS estate, no account
-      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
+      policycheck scan terraform plan.json -o policycheck.sarif -o summary.md
       policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
       policycheck expected --roles swyxware-server,cds,remote-connector
       policycheck catalog --role remote-connector
@@ -314,11 +374,23 @@ def profile_init(roles_csv: str | None) -> None:
 
 
 @profile.command("check")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def profile_check(path: Path) -> None:
-    """Validate a deployment profile and exit 0 if it is valid."""
-    from policycheck.profile import load_profile
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
+def profile_check(path: Path | None) -> None:
+    """Validate a deployment profile and exit 0 if it is valid.
 
+    Without PATH: the .policycheck.yaml a scan here would use (current directory,
+    else the root of the git repository).
+    """
+    from policycheck import api
+    from policycheck.profile import DISCOVERED_NAME, load_profile
+
+    if path is None:
+        path = _shown(api.discover_profile())
+        if path is None:
+            raise InputError(
+                f"profile check: no PATH given and no {DISCOVERED_NAME} in the current "
+                "directory or at the root of its git repository"
+            )
     load_profile(path)
     click.echo(f"{path}: valid")
 
@@ -347,9 +419,9 @@ def scan_terraform(plan: Path, tf_dir: Path | None, shard: Shard | None, **opts:
     \b
     Create the plan JSON first:
       terraform plan -out tfplan && terraform show -json tfplan > plan.json
-    Then, e.g. in CI:
-      policycheck scan terraform plan.json --format sarif -o policycheck.sarif
-      policycheck scan terraform plan.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+    Then, e.g. in CI, one scan writing every report (format from the extension):
+      policycheck scan terraform plan.json -o policycheck.sarif -o summary.md
+      policycheck scan terraform plan.json --format text -o - -o policycheck.sarif
 
     Findings point at the .tf block that declares each rule (modules included).
     Values known only after apply are reported as SWYX005 notes, not dropped.
@@ -424,17 +496,6 @@ def _register_cloud_commands() -> None:
 _register_cloud_commands()
 
 
-def _register_question_commands() -> None:
-    """`policycheck explain` and `policycheck drift` live in policycheck/commands/."""
-    from policycheck.commands import drift, explain
-
-    explain.register(cli, _profile_option)
-    drift.register(cli, _output_options)
-
-
-_register_question_commands()
-
-
 def _register_merge() -> None:
     from policycheck.commands import merge
 
@@ -442,6 +503,16 @@ def _register_merge() -> None:
 
 
 _register_merge()
+
+
+def _register_question_commands() -> None:
+    """`policycheck explain` lives in policycheck/commands/explain.py."""
+    from policycheck.commands import explain
+
+    explain.register(cli, _profile_option)
+
+
+_register_question_commands()
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Findings: what the engine concludes and every report renders.
 
-The rule ids (SWYX001..SWYX008) are fixed: SARIF, JSON and the Rego policies use
+The rule ids (SWYX001..SWYX007) are fixed: SARIF, JSON and the Rego policies use
 the same ids, titles and default levels from :data:`RULES`.
 """
 
@@ -14,20 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from policycheck.model import (
-    CollectionError,
-    Direction,
-    FirewallObject,
-    PortRange,
-    Provenance,
-    Provider,
-    Rule,
-)
+from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
 
 Level = Literal["error", "warning", "note"]
-RuleId = Literal[
-    "SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007", "SWYX008"
-]
+#: A current finding's state against a baseline; ``absent`` ones are BaselineFinding.
+FoundState = Literal["new", "unchanged"]
+RuleId = Literal["SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007"]
 LEVEL_ORDER: dict[str, int] = {"note": 1, "warning": 2, "error": 3}
 
 
@@ -155,25 +147,6 @@ RULES: dict[str, RuleInfo] = {
             security_severity=1.0,
             precision="high",
         ),
-        RuleInfo(
-            id="SWYX008",
-            name="Drift",
-            title="Drift between Terraform and the cloud",
-            level="error",
-            description=(
-                "A firewall rule differs between the Terraform plan and the cloud: it exists "
-                "in the cloud but not in the plan (added by hand), is declared in the plan "
-                "but missing from the cloud, or exists in both with different values "
-                "(policycheck drift)."
-            ),
-            remediation=(
-                "Bring the rule into Terraform (or delete it in the cloud) so the code is the "
-                "only way the firewall changes; for a missing or changed rule, apply the "
-                "plan or find out who changed the cloud and why."
-            ),
-            security_severity=6.0,
-            precision="high",
-        ),
     ]
 }
 
@@ -192,28 +165,59 @@ class RuleRef(BaseModel):
     action: str | None = None
     priority: int | None = None
     provenance: Provenance
+    #: A rule nobody wrote: a platform default (Azure's default security rules),
+    #: an implied rule (GCP), or the allow-all of a VM without a firewall.
+    default: bool = False
 
-    @classmethod
-    def of(cls, firewall: FirewallObject, rule: Rule) -> RuleRef:
-        """The reference to ``rule`` of ``firewall``."""
-        return cls(
-            firewall_id=firewall.id,
-            firewall_name=firewall.name,
-            rule_id=rule.id,
-            rule_name=rule.name,
-            action=rule.action,
-            priority=rule.priority,
-            provenance=rule.provenance,
-        )
+
+#: Where a suppression is written, in SARIF's words: the deployment profile
+#: (``external``) or a ``policycheck:ignore`` comment in the source (``inSource``).
+SuppressionKind = Literal["external", "inSource"]
 
 
 class Suppression(BaseModel):
+    """The suppression that accepted a finding."""
+
     model_config = ConfigDict(frozen=True)
 
     reason: str
     expires: dt.date
-    #: Which profile entry suppressed it, for the audit trail.
+    #: Which entry suppressed it, for the audit trail: ``suppressions[2]`` (the
+    #: profile's list) or ``main.tf:36`` (the ignore comment).
     match: str
+    kind: SuppressionKind = "external"
+    #: The ignore comment's file and line (``inSource`` only).
+    file: str | None = None
+    line: int | None = None
+
+
+#: What a suppression did in a scan: suppressed findings (``applied``), nothing
+#: because its date has passed (``expired``), or nothing though valid (``unmatched``).
+SuppressionState = Literal["applied", "expired", "unmatched"]
+
+
+class SuppressionStatus(BaseModel):
+    """One suppression the scan knew (profile entry or inline ignore) and what it did.
+
+    Reports list the expired and unmatched ones, so an exception nobody needs any
+    more, or one that silently stopped applying, is seen.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SuppressionKind
+    match: str
+    reason: str
+    expires: dt.date
+    #: The selectors as written, e.g. ``{"rule": "SWYX001", "tag": "env=lab"}``; an
+    #: inline ignore's as ``{"rule": "SWYX001", "block": "lines 36-42"}`` (of ``file``).
+    selectors: dict[str, str] = Field(default_factory=dict)
+    state: SuppressionState
+    #: applied: findings it suppressed; expired: findings it matches, active again
+    #: because it expired; unmatched: 0.
+    findings: int = 0
+    file: str | None = None
+    line: int | None = None
 
 
 #: Protocols whose parts carry ports; every other part covers its whole protocol.
@@ -327,36 +331,6 @@ class UncertainRowsHint(BaseModel):
 
 Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
 
-DriftKind = Literal["added", "missing", "changed"]
-
-
-class DriftChange(BaseModel):
-    """One field of a rule that differs, as each side states it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str
-    plan: str
-    cloud: str
-
-
-class Drift(BaseModel):
-    """SWYX008: how a rule differs between the Terraform plan and the cloud.
-
-    ``added``: in the cloud, not in the plan; ``missing``: in the plan, not in the
-    cloud; ``changed``: in both, with ``changes``. ``terraform_address`` is the
-    rule's address in the plan (for ``added``, the address of the firewall object
-    it was added to, when the plan declares that object); ``cloud_id`` is the
-    cloud rule's id (for ``missing``, the cloud object's id, when it exists).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: DriftKind
-    terraform_address: str | None = None
-    cloud_id: str | None = None
-    changes: list[DriftChange] = Field(default_factory=list)
-
 
 class Finding(BaseModel):
     """One conclusion, merged per (VM, responsible rules, kind).
@@ -397,9 +371,13 @@ class Finding(BaseModel):
     hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
-    #: SWYX008 only: how the rule drifted. A drift finding is about a firewall
-    #: object, not a VM: ``vm_id``/``vm_name`` name that object.
-    drift: Drift | None = None
+    #: Names of CIDRs this finding mentions (in ``region``, ``documented_peers``
+    #: or a summary's ``excluding``): the profile's peer group whose entry it is,
+    #: else the VM whose address it is (``VM pbx1``). For wording only.
+    peer_names: dict[str, str] = Field(default_factory=dict)
+    #: With ``--baseline``: ``new`` (its fingerprint is not in the baseline) or
+    #: ``unchanged``; None without a baseline.
+    baseline_state: FoundState | None = None
 
     @field_validator("region")
     @classmethod
@@ -445,7 +423,6 @@ class Finding(BaseModel):
             self.direction,
             *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
-            *([self.drift.kind] if self.drift is not None else []),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
@@ -484,64 +461,94 @@ def union_peers(lists: Iterable[list[str]]) -> list[str]:
     return cidrs + list(symbols)
 
 
-#: A checked flow's status (``--evidence``): ``required_open`` (a flow the
-#: deployment needs, allowed), ``documented_open`` / ``documented_closed`` (a
-#: documented flow allowed only from its peers, or not at all), and per direction
-#: ``undocumented_closed`` (nothing beyond the documented flows is allowed). The
-#: failing statuses ``required_blocked``, ``documented_too_broad`` and
-#: ``undocumented_open`` name the findings that say why.
-EvidenceStatus = Literal[
-    "required_open",
-    "required_blocked",
-    "documented_open",
-    "documented_closed",
-    "documented_too_broad",
-    "undocumented_closed",
-    "undocumented_open",
-]
-PASSING: frozenset[str] = frozenset(
-    {"required_open", "documented_open", "documented_closed", "undocumented_closed"}
-)
+RoleOriginKind = Literal["vm_tag", "network_tag", "firewall_tag", "profile"]
 
 
-class FlowEvidence(BaseModel):
-    """One checked flow of a VM and how it fared."""
+class RoleOrigin(BaseModel):
+    """Where a VM's role came from."""
 
     model_config = ConfigDict(frozen=True)
 
-    direction: Direction
-    #: ``tcp``, ``udp``, ... For ``undocumented_*``: ``all`` (everything the
-    #: documented flows of that direction do not cover).
-    protocol: str
-    ports: list[PortRange] = Field(default_factory=list)
-    #: Who may reach it (CIDRs; empty: the flow stays on the VM).
-    peers: list[str] = Field(default_factory=list)
-    #: Catalog rows (and ``profile:``/``sip_trunk:`` entries) behind the flow.
-    rows: list[str] = Field(default_factory=list)
-    role: str | None = None
-    required: bool = False
-    status: EvidenceStatus
-    #: The flow's ports that are open from its peers (empty: closed).
-    open_ports: list[PortRange] = Field(default_factory=list)
-    #: Fingerprints of the findings behind a failing status.
-    findings: list[str] = Field(default_factory=list)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def passed(self) -> bool:
-        return self.status in PASSING
+    #: ``vm_tag``: a tag (AWS, Azure) or label (GCP) on the VM; ``network_tag``: a
+    #: GCP network tag on the VM; ``firewall_tag``: a tag on a firewall object that
+    #: applies to the VM; ``profile``: the profile's ``role_assignments``.
+    kind: RoleOriginKind
+    #: The tag key or network tag (``swyx-roles``, ``swyx-role-cds``), or the
+    #: profile entry (``role_assignments[0]``).
+    key: str
+    #: For ``firewall_tag``: the firewall object's name.
+    firewall: str | None = None
 
 
-class VMEvidence(BaseModel):
-    """Every flow checked for one VM (``--evidence``)."""
+class VMRole(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    #: Every place that names the role, in the order they were read.
+    origins: list[RoleOrigin] = Field(default_factory=list)
+
+
+class CheckedVM(BaseModel):
+    """A VM the scan checked, whether or not it has findings."""
 
     model_config = ConfigDict(frozen=True)
 
     provider: Provider
+    id: str
+    name: str
+    provenance: Provenance
+    #: Its recognised Swyx roles, each with where it came from.
+    roles: list[VMRole] = Field(default_factory=list)
+    #: Role slugs its markers name that the catalog does not know.
+    unknown_roles: list[str] = Field(default_factory=list)
+
+    @property
+    def resource(self) -> str:
+        """The Terraform address, else the cloud id: what a reader searches for."""
+        return self.provenance.address or self.provenance.cloud_id or self.id
+
+    def sort_key(self) -> tuple[str, str, str]:
+        """Reports list VMs by name (then provider, id): the same order whether a
+        scan ran whole or in shards that were merged."""
+        return (self.name, self.provider, self.id)
+
+
+class BaselineFinding(BaseModel):
+    """A finding of a baseline report, as that report described it: enough to
+    match it (``fingerprint``) and to report it as absent when it is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    rule_id: RuleId
+    level: Level
+    provider: str
     vm_id: str
     vm_name: str
-    roles: list[str] = Field(default_factory=list)
-    flows: list[FlowEvidence] = Field(default_factory=list)
+    direction: str
+    resource: str
+    message: str
+    #: Where it was reported: the declaring file and lines, else None (live scans).
+    file: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    #: Whether it was suppressed in the baseline.
+    suppressed: bool = False
+
+
+class BaselineComparison(BaseModel):
+    """This scan against a previous report (``--baseline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The baseline file as given, and what it was: a JSON report or a SARIF log.
+    path: str
+    kind: Literal["json", "sarif"]
+    #: How many findings the baseline had (its absent results not counted).
+    baseline_findings: int
+    #: Findings of the baseline this scan no longer has (fixed, or gone), in the
+    #: baseline's order.
+    absent: list[BaselineFinding] = Field(default_factory=list)
 
 
 class ShardMark(BaseModel):
@@ -563,12 +570,19 @@ class ScanResult(BaseModel):
 
     tool_version: str
     sources: list[str] = Field(default_factory=list)
+    #: The deployment profile file the scan used; None for the built-in defaults.
+    profile: str | None = None
     vm_count: int = 0
     firewall_count: int = 0
+    #: Every VM checked (in CheckedVM.sort_key order), with its roles: the clean ones too.
+    vms: list[CheckedVM] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
-    #: Each VM's checked flows and their status; None unless asked for (``--evidence``).
-    evidence: list[VMEvidence] | None = None
+    #: Every suppression of the profile and every inline ignore, with its state.
+    suppressions: list[SuppressionStatus] = Field(default_factory=list)
+    #: Set when the scan was compared with a baseline: then every finding has a
+    #: ``baseline_state`` and only new ones can fail a run.
+    baseline: BaselineComparison | None = None
     #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
     shard: ShardMark | None = None
 
@@ -578,3 +592,13 @@ class ScanResult(BaseModel):
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppression is None]
+
+    def gating(self) -> list[Finding]:
+        """The findings that decide the exit code: the active ones, and with a
+        baseline only those new since it."""
+        if self.baseline is None:
+            return self.active()
+        return [f for f in self.active() if f.baseline_state == "new"]
+
+    def suppressions_in(self, state: SuppressionState) -> list[SuppressionStatus]:
+        return [s for s in self.suppressions if s.state == state]

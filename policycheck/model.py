@@ -12,6 +12,7 @@ serialized into snapshots and validated when read back.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from typing import Annotated, Literal
 
@@ -366,6 +367,25 @@ class CollectionError(_Frozen):
     message: Annotated[str, AfterValidator(scrub)]
 
 
+class InlineIgnore(_Frozen):
+    """A ``policycheck:ignore`` comment in a source file and the block it covers.
+
+    The source states only where the comment is, what it says and which lines
+    its block spans; the engine decides which findings lie in the block.
+    """
+
+    #: The file as findings name it (``Provenance.file``), and the comment's line.
+    file: str
+    line: Annotated[int, Field(ge=1)]
+    #: The block the comment is inside or directly above.
+    start_line: Annotated[int, Field(ge=1)]
+    end_line: Annotated[int, Field(ge=1)]
+    #: The rule ids it names (at least one).
+    rules: Annotated[tuple[str, ...], Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=1)]
+    expires: dt.date
+
+
 SNAPSHOT_SCHEMA_VERSION = 1
 
 
@@ -384,6 +404,8 @@ class Inventory(BaseModel):
     networks: list[Network] = Field(default_factory=list)
     address_groups: list[AddressGroup] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: ``policycheck:ignore`` comments of the sources read (Terraform ``.tf`` files).
+    inline_ignores: list[InlineIgnore] = Field(default_factory=list)
 
     def merge(self, other: Inventory) -> Inventory:
         """Combine inventories read from several regions/accounts/plans."""
@@ -394,4 +416,5 @@ class Inventory(BaseModel):
             networks=[*self.networks, *other.networks],
             address_groups=[*self.address_groups, *other.address_groups],
             errors=[*self.errors, *other.errors],
+            inline_ignores=[*self.inline_ignores, *other.inline_ignores],
         )

@@ -2,7 +2,7 @@
 
 Every field is optional; no profile at all means the defaults below. The profile
 is validated strictly (unknown keys, bad CIDRs, unknown role slugs and
-suppressions without expiry are errors) because a typo in an audit profile must
+suppressions without expiry or selector are errors) because a typo in an audit profile must
 never silently widen what is accepted.
 """
 
@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -192,8 +193,27 @@ class SipTrunk(_Strict):
         return value
 
 
+#: The keys of a suppression that select findings; at least one is required.
+SUPPRESSION_SELECTORS = (
+    "rule",
+    "vm",
+    "resource",
+    "ports",
+    "account",
+    "subscription",
+    "project",
+    "region",
+    "tag",
+)
+
+
 class Suppression(_Strict):
-    """Accept a finding until a date. Expired suppressions stop applying."""
+    """Accept findings until a date. Expired suppressions stop applying and are
+    reported, as are suppressions that suppress nothing.
+
+    Every given selector must match; at least one is required, because a
+    suppression with only a reason and a date would accept every finding.
+    """
 
     reason: Annotated[Text, Field(min_length=3)]
     expires: dt.date
@@ -209,6 +229,20 @@ class Suppression(_Strict):
             "the rest of its region stays an active finding."
         ),
     )
+    account: str | None = Field(default=None, description="Glob on the AWS VM's account id.")
+    subscription: str | None = Field(
+        default=None, description="Glob on the Azure VM's subscription id."
+    )
+    project: str | None = Field(default=None, description="Glob on the GCP VM's project id.")
+    region: str | None = Field(
+        default=None,
+        description="Glob on the VM's cloud region (AWS/GCP region, Azure location).",
+    )
+    tag: dict[str, str] | None = Field(
+        default=None,
+        description="VM tags (GCP labels) that must all be present; values are globs, "
+        "e.g. {env: lab}.",
+    )
 
     @field_validator("ports", mode="before")
     @classmethod
@@ -219,6 +253,46 @@ class Suppression(_Strict):
     @classmethod
     def _port_range(cls, value: str | None) -> str | None:
         return None if value is None else _check_ports([value])[0]
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _tag_texts(cls, value: object) -> object:
+        # ``tag: {tier: 2}`` means the tag value "2", as the cloud stores it.
+        if isinstance(value, dict):
+            return {
+                k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
+
+    @field_validator("tag")
+    @classmethod
+    def _some_tag(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not value:
+            raise ValueError("tag needs at least one key: value, e.g. {env: lab}")
+        return value
+
+    @model_validator(mode="after")
+    def _selected(self) -> Suppression:
+        if not self.selectors():
+            raise ValueError(
+                "a suppression needs at least one selector ("
+                + ", ".join(SUPPRESSION_SELECTORS)
+                + "): with only reason and expires it would accept every finding"
+            )
+        return self
+
+    def selectors(self) -> dict[str, str]:
+        """The given selectors as text, in :data:`SUPPRESSION_SELECTORS` order."""
+        out: dict[str, str] = {}
+        for name in SUPPRESSION_SELECTORS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            out[name] = str(value)
+        return out
 
 
 class Egress(_Strict):
@@ -234,6 +308,21 @@ class Egress(_Strict):
 
 class Profile(_Strict):
     """A hosting provider's deployment profile. All fields optional."""
+
+    #: The file it was read from (None: the built-in defaults), for the reports.
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # Equal profiles mean the same, wherever they were read from.
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
 
     version: Annotated[str, Field(pattern=VERSION_RE)] = Field(
         default=DEFAULT_VERSION,
@@ -415,7 +504,30 @@ def load_profile(path: Path | None, catalog: Catalog | None = None) -> Profile:
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from exc
     _check_moved_ports(profile, cat, where)
+    profile._source = where
     return profile
+
+
+#: The profile a scan uses when --profile is not given, found in the current
+#: directory or else at the root of the repository it is in.
+DISCOVERED_NAME = ".policycheck.yaml"
+
+
+def discover_profile(start: Path | None = None) -> Path | None:
+    """``.policycheck.yaml`` in ``start`` (default: the current directory), else at
+    the root of the git repository ``start`` is in (the nearest ancestor holding
+    ``.git``, a directory or a worktree's file); None if neither has one. Nothing
+    above the repository root is looked at, so a stray file in a home directory
+    never changes a scan."""
+    here = (start or Path.cwd()).resolve()
+    candidate = here / DISCOVERED_NAME
+    if candidate.is_file():
+        return candidate
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists():
+            found = directory / DISCOVERED_NAME
+            return found if found.is_file() else None
+    return None
 
 
 def _check_moved_ports(profile: Profile, catalog: Catalog, where: str) -> None:

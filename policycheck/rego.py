@@ -25,15 +25,9 @@ from urllib.parse import urlsplit
 
 from policycheck.catalog import POLICIES_DIR, Catalog
 from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, rule_ref
+from policycheck.engine.compare import Comparer, merge_duplicates, rule_ref
 from policycheck.engine.context import Context
-from policycheck.engine.evaluate import (
-    VMExpectations,
-    apply_suppressions,
-    evaluate,
-    vm_access,
-)
-from policycheck.engine.hints import with_hints
+from policycheck.engine.evaluate import VMExpectations, compare_all, scan_result, vm_access
 from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
 from policycheck.engine.regions import peers_summary, region_part, summarize_peers
 from policycheck.engine.roles import assign_roles
@@ -98,7 +92,7 @@ def evaluate_rego(
     (``data.catalog``) to the OPA server at ``opa_url`` and queries
     ``data.swyx.findings`` there.
     """
-    native = evaluate(inventory, profile, catalog, today=today, select=select)
+    native = compare_all(inventory, profile, catalog, select=select)
     rego_input = build_input(inventory, profile, catalog, select=select)
     policy = _read_policy(policy_path)
     catalog_data = catalog_document(catalog)
@@ -110,15 +104,10 @@ def evaluate_rego(
         raw = query_opa(opa_url, policy, catalog_data, rego_input.document)
     else:
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
-    day = today or dt.date.today()
     findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += [
-        with_hints(s, rego_input.expected.get(s.vm_id))
-        for f in to_findings(raw, rego_input)
-        for s in apply_suppressions(f, profile, day)
-    ]
-    findings.sort(key=Finding.sort_key)
-    return native.model_copy(update={"findings": findings})
+    findings += merge_duplicates(to_findings(raw, rego_input), rego_input.internal)
+    compared = native._replace(findings=findings, expected=rego_input.expected)
+    return scan_result(inventory, compared, profile, today=today)
 
 
 # ------------------------------------------------------------------ input

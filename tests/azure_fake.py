@@ -108,6 +108,8 @@ class FakeArm:
     extra_subscriptions: list[str] = field(default_factory=list)
     #: Subscription id (or ``"*"`` for every ARM request) -> a broken answer (misbehave.py).
     misbehaviour: dict[str, Misbehaviour] = field(default_factory=dict)
+    #: Where service-tag ``nextLink``s point (None: this server), e.g. another host.
+    service_tags_link_base: str | None = None
     #: Set at teardown: ends the handlers of "hang".
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -337,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
             next_query = urlencode(
                 {"api-version": query["api-version"][0], "$skiptoken": index + 1}
             )
-            page["nextLink"] = f"{self.server.fake.url}{path}?{next_query}"
+            base = self.server.fake.service_tags_link_base or self.server.fake.url
+            page["nextLink"] = f"{base}{path}?{next_query}"
         self._send(200, page)
 
     def _page(self, path: str, query: dict[str, list[str]], items: list[dict[str, Any]]) -> None:

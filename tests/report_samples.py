@@ -15,12 +15,15 @@ from typing import Any
 
 from policycheck.findings import (
     RULES,
+    CheckedVM,
     Finding,
     PeerSummary,
     RegionPart,
+    RoleOrigin,
     RuleRef,
     ScanResult,
     Suppression,
+    VMRole,
 )
 from policycheck.model import CollectionError, PortRange, Provenance
 
@@ -353,6 +356,86 @@ def gcp_findings() -> list[Finding]:
     ]
 
 
+def checked_vm(
+    provider: str, vm_id: str, name: str, roles: dict[str, list[RoleOrigin]], **prov: Any
+) -> CheckedVM:
+    return CheckedVM.model_validate(
+        {
+            "provider": provider,
+            "id": vm_id,
+            "name": name,
+            "provenance": {"source": prov.pop("source", provider), **prov},
+            "roles": [VMRole(role=r, origins=o) for r, o in roles.items()],
+            **({"unknown_roles": prov.pop("unknown")} if "unknown" in prov else {}),
+        }
+    )
+
+
+ROLES_TAG = RoleOrigin(kind="vm_tag", key="swyx-roles")
+CLEAN_VM = "cds1"
+
+
+def checked_vms() -> list[CheckedVM]:
+    """The VMs of :func:`mixed_result`: their roles with origins, and one clean VM."""
+    return [
+        checked_vm(
+            "aws",
+            AWS_VM,
+            "pbx1",
+            {"swyxware-server": [ROLES_TAG], "cds": [ROLES_TAG]},
+            source="terraform",
+            address="module.pbx.aws_instance.pbx1",
+            file="modules/pbx/main.tf",
+            start_line=3,
+            end_line=30,
+        ),
+        checked_vm(
+            "aws",
+            "i-0fedcba9876543210",
+            "media1",
+            {},
+            source="terraform",
+            address="aws_instance.media1",
+            file="main.tf",
+            start_line=40,
+        ),
+        checked_vm(
+            "azure",
+            AZURE_VM,
+            "pbx1",
+            {
+                "swyxware-server": [
+                    ROLES_TAG,
+                    RoleOrigin(kind="firewall_tag", key="swyx-roles", firewall="pbx1-nsg"),
+                ]
+            },
+            cloud_id=AZURE_VM,
+        ),
+        checked_vm(
+            "gcp",
+            f"{GCP_VM}/pbx1",
+            "pbx1",
+            {
+                "swyxware-server": [
+                    RoleOrigin(kind="network_tag", key="swyx-role-swyxware-server")
+                ],
+                "remote-connector": [
+                    RoleOrigin(kind="network_tag", key="swyx-role-remote-connector")
+                ],
+            },
+            cloud_id=f"{GCP_VM}/pbx1",
+        ),
+        checked_vm("gcp", f"{GCP_VM}/worker-7", "worker-7", {}, cloud_id=f"{GCP_VM}/worker-7"),
+        checked_vm(
+            "gcp",
+            f"{GCP_VM}/{CLEAN_VM}",
+            CLEAN_VM,
+            {"cds": [RoleOrigin(kind="profile", key="role_assignments[0]")]},
+            cloud_id=f"{GCP_VM}/{CLEAN_VM}",
+        ),
+    ]
+
+
 COLLECTION_ERROR = CollectionError(
     provider="azure",
     scope="subscription 99999999-0000-0000-0000-000000000000",
@@ -370,8 +453,9 @@ def mixed_result() -> ScanResult:
             "azure:11111111-2222-3333-4444-555555555555",
             "gcp:swyx-prod",
         ],
-        vm_count=5,
+        vm_count=6,
         firewall_count=9,
+        vms=checked_vms(),
         # Reversed so that the reports' own ordering is what the tests see.
         findings=list(reversed(findings)),
         errors=[COLLECTION_ERROR],
@@ -391,7 +475,10 @@ def terraform_result() -> ScanResult:
 
 def clean_result() -> ScanResult:
     return ScanResult(
-        tool_version="0.1.0", sources=["snapshot:fixtures/compliant.json"], vm_count=1
+        tool_version="0.1.0",
+        sources=["snapshot:fixtures/compliant.json"],
+        vm_count=1,
+        vms=[checked_vms()[-1]],
     )
 
 

@@ -350,6 +350,19 @@ def test_service_tags_are_read_across_next_link_pages(
     assert not [f for f in unknown if "AzureMonitor" in text(f)]
 
 
+def test_service_tag_next_link_to_another_host_is_not_followed(
+    azure_env: FakeArm,  # noqa: F811
+) -> None:
+    """The next page's request would carry the bearer token: a nextLink naming any
+    host but the ARM endpoint is a bad response, never followed."""
+    azure_env.use_estate("broken")
+    azure_env.service_tags_link_base = azure_env.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(InputError, match=r"nextLink 'https://localhost:.*not followed"):
+        read_arm(azure_env)
+    tag_requests = [r for r in azure_env.arm_requests() if r.path.endswith("/serviceTags")]
+    assert len(tag_requests) == 1
+
+
 # ------------------------------------------------- priorities and prefixes
 
 
@@ -391,8 +404,15 @@ def test_plan_malformed_prefix_is_an_input_error(tmp_path: Path, prefix: str) ->
 
 @pytest.mark.parametrize("tag", ["Storage.WestEurope", "AzureCloud", "Sql.EastUS2", "Internet"])
 def test_service_tag_names_are_not_prefixes(tmp_path: Path, tag: str) -> None:
+    """A plan has no Service Tags API: a tag is kept by name and, unless built in,
+    reported as unresolved (never an input error, never silently nothing)."""
     plan = azure_plan(tmp_path, [TUNNEL_RULE, nsg_rule("rdp", 200, "3389", source=tag)])
-    load_plan(plan)
+    result = scan(load_plan(plan))
+    unknown = [f for f in unresolved(result) if tag in text(f)]
+    if tag == "Internet":
+        assert not unknown and by_rule(on_port(result, "SWYX001", RDP), "rdp")
+    else:
+        assert unknown
 
 
 # ------------------------------------------- the platform address, as a class

@@ -80,8 +80,8 @@ def access_findings(inventory: Inventory) -> list[Finding]:
 @pytest.mark.parametrize("plan", PLANS)
 def test_explain_names_the_rules_every_finding_names(plan: str) -> None:
     """Every SWYX001/002/004 finding of every reference plan, at the corners of its
-    region: allowed, and by the finding's rules (in the finding's order where the
-    cloud has one decisive rule per step; AWS may name further groups' rules)."""
+    region: allowed, and by rules the finding names (a finding names the rules of
+    its whole region; AWS may name further groups' rules)."""
     inventory = load_plan(TF / plan / "plan.json")
     vms = {vm.id: vm for vm in inventory.vms}
     findings = access_findings(inventory)
@@ -94,10 +94,13 @@ def test_explain_names_the_rules_every_finding_names(plan: str) -> None:
                 assert answer.allowed, (finding.rule_id, packet)
                 named = [r.rule_id for r in answer.decisive_rules]
                 wanted = [r.rule_id for r in finding.rules]
+                # A finding names every rule behind any part of its region; the
+                # packet, one point of it, is decided by some of them.
                 if finding.provider == "aws":
-                    assert set(wanted) <= set(named), (packet, named, wanted)
+                    # Any matching rule of any group allows: explain names them all.
+                    assert set(named) & set(wanted), (packet, named, wanted)
                 else:
-                    assert named == wanted, (packet, named, wanted)
+                    assert named and set(named) <= set(wanted), (packet, named, wanted)
                 checked += 1
     assert checked >= 2 * len(findings)
 

@@ -302,7 +302,7 @@ def test_cli_writes_terraform_and_json(tmp_path: Path) -> None:
     text = (tmp_path / "fix.tf").read_text(encoding="utf-8")
     assert 'resource "aws_vpc_security_group_ingress_rule"' in text
     assert "security_group_id = aws_security_group.pbx.id" in text
-    assert "narrow the source to the IPv4 internal networks (SWYX002)" in text
+    assert "narrow the source to the internal IPv4 networks (SWYX002)" in text
     data = json.loads(_cli("fix", "terraform", str(plan), "--format", "json").stdout)
     assert data["schema"] == "policycheck/fix/v1"
     (vm,) = data["vms"]

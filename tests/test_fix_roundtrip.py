@@ -37,6 +37,7 @@ PROFILES = REPO / "examples" / "profiles"
 DEPLOYMENTS = {
     "aws-broken": None,
     "aws-compliant": None,
+    "aws-inline-ignore": None,
     "legacy-0.1": None,
     "example-aws-trunk": "aws-all-in-one-sip-trunk.yaml",
     "azure-broken": None,

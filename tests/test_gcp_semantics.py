@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -639,3 +641,49 @@ def test_unexpandable_sources_read_alike_live_and_from_plans(
         result = scan(inv)
         assert on_port(result, "SWYX001", RDP) == []
         assert unresolved(result)
+
+
+def test_plan_policy_rule_target_service_account_known_after_apply(tmp_path: Path) -> None:
+    """The same for a network firewall policy rule: its target account, unknown until
+    apply and not traceable, may select a VM with an account, never one without."""
+    policy, policy_config = network_policy(RDP_MATCH, action="allow")
+    [rule] = [r for r in policy if r.type.endswith("_rule")]
+    rule.unknown["target_service_accounts"] = True
+    [rule_config] = [c for c in policy_config if c["type"].endswith("_rule")]
+    rule_config["expressions"]["target_service_accounts"] = ref("module.iam.pbx_email")
+    config = [
+        *NETWORK_CONFIG,
+        firewall_config("tunnel"),
+        *policy_config,
+        instance_config("pbx1"),
+        instance_config("gate1"),
+    ]
+    pbx1 = instance("pbx1", accounts=[{"email": "pbx1@swyx-plan.iam.gserviceaccount.com"}])
+    pbx1.unknown["service_account"] = []
+    gate1 = instance("gate1")
+    gate1.values["tags"] = ["swyx-pbx", "swyx-role-swyxgate"]
+    plan = write_plan(tmp_path, [*network(), TUNNEL, *policy, pbx1, gate1], config)
+    result = scan(load_plan(plan))
+    assert on_port(result, "SWYX001", RDP, vm="pbx1")
+    assert [f for f in unresolved(result) if f.vm_name == "pbx1" and "policy-rule" in text(f)]
+    assert on_port(result, "SWYX001", RDP, vm="gate1") == []
+    assert not [f for f in unresolved(result) if f.vm_name == "gate1" and "policy-rule" in text(f)]
+
+
+def test_cli_folder_policy_without_projects_exits_3(tmp_path: Path) -> None:
+    """Through the CLI: the report is written and says what could not be decided;
+    the exit code is 3 (incomplete), never a clean 0."""
+    policy, policy_config = hierarchical({"attachment_target": "folders/334455667788"})
+    config = [*NETWORK_CONFIG, firewall_config("tunnel"), *policy_config, instance_config()]
+    plan = write_plan(tmp_path, [*network(), TUNNEL, *policy, instance()], config)
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "policycheck", "scan", "terraform", str(plan), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "folders/334455667788" in proc.stderr and "Traceback" not in proc.stderr
+    report = json.loads(out.read_text())
+    assert any("folders/334455667788" in json.dumps(e) for e in report["errors"])

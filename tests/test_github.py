@@ -142,10 +142,13 @@ def test_nightly_audit_shape() -> None:
         assert login["if"] == f"matrix.source == '{source}'"
     scan = by_name["policycheck"]["with"]
     assert scan["category"] == "policycheck/${{ matrix.name }}"
-    assert scan["fail-on"] == "never"  # the failing is done against the baseline
+    # Last night's log is the baseline: the job fails on new findings only.
+    assert scan["baseline"] == "${{ steps.previous.outputs.sarif }}"
+    assert scan["fail-on"] == "error"
+    assert "previous" in by_name["Previous report (baseline)"]["run"]
     keep = by_name["Keep tonight's report"]
     assert keep["uses"].startswith("actions/upload-artifact@")
-    assert "--baseline" in by_name["Fail on new findings"]["run"]
+    assert keep["if"] == "${{ !cancelled() }}"  # a failing night is tomorrow's baseline
 
 
 # ------------------------------------------------------------------ pins
@@ -280,6 +283,15 @@ def test_action_runs_a_plan_gate_a_cached_rerun_and_a_live_aws_audit(
     assert sarif["runs"][0]["automationDetails"]["id"].startswith("policycheck/terraform/ci")
     assert "SWYX001" in gate.summary
     assert fake.uploads == [{"sarif_file": "policycheck.sarif"}]
+    # One scan wrote the log, the summary and the text report in the job log.
+    scan_log = gate.step("Scan").stdout
+    assert "Undocumented inbound access" in scan_log
+    assert len(re.findall(r"^\d+ findings?: .* checked$", scan_log, flags=re.M)) == 1
+    summary_counts = re.search(r"(\d+) errors?, (\d+) warnings?, (\d+) notes?", gate.summary)
+    assert summary_counts is not None
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]].count("SWYX001") == int(
+        re.findall(r"\| SWYX001 \| [^|]+ \| error \| (\d+) \|", gate.summary)[0]
+    )
     install = gate.step("Install policycheck")
     assert install.returncode == 0, install.stderr
     key = gate.step("Save the policycheck venv")
@@ -291,6 +303,17 @@ def test_action_runs_a_plan_gate_a_cached_rerun_and_a_live_aws_audit(
     assert not again.failed and again.outputs["exit-code"] == "0"
     assert fake.restores == 1 and not again.step("Save the policycheck venv").ran
     assert len(fake.uploads) == 1  # upload: false
+
+    # 2b. Against the previous log as baseline (the same path as sarif-file): nothing
+    # is new, so the gate passes; the log is rewritten with every result unchanged.
+    rolled = run(plan="plan.json", upload="false", baseline="policycheck.sarif")
+    assert not rolled.failed and rolled.outputs["exit-code"] == "0", rolled.step("Scan").stderr
+    log = json.loads((work / "policycheck.sarif").read_text())
+    assert {r["baselineState"] for r in log["runs"][0]["results"]} == {"unchanged"}
+    assert "0 new" in rolled.summary
+    no_file = run(plan="plan.json", upload="false", baseline="missing.sarif")
+    assert no_file.outputs["exit-code"] == "2"
+    assert "baseline missing.sarif: no such file" in no_file.step("Scan").stdout
 
     # 3. A live AWS audit: the aws extra only, collected once into a snapshot.
     aws_env = {
@@ -313,7 +336,7 @@ def test_action_runs_a_plan_gate_a_cached_rerun_and_a_live_aws_audit(
     shutil.copy2(audit.outputs["snapshot-file"], work / "inventory.json")
     offline = run(source="snapshot", snapshot="inventory.json", upload="false")
     assert offline.outputs["exit-code"] == "1"
-    assert fake.restores == 2
+    assert fake.restores == 4
 
     # 5. A source without its input: one clear error, exit 2, nothing uploaded.
     missing = run(upload="true")

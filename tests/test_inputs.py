@@ -110,7 +110,7 @@ def test_model_names_are_neutralized_once_for_every_source() -> None:
 def test_profile_texts_that_reach_reports_are_neutralized(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(
-        'suppressions:\n  - {reason: "ok\\e[8m hidden", expires: 2099-01-01}\n'
+        'suppressions:\n  - {rule: SWYX001, reason: "ok\\e[8m hidden", expires: 2099-01-01}\n'
         'extra_flows:\n  - name: "rdp\\u202e"\n    justification: "jump\\rhost"\n'
         "    protocol: tcp\n    ports: ['3389']\n    peers: [10.9.0.0/24]\n"
     )

@@ -20,7 +20,18 @@ def report() -> dict[str, Any]:
 
 def test_top_level_shape() -> None:
     data = report()
-    assert list(data) == ["schema", "tool", "sources", "summary", "findings", "errors"]
+    assert list(data) == [
+        "schema",
+        "tool",
+        "sources",
+        "profile",
+        "summary",
+        "vms",
+        "findings",
+        "absent",
+        "errors",
+        "suppressions",
+    ]
     assert data["schema"] == "policycheck/report/v2"
     assert data["tool"]["name"] == "policycheck"
     assert data["tool"]["version"] == "0.1.0"
@@ -46,7 +57,7 @@ def test_summary_counts() -> None:
     result = mixed_result()
     summary = report()["summary"]
     active = [f for f in result.findings if f.suppression is None]
-    assert summary["vms"] == 5
+    assert summary["vms"] == 6
     assert summary["firewalls"] == 9
     assert summary["findings"] == len(active) == 18
     assert summary["findings_by_rule"] == {
@@ -79,3 +90,41 @@ def test_deterministic_order() -> None:
     result = mixed_result()
     shuffled = result.model_copy(update={"findings": sorted(result.findings, key=id)})
     assert render(shuffled, "json") == render(result, "json")
+
+
+def test_every_vm_with_its_roles_and_their_origins() -> None:
+    vms = report()["vms"]
+    assert [(v["provider"], v["name"]) for v in vms] == [
+        ("aws", "pbx1"),
+        ("aws", "media1"),
+        ("azure", "pbx1"),
+        ("gcp", "pbx1"),
+        ("gcp", "worker-7"),
+        ("gcp", "cds1"),
+    ]
+    azure = vms[2]
+    assert azure["roles"] == [
+        {
+            "role": "swyxware-server",
+            "origins": [
+                {"kind": "vm_tag", "key": "swyx-roles", "firewall": None},
+                {"kind": "firewall_tag", "key": "swyx-roles", "firewall": "pbx1-nsg"},
+            ],
+        }
+    ]
+    assert vms[0]["resource"] == "module.pbx.aws_instance.pbx1"
+    assert vms[0]["provenance"]["file"] == "modules/pbx/main.tf"
+    # The clean VM is listed like the others, with the profile entry that gave its role.
+    assert vms[5]["roles"][0]["origins"] == [
+        {"kind": "profile", "key": "role_assignments[0]", "firewall": None}
+    ]
+
+
+def test_rules_carry_their_console_page() -> None:
+    for entry in report()["findings"]:
+        for rule in entry["rules"]:
+            if rule["provenance"]["source"] == "terraform":
+                assert rule["console_url"] is None
+            elif entry["provider"] == "azure":
+                assert rule["console_url"].startswith("https://portal.azure.com/#@/resource/")
+                assert rule["console_url"].endswith(rule["firewall_id"])

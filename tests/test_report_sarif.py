@@ -22,6 +22,7 @@ from report_samples import (
 
 from policycheck.findings import RULES, ScanResult
 from policycheck.report import render
+from policycheck.report.common import flow_text, part_text
 from policycheck.report.sarif import (
     automation_id,
     pseudo_uri,
@@ -105,7 +106,7 @@ def test_driver_describes_tool_and_every_rule() -> None:
 
 def test_rules_are_listed_even_without_findings() -> None:
     run = run_of(clean_result())
-    assert len(run["tool"]["driver"]["rules"]) == len(RULES) == 8
+    assert len(run["tool"]["driver"]["rules"]) == len(RULES) == 7
     assert run["results"] == []
 
 
@@ -138,13 +139,65 @@ def test_message_names_vm_rule_protocol_ports_and_peers() -> None:
     }
     rdp = by_line[12]
     text = rdp["message"]["text"]
-    for word in ("SWYX001", "pbx1", "tcp", "3389", "0.0.0.0/0", "swyx-pbx/rdp"):
+    assert rdp["ruleId"] == "SWYX001"
+    for word in ("pbx1", "tcp", "3389", "0.0.0.0/0", "swyx-pbx/rdp"):
         assert word in text
     [only] = rdp["properties"]["region"]
     assert (only["protocol"], only["ports"]) == ("tcp", [{"lo": 3389, "hi": 3389}])
     assert only["peers"] == rdp["properties"]["peers"] == ["0.0.0.0/0"]
     assert rdp["properties"]["direction"] == "inbound"
     assert rdp["properties"]["provider"] == "aws"
+
+
+@pytest.mark.parametrize("make", [mixed_result, terraform_result])
+def test_message_says_each_thing_once(make: Any) -> None:
+    """The message is not the title followed by the same content again: the title
+    is the rule's shortDescription, and the region is said once."""
+    result = make()
+    by_fingerprint = {f.fingerprint(): f for f in result.findings}
+    for res in run_of(result)["results"]:
+        text = res["message"]["text"]
+        finding = by_fingerprint[res["partialFingerprints"]["primaryLocationLineHash"]]
+        assert RULES[res["ruleId"]].title.lower() not in text.lower()
+        assert res["ruleId"] not in text
+        if finding.rule_id in ("SWYX001", "SWYX002", "SWYX004"):
+            assert text.count(flow_text(finding)) == 1, text
+        for each in finding.region:  # said only where the region is said
+            assert text.count(part_text(each)) == flow_text(finding).count(part_text(each))
+
+
+def test_help_shows_the_examples_of_the_scanned_clouds_only() -> None:
+    """An AWS scan's help has AWS resources, never azurerm or google ones."""
+    for rule in run_of(terraform_result())["tool"]["driver"]["rules"]:
+        for help_text in (rule["help"]["text"], rule["help"]["markdown"]):
+            assert 'resource "aws_' in help_text
+            assert "azurerm_" not in help_text
+            assert "google_" not in help_text
+        assert "Terraform example (AWS)" in rule["help"]["markdown"]
+    for rule in run_of(mixed_result())["tool"]["driver"]["rules"]:
+        markdown = rule["help"]["markdown"]
+        for cloud in ("AWS", "Azure", "Google Cloud"):
+            assert f"### Terraform example ({cloud})" in markdown
+        assert 'resource "azurerm_' in markdown and 'resource "google_' in markdown
+
+
+def test_live_results_carry_their_console_pages() -> None:
+    results = run_of(mixed_result())["results"]
+    azure = next(
+        r for r in results if r["properties"]["provider"] == "azure" and r["ruleId"] == "SWYX004"
+    )
+    assert azure["properties"]["consoleUrls"] == [
+        "https://portal.azure.com/#@/resource/subscriptions/11111111-2222-3333-4444-555555555555"
+        "/resourceGroups/swyx/providers/Microsoft.Network/networkSecurityGroups/pbx1-nsg"
+    ]
+    gcp = next(
+        r for r in results if r["properties"]["provider"] == "gcp" and r["ruleId"] == "SWYX002"
+    )
+    assert gcp["properties"]["consoleUrls"] == [
+        "https://console.cloud.google.com/networking/firewalls/details/b2-sip?project=swyx-prod"
+    ]
+    # A plan's findings point at files, not consoles.
+    assert all("consoleUrls" not in r["properties"] for r in run_of(terraform_result())["results"])
 
 
 def test_terraform_finding_points_at_declaration() -> None:

@@ -66,11 +66,11 @@ def register(cli: click.Group) -> None:
           policycheck merge shard-*.json --format markdown >> "$GITHUB_STEP_SUMMARY"
         """
         from policycheck.api import exit_code
-        from policycheck.app import write_output
+        from policycheck.app import write_reports
         from policycheck.errors import InputError
         from policycheck.memory import bulk_load
         from policycheck.report.merge import merge_json, merge_sarif, read_reports, sarif_exit
-        from policycheck.report.output import check_output_path, write_atomic
+        from policycheck.report.output import Destination, check_output_path, write_atomic
 
         if output is not None:
             check_output_path(output, reports)
@@ -92,7 +92,7 @@ def register(cli: click.Group) -> None:
         result = merge_json(loaded)
         to_terminal = output is None and sys.stdout.isatty()
         chosen = fmt or ("text" if to_terminal else "json")
-        write_output(result, chosen, output, category=category, color=to_terminal)  # type: ignore[arg-type]
+        write_reports(result, [Destination(chosen, output)], category=category)  # type: ignore[arg-type]
         for err in result.errors:
             click.echo(
                 f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True

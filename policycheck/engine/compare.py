@@ -49,7 +49,16 @@ class _Acc:
 
 
 def rule_ref(rr: ResolvedRule) -> RuleRef:
-    return RuleRef.of(rr.firewall, rr.rule)
+    return RuleRef(
+        firewall_id=rr.firewall.id,
+        firewall_name=rr.firewall.name,
+        rule_id=rr.rule.id,
+        rule_name=rr.rule.name,
+        action=rr.rule.action,
+        priority=rr.rule.priority,
+        provenance=rr.rule.provenance,
+        default=rr.synthetic,
+    )
 
 
 class Comparer:
@@ -342,7 +351,84 @@ class Comparer:
                 catalog_rows=sorted(acc.rows),
                 documented=acc.documented if acc.kind == "SWYX002" else None,
             )
-        return self.findings
+        return merge_duplicates(self.findings, self.ctx.internal)
+
+
+#: Findings about excess access: the pieces of one exposure merge into one region.
+EXCESS_KINDS = frozenset({"SWYX001", "SWYX002", "SWYX004"})
+
+
+def merge_duplicates(findings: Sequence[Finding], internal: IntervalSet) -> list[Finding]:
+    """One finding per change to make, however the platform splits it.
+
+    Pieces are grouped per responsible rules, and rules nobody wrote split one
+    exposure into several: Azure's default outbound rules of a NIC NSG and a
+    subnet NSG give "every protocol to the VNet" and "... to the internet" as two
+    findings although one rule (a deny) fixes both, and an NSG attached to the
+    subnet and the NIC shows every rule twice. Findings of the same VM, kind,
+    direction and level whose *written* rules are the same are one finding: its
+    region is the exact union, and it names every rule involved once. Other kinds
+    (SWYX003, SWYX005-007) merge only when they are otherwise identical.
+    """
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(_duplicate_key(finding), []).append(finding)
+    return [_merged(group, internal) for group in groups.values()]
+
+
+def _ref_key(ref: RuleRef) -> tuple[str, str]:
+    return (ref.firewall_id, ref.rule_id)
+
+
+def _duplicate_key(f: Finding) -> tuple[object, ...]:
+    written = frozenset(_ref_key(r) for r in f.rules if not r.default)
+    key: tuple[object, ...] = (f.provider, f.vm_id, f.rule_id, f.direction, f.level, written)
+    if f.rule_id in EXCESS_KINDS:
+        return key
+    return (
+        *key,
+        frozenset(_ref_key(r) for r in f.rules),
+        tuple(p.key() for p in f.region),
+        tuple(f.unresolved),
+        f.requirement,
+        tuple(tuple((r.lo, r.hi) for r in alt) for alt in f.alternatives),
+    )
+
+
+def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
+    first = group[0]
+    if len(group) == 1 and len({_ref_key(r) for r in first.rules}) == len(first.rules):
+        return first
+    group = sorted(group, key=Finding.sort_key)
+    first = group[0]
+    refs: dict[tuple[str, str], RuleRef] = {}
+    # Written rules first (the ones to change), then the platform's, each once.
+    for ref in [r for f in group for r in f.rules if not r.default] + [
+        r for f in group for r in f.rules if r.default
+    ]:
+        refs.setdefault(_ref_key(ref), ref)
+    update: dict[str, object] = {"rules": list(refs.values())}
+    if first.rule_id in EXCESS_KINDS and len(group) > 1:
+        builder = RegionBuilder()
+        excluding: tuple[str, ...] = ()
+        for f in group:
+            for p in f.region:
+                ports = _ports(p.ports) if p.protocol in PORT_PROTOCOLS else ALL_PORT_SET
+                builder.add(p.protocol, ports, addr_set(p.peers))
+                excluding = excluding or tuple(p.excluding)
+        region = builder.parts(internal, excluding)
+        update |= {
+            "region": region,
+            "peers_summary": peers_summary(region, internal),
+            "catalog_rows": sorted({r for f in group for r in f.catalog_rows}),
+        }
+        if first.rule_id == "SWYX002":
+            documented = addr_set(p for f in group for p in f.documented_peers)
+            update |= {
+                "documented_peers": to_cidrs(documented),
+                "documented_summary": summarize_peers(documented, internal),
+            }
+    return Finding.model_validate({**dict(first), **update})
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:

@@ -7,8 +7,9 @@ the result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from fnmatch import fnmatchcase
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from policycheck import __version__
 from policycheck.catalog import SERVER_ROLE, Catalog
@@ -16,23 +17,13 @@ from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
-from policycheck.engine.evidence import vm_evidence
 from policycheck.engine.hints import with_hints
-from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.engine.providers import PROVIDERS, VMLayers
-from policycheck.engine.regions import peers_summary, port_set, split_ports
 from policycheck.engine.roles import RoleAssignment, assign_roles
+from policycheck.engine.suppress import Suppressor
 from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
-from policycheck.findings import (
-    RULES,
-    Finding,
-    RegionPart,
-    RuleRef,
-    ScanResult,
-    Suppression,
-    VMEvidence,
-)
-from policycheck.model import VM, Direction, Inventory, PortRange
+from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult
+from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
 
@@ -79,18 +70,39 @@ def evaluate(
     *,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
-    evidence: bool = False,
 ) -> ScanResult:
-    """Findings for the inventory's VMs, or only for those ``select`` accepts (one
-    shard's); the whole inventory still resolves peers and servers either way.
-    ``evidence``: also list each VM's checked flows and their status."""
+    """Every finding of the inventory (or of the VMs ``select`` accepts: one
+    shard's), with the profile's and inline suppressions."""
+    compared = compare_all(inventory, profile, catalog, select=select)
+    return scan_result(inventory, compared, profile, today=today)
+
+
+class Compared(NamedTuple):
+    """The comparison of every VM, before suppressions."""
+
+    findings: list[Finding]
+    #: VM id -> its expected flows (for the hints every finding gets).
+    expected: dict[str, Expected]
+    #: Every VM checked, with its roles and their origins (CheckedVM.sort_key order).
+    vms: list[CheckedVM]
+
+
+def compare_all(
+    inventory: Inventory,
+    profile: Profile,
+    catalog: Catalog,
+    *,
+    select: Callable[[VM], bool] | None = None,
+) -> Compared:
+    """Every VM's findings before suppressions, its expected flows and its roles;
+    only the VMs ``select`` accepts (one shard's), while the whole inventory still
+    resolves peers and servers."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
-    checked: list[tuple[VM, Expected, dict[Direction, Access]]] = []
     evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
     for vm in evaluated:
         assignment = roles[id(vm)]
@@ -110,38 +122,85 @@ def evaluate(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
-        if evidence:
-            checked.append((vm, expected, {"inbound": access_in, "outbound": access_out}))
-    day = today or dt.date.today()
-    findings = [
-        with_hints(s, expected_of.get(s.vm_id))
-        for f in findings
-        for s in apply_suppressions(f, profile, day)
-    ]
+    checked = sorted((roles[id(vm)].checked(vm) for vm in evaluated), key=CheckedVM.sort_key)
+    return Compared(findings, expected_of, checked)
+
+
+def scan_result(
+    inventory: Inventory,
+    compared: Compared,
+    profile: Profile,
+    *,
+    today: dt.date | None = None,
+) -> ScanResult:
+    """The result of a scan: suppressions applied (and accounted for), hints added
+    (after suppressions split findings, so each part's hints are its own), peers
+    named, sorted.
+
+    The native and the Rego comparison both end here, so both suppress alike.
+    """
+    suppressor = Suppressor(
+        profile, inventory.vms, inventory.inline_ignores, today or dt.date.today()
+    )
+    suppressed, statuses = suppressor.run(compared.findings)
+    findings = [with_hints(f, compared.expected.get(f.vm_id)) for f in suppressed]
+    findings = name_peers(findings, peer_names(inventory, profile))
     findings.sort(key=Finding.sort_key)
     return ScanResult(
         tool_version=__version__,
         sources=list(inventory.sources),
-        vm_count=len(evaluated),
+        profile=profile.source,
+        vm_count=len(compared.vms),
         firewall_count=len(inventory.firewalls),
+        vms=compared.vms,
         findings=findings,
         errors=list(inventory.errors),
-        evidence=_evidence(checked, findings, profile) if evidence else None,
+        suppressions=statuses,
     )
 
 
-def _evidence(
-    checked: list[tuple[VM, Expected, dict[Direction, Access]]],
-    findings: list[Finding],
-    profile: Profile,
-) -> list[VMEvidence]:
-    by_vm: dict[tuple[str, str], list[Finding]] = {}
-    for f in findings:
-        by_vm.setdefault((f.provider, f.vm_id), []).append(f)
-    return [
-        vm_evidence(vm, expected, access, by_vm.get((vm.provider, vm.id), []), profile)
-        for vm, expected, access in checked
-    ]
+def peer_names(inventory: Inventory, profile: Profile) -> dict[str, str]:
+    """CIDR -> the name a reader knows it by: the profile's peer groups first,
+    then its SIP trunks' own CIDRs, then a VM whose address it is (only when no
+    other VM of the inventory has that address, as overlapping private ranges
+    of two tenants would make the name a guess)."""
+    names: dict[str, str] = {}
+    for group, cidrs in profile.peer_groups.items():
+        for cidr in cidrs:
+            names.setdefault(cidr, group)
+    for trunk in profile.sip_trunks:
+        for peer in trunk.peers:
+            if peer not in profile.peer_groups:
+                names.setdefault(str(ipaddress.ip_network(peer, strict=False)), trunk.name)
+    owners: dict[str, set[str]] = {}
+    for vm in inventory.vms:
+        for address in vm.addresses:
+            try:
+                host = str(ipaddress.ip_network(address, strict=False))
+            except ValueError:
+                continue
+            owners.setdefault(host, set()).add(vm.name)
+    for host, vms in owners.items():
+        if len(vms) == 1:
+            names.setdefault(host, f"VM {next(iter(vms))}")
+    return names
+
+
+def name_peers(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Finding]:
+    """Each finding with the names of the CIDRs it mentions (see Finding.peer_names)."""
+    out: list[Finding] = []
+    for finding in findings:
+        mentioned = [*finding.peers, *finding.documented_peers]
+        for summary in (finding.peers_summary, finding.documented_summary):
+            if summary is not None:
+                mentioned.extend(summary.excluding)
+        for part in finding.region:
+            mentioned.extend(part.peers)
+            if part.peers_summary is not None:
+                mentioned.extend(part.peers_summary.excluding)
+        found = {c: names[c] for c in mentioned if c in names}
+        out.append(finding.model_copy(update={"peer_names": found}) if found else finding)
+    return out
 
 
 def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
@@ -165,54 +224,14 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
     ]
 
 
-def apply_suppressions(finding: Finding, profile: Profile, today: dt.date) -> list[Finding]:
-    """The finding with the first matching suppression applied.
-
-    A suppression with ``ports`` takes exactly those ports: the finding splits
-    into the suppressed part of its region and the rest, which stays active (with
-    its own fingerprint) and may match a later suppression.
-    """
-    for i, s in enumerate(profile.suppressions):
-        if s.expires < today:
-            continue
-        if s.rule and s.rule != finding.rule_id:
-            continue
-        if s.vm and not (fnmatchcase(finding.vm_name, s.vm) or fnmatchcase(finding.vm_id, s.vm)):
-            continue
-        if s.resource and not fnmatchcase(finding.resource, s.resource):
-            continue
-        suppression = Suppression(reason=s.reason, expires=s.expires, match=f"suppressions[{i}]")
-        if not s.ports:
-            return [finding.model_copy(update={"suppression": suppression})]
-        inside, outside = split_ports(finding.region, port_set([PortRange.parse(s.ports)]))
-        if not inside:
-            continue
-        internal = addr_set(profile.internal_networks)
-        suppressed = _with_region(finding, inside, internal, suppression)
-        if not outside:
-            return [suppressed]
-        rest = _with_region(finding, outside, internal, None)
-        return [suppressed, *apply_suppressions(rest, profile, today)]
-    return [finding]
-
-
-def _with_region(
-    finding: Finding, region: list[RegionPart], internal: IntervalSet, sup: Suppression | None
-) -> Finding:
-    return finding.model_validate(
-        {
-            **dict(finding),
-            "region": region,
-            "peers_summary": peers_summary(region, internal),
-            "suppression": sup,
-        }
-    )
-
-
 __all__ = [
+    "Compared",
     "VMExpectations",
-    "apply_suppressions",
+    "compare_all",
     "evaluate",
+    "name_peers",
+    "peer_names",
     "rule_ref",
+    "scan_result",
     "vm_access",
 ]

@@ -190,8 +190,8 @@ def _applying(
     match: Match,
     rule: Rule,
     fw: FirewallObject,
-    res: Resolution,
-    why: str,
+    resolve: Callable[[Rule], Resolution],
+    why: Callable[[Rule], str],
     *,
     synthetic: bool = False,
     tier: int = 0,
@@ -200,15 +200,17 @@ def _applying(
 
     A rule that *may* apply is evaluated the way that hides nothing: an allow as
     applying, a deny or goto_next as not applying; either way it is reported
-    (SWYX005) with ``why``.
+    (SWYX005) with ``why(rule)``. Peers are resolved only for rules that (may)
+    apply: most rules of a large estate select other VMs.
     """
     if match == "no":
         return None
+    res = resolve(rule)
     if match == "yes":
         return _collect(out, _resolved(rule, fw, res, synthetic=synthetic, tier=tier))
     applies = rule.action == "allow"
     treatment = "counted as applying to it" if applies else "counted as not applying to it"
-    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why}: {treatment}"])
+    res = Resolution(addrs=res.addrs, unresolved=[*res.unresolved, f"{why(rule)}: {treatment}"])
     rr = _resolved(rule, fw, res, synthetic=synthetic, tier=tier)
     out.unresolved.append(rr)
     return rr if applies else None
@@ -432,6 +434,13 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return vm_in(vm, addr_set([target.value]))
         return "no"
 
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        return f"whether {targets} holds this VM's address ({_vm_address_text(vm)})"
+
     levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
     for level in levels:
         for att in (a for a in vm.attachments if a.level == level):
@@ -453,9 +462,8 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                         applies(r),
                         r,
                         fw,
-                        ctx.resolve(r.peers, special),
-                        f"whether {', '.join(str(t) for t in r.targets)} holds "
-                        f"this VM's address ({_vm_address_text(vm)})",
+                        resolve,
+                        why,
                         synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
                     )
                 )
@@ -691,6 +699,18 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             order = (tier, priority, 0 if rule.action == "deny" else 1)
             entries.append((order, rule, fw, implied, match))
     entries.sort(key=lambda e: e[0])
+
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    def why(rule: Rule) -> str:
+        targets = ", ".join(str(t) for t in rule.targets)
+        accounts = ", ".join(vm.service_accounts) or "none"
+        return (
+            f"whether its targets ({targets}) select this VM "
+            f"(address {_vm_address_text(vm)}; service accounts {accounts})"
+        )
+
     rules = [
         rr
         for key, rule, fw, implied, match in entries
@@ -700,10 +720,8 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
                 match,
                 rule,
                 fw,
-                ctx.resolve(rule.peers, special),
-                f"whether its targets ({', '.join(str(t) for t in rule.targets)}) select this "
-                f"VM (address {_vm_address_text(vm)}; service accounts "
-                f"{', '.join(vm.service_accounts) or 'none'})",
+                resolve,
+                why,
                 # Implied and predefined rules: nobody can fix or delete them.
                 synthetic=implied
                 or (
@@ -722,53 +740,3 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
 
 def priority_of(rule: Rule) -> int:
     return rule.priority if rule.priority is not None else 1000
-
-
-# ---------------------------------------------------------------------- drift
-
-
-def cloud_name(provider: str, text: str) -> str:
-    """A name or id as the cloud compares it: Azure's are case-insensitive."""
-    return text.lower() if provider == "azure" else text
-
-
-def platform_rule(fw: FirewallObject, rule: Rule) -> bool:
-    """A rule the cloud adds to every object of its kind, which no Terraform
-    configuration declares: never drift."""
-    priority = rule.priority or 0
-    if fw.kind == "nsg":
-        return priority >= AZURE_DEFAULT_FLOOR
-    if fw.kind == "network_acl":
-        return priority == NACL_DEFAULT_RULE
-    if fw.kind == "firewall_policy":
-        return priority >= PREDEFINED_POLICY_PRIORITY
-    return False
-
-
-def rule_identity(fw: FirewallObject, rule: Rule) -> tuple[str, ...] | None:
-    """What names a rule inside its object in the cloud, so the same rule with
-    other values is *changed* rather than removed and added: an NSG rule's name
-    (case-insensitive in Azure); a network ACL's rule number and a firewall
-    policy's priority per direction (each unique there). AWS security-group
-    rules and a GCP VPC firewall's allow/deny entries have no name of their own:
-    None, they are matched by their values."""
-    if fw.kind == "nsg" and rule.name:
-        return ("name", rule.name.lower())
-    if fw.kind in ("network_acl", "firewall_policy") and rule.priority is not None:
-        return (rule.direction, str(rule.priority))
-    return None
-
-
-def drift_targets(fw: FirewallObject, rule: Rule) -> tuple[str, ...]:
-    """The rule's VM side as drift compares it: Azure's ``*`` destination is no
-    narrowing at all, whether a source wrote it or left it out."""
-    targets = rule.targets
-    if fw.kind == "nsg":
-        targets = tuple(t for t in targets if (t.kind, t.value) != ("service_tag", AZURE_ANY))
-    return tuple(sorted(drift_peer(t) for t in targets))
-
-
-def drift_peer(peer: Peer) -> str:
-    """A peer as drift compares it."""
-    # Service tag names are case-insensitive in Azure.
-    return f"service_tag:{peer.value.lower()}" if peer.kind == "service_tag" else str(peer)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from policycheck.engine.context import Context
+from policycheck.findings import CheckedVM, RoleOrigin, VMRole
 from policycheck.model import VM
 from policycheck.profile import ROLE_SPLIT, Profile
 
@@ -28,41 +29,64 @@ class RoleAssignment:
     roles: list[str] = field(default_factory=list)
     #: Slugs named by markers that the catalog does not know.
     unknown: list[str] = field(default_factory=list)
-    #: Where each role came from, for messages.
-    origins: dict[str, str] = field(default_factory=dict)
+    #: Where each role came from (every place that names it).
+    origins: dict[str, list[RoleOrigin]] = field(default_factory=dict)
+
+    def checked(self, vm: VM) -> CheckedVM:
+        """The VM as the reports list it."""
+        return CheckedVM(
+            provider=vm.provider,
+            id=vm.id,
+            name=vm.name,
+            provenance=vm.provenance,
+            roles=[VMRole(role=r, origins=self.origins.get(r, [])) for r in self.roles],
+            unknown_roles=list(self.unknown),
+        )
 
 
-def _from_tags(tags: Mapping[str, str], names: Iterable[str]) -> list[str]:
-    slugs: list[str] = []
+def _from_tags(tags: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(slug, tag key) for every role a tag set names."""
+    slugs: list[tuple[str, str]] = []
     for key, value in tags.items():
         lower = key.lower()
         if lower == ROLES_TAG:
-            slugs.extend(s for s in ROLE_SPLIT.split(value.strip().lower()) if s)
+            slugs.extend((s, key) for s in ROLE_SPLIT.split(value.strip().lower()) if s)
         elif lower.startswith(ROLE_PREFIX) and str(value).strip().lower() not in _FALSE:
-            slugs.append(lower[len(ROLE_PREFIX) :])
-    slugs.extend(n.lower()[len(ROLE_PREFIX) :] for n in names if n.lower().startswith(ROLE_PREFIX))
+            slugs.append((lower[len(ROLE_PREFIX) :], key))
     return slugs
+
+
+def _from_names(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(slug, network tag) for GCP network tags ``swyx-role-<slug>``."""
+    return [(n.lower()[len(ROLE_PREFIX) :], n) for n in names if n.lower().startswith(ROLE_PREFIX)]
 
 
 def assign_roles(vm: VM, ctx: Context, profile: Profile, known: frozenset[str]) -> RoleAssignment:
     result = RoleAssignment()
 
-    def add(slugs: Iterable[str], origin: str) -> None:
-        for slug in slugs:
+    def add(slugs: Iterable[tuple[str, RoleOrigin]]) -> None:
+        for slug, origin in slugs:
             if slug not in known:
                 if slug not in result.unknown:
                     result.unknown.append(slug)
-            elif slug not in result.roles:
+                continue
+            if slug not in result.roles:
                 result.roles.append(slug)
-                result.origins[slug] = origin
+            origins = result.origins.setdefault(slug, [])
+            if origin not in origins:
+                origins.append(origin)
 
     if profile.role_markers:
-        add(_from_tags(vm.tags, vm.network_tags), "VM markers")
+        add((s, RoleOrigin(kind="vm_tag", key=k)) for s, k in _from_tags(vm.tags))
+        add((s, RoleOrigin(kind="network_tag", key=k)) for s, k in _from_names(vm.network_tags))
         for att in vm.attachments:
             fw = ctx.firewall(att.firewall_id)
             if fw is not None:
-                add(_from_tags(fw.tags, ()), f"markers on {fw.name}")
-    for assignment in profile.role_assignments:
+                add(
+                    (s, RoleOrigin(kind="firewall_tag", key=k, firewall=fw.name))
+                    for s, k in _from_tags(fw.tags)
+                )
+    for i, assignment in enumerate(profile.role_assignments):
         m = assignment.match
         if (
             (m.name is None or fnmatchcase(vm.name, m.name))
@@ -75,5 +99,6 @@ def assign_roles(vm: VM, ctx: Context, profile: Profile, known: frozenset[str]) 
                 )
             )
         ):
-            add(assignment.roles, "profile role_assignments")
+            origin = RoleOrigin(kind="profile", key=f"role_assignments[{i}]")
+            add((slug, origin) for slug in assignment.roles)
     return result

@@ -8,29 +8,37 @@ reports never disagree about which finding comes first or how many there are.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from urllib.parse import quote
 
 from policycheck.findings import (
     OTHER_PROTOCOLS,
     PORT_PROTOCOLS,
     RULES,
     AssumedParameterHint,
-    Drift,
+    BaselineFinding,
+    CheckedVM,
     Finding,
     PeerSummary,
     RegionPart,
+    RoleOrigin,
     RuleRef,
     ScanResult,
+    SuppressionState,
+    SuppressionStatus,
 )
-from policycheck.model import ALL_PORTS, PortRange
+from policycheck.model import ALL_PORTS, PortRange, Provenance
 
 TOOL_NAME = "policycheck"
 LEVELS: tuple[str, ...] = ("error", "warning", "note")
 #: How many peers a one-line rendering names before it says "+N more".
 PEERS_SHOWN = 4
+#: The per-role marker's prefix (``swyx-role-cds``); see engine/roles.py.
+ROLE_MARKER = "swyx-role-"
 #: How many port ranges a rendering names before it says "and N more ranges".
 PORT_RANGES_SHOWN = 8
 
@@ -86,6 +94,9 @@ class Summary:
     suppressed_by_rule: dict[str, int]
     suppressed: int
     errors: int
+    #: Suppressions whose date has passed, and valid ones that suppressed nothing.
+    suppressions_expired: int = 0
+    suppressions_unmatched: int = 0
 
     @property
     def active(self) -> int:
@@ -94,6 +105,59 @@ class Summary:
     @property
     def incomplete(self) -> bool:
         return self.errors > 0
+
+
+@dataclass(frozen=True)
+class BaselineCounts:
+    """Active findings new and unchanged since the baseline, and its findings gone."""
+
+    new: int
+    unchanged: int
+    absent: int
+
+
+def baseline_counts(result: ScanResult) -> BaselineCounts:
+    active = result.active()
+    absent = len(result.baseline.absent) if result.baseline else 0
+    new = sum(f.baseline_state == "new" for f in active)
+    return BaselineCounts(new=new, unchanged=len(active) - new, absent=absent)
+
+
+def profile_text(result: ScanResult) -> str:
+    """Which deployment profile the scan used."""
+    if result.profile is None:
+        return "Profile: none (the built-in defaults)"
+    return f"Profile: {result.profile}"
+
+
+def baseline_text(result: ScanResult) -> str:
+    """``Since the baseline r.sarif: 1 new, 7 unchanged, 1 fixed or gone.``"""
+    assert result.baseline is not None
+    c = baseline_counts(result)
+    return (
+        f"Since the baseline {result.baseline.path}: {c.new} new, {c.unchanged} unchanged, "
+        f"{c.absent} fixed or gone."
+    )
+
+
+def absent_where(finding: BaselineFinding) -> str:
+    """Where a baseline finding was reported: ``main.tf:63-69``, else its resource."""
+    if not finding.file:
+        return finding.resource
+    where = finding.file
+    if finding.start_line:
+        where += f":{finding.start_line}"
+        if finding.end_line and finding.end_line != finding.start_line:
+            where += f"-{finding.end_line}"
+    return where
+
+
+def absent_text(finding: BaselineFinding) -> str:
+    """A baseline finding no longer found, in one line: rule, VM, where, its old words."""
+    return (
+        f"{finding.level} {finding.rule_id} {finding.vm_name} at {absent_where(finding)}: "
+        f"{finding.message}"
+    )
 
 
 def summarize(result: ScanResult) -> Summary:
@@ -110,6 +174,8 @@ def summarize(result: ScanResult) -> Summary:
         suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in sorted(RULES)},
         suppressed=len(suppressed),
         errors=len(result.errors),
+        suppressions_expired=len(result.suppressions_in("expired")),
+        suppressions_unmatched=len(result.suppressions_in("unmatched")),
     )
 
 
@@ -136,7 +202,7 @@ def port_text(port: PortRange) -> str:
 def ports_text(ports: list[PortRange], limit: int = PORT_RANGES_SHOWN) -> str:
     """``3389``, ``16203, 57203``, ``all ports``; beyond ``limit`` ranges the rest
     is counted (``... and 12 more ranges``), never cut inside a range. Ranges are
-    separated by spaces so a table wraps between ranges, not inside one."""
+    separated by spaces so a line wraps between ranges, not inside one."""
     if ports == [ALL_PORTS]:
         return "all ports"
     shown = ", ".join(port_text(p) for p in ports[:limit])
@@ -163,61 +229,129 @@ def part_text(part: RegionPart) -> str:
 
 
 def region_text(finding: Finding) -> str:
-    """``tcp 0-3388,3390-65535; udp 5060``: what a finding covers, per protocol."""
+    """``tcp 0-3388, 3390-65535; udp 5060``: what a finding covers, per protocol."""
     return "; ".join(part_text(p) for p in finding.region)
 
 
+#: A named base: (base, family) -> words. "The internet" is everything outside
+#: the profile's internal networks.
 _BASE_TEXT = {
     ("anywhere", "any"): "anywhere (0.0.0.0/0, ::/0)",
     ("anywhere", "ipv4"): "0.0.0.0/0",
     ("anywhere", "ipv6"): "::/0",
-    ("internet", "any"): "the internet (everything outside the internal networks)",
-    ("internet", "ipv4"): "the IPv4 internet (0.0.0.0/0 outside the internal networks)",
-    ("internet", "ipv6"): "the IPv6 internet (::/0 outside the internal networks)",
+    ("internet", "any"): "the internet",
+    ("internet", "ipv4"): "the IPv4 internet",
+    ("internet", "ipv6"): "the IPv6 internet",
     ("internal", "any"): "the internal networks",
-    ("internal", "ipv4"): "the IPv4 internal networks",
-    ("internal", "ipv6"): "the IPv6 internal networks",
+    ("internal", "ipv4"): "the internal IPv4 networks",
+    ("internal", "ipv6"): "the internal IPv6 networks",
 }
+#: The same bases when CIDRs are cut out of them.
+_BASE_EXCEPT_TEXT = {**_BASE_TEXT, ("anywhere", "any"): "anywhere"}
 
 
-def peers_phrase(peers: list[str], summary: PeerSummary | None, limit: int = PEERS_SHOWN) -> str:
-    """Addresses in words: a named base with its exceptions, else the CIDRs."""
+def named_cidrs(cidrs: list[str], names: Mapping[str, str]) -> str:
+    """``10.20.0.5/32 (bastion), 10.0.0.0/24``; consecutive CIDRs of one name
+    share it: ``203.0.113.0/28, 198.51.100.0/28 (carrier)``."""
+    out: list[str] = []
+    run: list[str] = []
+    for i, cidr in enumerate(cidrs):
+        run.append(cidr)
+        name = names.get(cidr)
+        if i + 1 < len(cidrs) and name is not None and names.get(cidrs[i + 1]) == name:
+            continue
+        out.append(", ".join(run) + (f" ({name})" if name else ""))
+        run = []
+    return ", ".join(out)
+
+
+def peers_phrase(
+    peers: list[str],
+    summary: PeerSummary | None,
+    names: Mapping[str, str] | None = None,
+    limit: int = PEERS_SHOWN,
+) -> str:
+    """Addresses as people say them: "the internet", "the internet except
+    203.0.113.0/28 (carrier)", "the internal networks", "10.20.0.5/32 (bastion)";
+    a list of CIDRs only when no named base describes the set briefly, and then
+    at most ``limit`` of them."""
+    names = names or {}
     if summary is None or summary.base == "cidrs":
-        return peers_text(peers, limit) if peers else "no address"
+        return peers_text(peers, names, limit) if peers else "no address"
     if summary.base == "none":
         return "no address"
-    text = _BASE_TEXT[(summary.base, summary.family)]
-    if summary.excluding:
-        text += f" except {', '.join(summary.excluding)}"
-    return text
+    if not summary.excluding:
+        return _BASE_TEXT[(summary.base, summary.family)]
+    base = _BASE_EXCEPT_TEXT[(summary.base, summary.family)]
+    return f"{base} except {named_cidrs(summary.excluding, names)}"
 
 
-def peers_text(peers: list[str], limit: int = PEERS_SHOWN) -> str:
-    shown = ", ".join(peers[:limit])
+def peers_text(peers: list[str], names: Mapping[str, str] | None = None, limit: int = 4) -> str:
+    shown = named_cidrs(peers[:limit], names or {})
     hidden = len(peers) - limit
-    return f"{shown} (+{hidden} more)" if hidden > 0 else shown
+    return f"{shown} and {hidden} more" if hidden > 0 else shown
 
 
 def finding_peers_text(finding: Finding) -> str:
     """All of a finding's peers in words (the union over its parts)."""
-    return peers_phrase(finding.peers, finding.peers_summary) if finding.peers else ""
+    if not finding.peers:
+        return ""
+    return peers_phrase(finding.peers, finding.peers_summary, finding.peer_names)
 
 
-def region_peers_text(finding: Finding, preposition: str) -> str:
-    """``tcp 3389 from anywhere (0.0.0.0/0, ::/0); udp 5060 from 10.1.0.0/16``."""
+def part_peers_text(finding: Finding, part: RegionPart) -> str:
+    return peers_phrase(part.peers, part.peers_summary, finding.peer_names)
+
+
+def documented_text(finding: Finding) -> str:
+    """SWYX002: who may reach the finding's ports according to the matrix."""
+    if not finding.documented_peers:
+        return "no address (the flow stays on the VM)"
+    return peers_phrase(finding.documented_peers, finding.documented_summary, finding.peer_names)
+
+
+def preposition(finding: Finding) -> str:
+    return "from" if finding.direction == "inbound" else "to"
+
+
+def flow_groups(finding: Finding, *, with_peers: bool = True) -> list[tuple[list[str], str]]:
+    """The region as (parts, peers) groups: consecutive parts reached by the same
+    peers are said once with them (``tcp 80; udp 5096 from 10.0.0.0/8``)."""
+    groups: list[tuple[list[str], str]] = []
+    for part in finding.region:
+        peers = part_peers_text(finding, part) if part.peers and with_peers else ""
+        if groups and groups[-1][1] == peers:
+            groups[-1][0].append(part_text(part))
+        else:
+            groups.append(([part_text(part)], peers))
+    return groups
+
+
+def flow_text(finding: Finding, *, with_peers: bool = True) -> str:
+    """``tcp 3389 from 0.0.0.0/0; udp 5060 from the internet``: the region once."""
+    prep = preposition(finding)
+    groups = flow_groups(finding, with_peers=with_peers)
     return "; ".join(
-        f"{part_text(p)} {preposition} {peers_phrase(p.peers, p.peers_summary)}"
-        for p in finding.region
+        "; ".join(parts) + (f" {prep} {peers}" if peers else "") for parts, peers in groups
     )
 
 
-def rule_ref_text(ref: RuleRef) -> str:
-    """``swyx-pbx/B1``: the firewall and the rule a reader looks for in the console.
-
-    A GCP VPC firewall rule is its own firewall object, so its name is said once.
-    """
+def rule_label(ref: RuleRef) -> str:
+    """``pbx1-nsg/allow-rdp``, ``swyx-pbx/ingress/0``, ``b1-allow-rdp``: the
+    firewall and the rule as a reader finds them. A GCP VPC firewall rule is its
+    own firewall object, so its name is said once; a Terraform rule id that
+    repeats its resource address keeps only the rest."""
     rule = ref.rule_name or ref.rule_id
+    address = ref.provenance.address
+    if ref.rule_name is None and address and rule.startswith(f"{address}/"):
+        rule = rule[len(address) + 1 :]
+    elif ref.rule_name is None and address and rule == address:
+        rule = address.rsplit(".", 1)[-1]
     return ref.firewall_name if rule == ref.firewall_name else f"{ref.firewall_name}/{rule}"
+
+
+def rule_ref_text(ref: RuleRef) -> str:
+    return rule_label(ref)
 
 
 def vm_text(finding: Finding) -> str:
@@ -225,50 +359,236 @@ def vm_text(finding: Finding) -> str:
     return f"{finding.vm_name} ({finding.provider})"
 
 
-def subject_word(finding: Finding) -> str:
-    """What ``vm_name`` names: a VM, or (SWYX008 drift) a firewall object."""
-    return "firewall" if finding.drift is not None else "VM"
-
-
 def rule_refs_text(finding: Finding) -> str:
-    return ", ".join(rule_ref_text(ref) for ref in finding.rules)
+    return ", ".join(rule_label(ref) for ref in finding.rules)
 
 
-def flow_text(finding: Finding) -> str:
-    """``inbound tcp 3389 from 0.0.0.0/0``: the region a finding is about."""
-    parts: list[str] = [finding.direction]
-    if finding.region:
-        parts.append(region_text(finding))
-    if finding.peers:
-        parts.append("from" if finding.direction == "inbound" else "to")
-        parts.append(finding_peers_text(finding))
-    return " ".join(parts)
+# ------------------------------------------------------------------ locations
 
 
-def headline(finding: Finding) -> str:
-    """One sentence naming rule, VM, flow and responsible firewall rules.
+@dataclass(frozen=True)
+class Place:
+    """Where to change one responsible rule."""
 
-    GitHub shows only the first sentence of a result message when space is short,
-    so everything needed to triage is in it.
+    #: ``pbx1-nsg/allow-rdp``.
+    label: str
+    #: Terraform resource address (plans).
+    address: str | None
+    #: ``modules/pbx/main.tf:12-22`` (plans).
+    file_lines: str | None
+    #: The cloud's id of the rule or firewall (live scans and their snapshots).
+    cloud_id: str | None
+    #: The cloud console page of the firewall, where the cloud has one.
+    console_url: str | None
+    #: A platform default or implied rule: nobody wrote it.
+    default: bool
+
+
+def file_lines(prov: Provenance) -> str | None:
+    if not prov.file:
+        return None
+    if prov.start_line is None:
+        return prov.file
+    end = prov.end_line if prov.end_line and prov.end_line > prov.start_line else None
+    return f"{prov.file}:{prov.start_line}" + (f"-{end}" if end else "")
+
+
+def place(ref: RuleRef, provider: str, *, missing: bool = False) -> Place:
+    """``missing``: no rule to name (it does not exist yet, or the finding is
+    about a whole VM); the place is the firewall or VM."""
+    prov = ref.provenance
+    return Place(
+        label=ref.firewall_name if missing else rule_label(ref),
+        address=prov.address,
+        file_lines=file_lines(prov),
+        cloud_id=prov.cloud_id,
+        console_url=console_url(provider, ref),
+        default=ref.default,
+    )
+
+
+def places(finding: Finding) -> list[Place]:
+    """Where to change the finding: each responsible rule, the written ones first."""
+    return [
+        # A missing rule (SWYX003) goes into its firewall; a VM-level finding
+        # (SWYX006, unknown groups) points at the VM itself.
+        place(
+            ref,
+            finding.provider,
+            missing=finding.rule_id == "SWYX003" or ref.firewall_id == finding.vm_id,
+        )
+        for ref in finding.rules
+    ]
+
+
+_AWS_GROUP = re.compile(r"\bsg-[0-9a-f]+\b")
+_GCP_PROJECT = re.compile(r"/projects/([^/]+)/")
+
+
+def console_url(provider: str, ref: RuleRef) -> str | None:
+    """The console page of the rule's firewall object in a live estate (None for
+    plans, and where the cloud has no page for it): the AWS security group
+    (``console.aws.amazon.com/ec2/home?region=R#SecurityGroup:groupId=sg-...``),
+    the Azure NSG (``portal.azure.com/#@/resource`` + its id), the GCP VPC
+    firewall rule (``console.cloud.google.com/networking/firewalls/details/NAME``)
+    or network firewall policy (``.../net-security/firewall-manager/firewall-
+    policies/details/NAME``), with ``?project=P``.
     """
-    title = RULES[finding.rule_id].title
-    refs = rule_refs_text(finding)
-    via = f" via {refs}" if refs else ""
-    # A VM-level finding (no region, no rule) has no flow worth naming.
-    flow = f": {flow_text(finding)}" if finding.region or refs else ""
-    return f"{finding.rule_id} {title} on {subject_word(finding)} {finding.vm_name}{flow}{via}."
+    prov = ref.provenance
+    if prov.source in ("terraform",) or not prov.cloud_id:
+        return None
+    firewall = ref.firewall_id
+    if provider == "aws":
+        group = _AWS_GROUP.search(firewall)
+        if group is None or not prov.region:
+            return None
+        return (
+            f"https://console.aws.amazon.com/ec2/home?region={quote(prov.region)}"
+            f"#SecurityGroup:groupId={group.group(0)}"
+        )
+    if provider == "azure":
+        if not firewall.lower().startswith("/subscriptions/"):
+            return None
+        return f"https://portal.azure.com/#@/resource{quote(firewall, safe='/')}"
+    if provider == "gcp":
+        project = _GCP_PROJECT.search(firewall)
+        name = firewall.rstrip("/").rsplit("/", 1)[-1]
+        if project is None or not name:
+            return None
+        if "/global/firewalls/" in firewall:
+            page = "networking/firewalls/details"
+        elif "/firewallPolicies/" in firewall:
+            page = "net-security/firewall-manager/firewall-policies/details"
+        else:
+            return None
+        return (
+            f"https://console.cloud.google.com/{page}/{quote(name)}"
+            f"?project={quote(project.group(1))}"
+        )
+    return None
 
 
-def message(finding: Finding) -> str:
-    """What the finding says, in one or two sentences, from its fields only, then
-    its hints."""
-    text = _message(finding)
-    hints = hints_text(finding)
-    return f"{text}. {hints}" if hints else text
+# ---------------------------------------------------------------------- roles
+
+
+def origin_text(origin: RoleOrigin) -> str:
+    """``tag swyx-roles``, ``network tag swyx-role-cds``, ``tag swyx-roles on
+    swyx-pbx``, ``profile role_assignments[0]``."""
+    if origin.kind == "vm_tag":
+        return f"tag {origin.key}"
+    if origin.kind == "network_tag":
+        return f"network tag {origin.key}"
+    if origin.kind == "firewall_tag":
+        return f"tag {origin.key} on {origin.firewall}"
+    return f"profile {origin.key}"
+
+
+def roles_text(vm: CheckedVM) -> str:
+    """``swyxware-server, cds (tag swyx-roles); remote-connector (profile
+    role_assignments[0])``: roles grouped by where they came from."""
+    groups: dict[str, list[str]] = {}
+    for role in vm.roles:
+        # A per-role marker (swyx-role-cds) is said once for all roles it names.
+        origins = [
+            o.model_copy(update={"key": f"{ROLE_MARKER}<role>"})
+            if o.key.lower() == f"{ROLE_MARKER}{role.role}"
+            else o
+            for o in role.origins
+        ]
+        where = ", ".join(origin_text(o) for o in origins) or "unknown origin"
+        groups.setdefault(where, []).append(role.role)
+    text = "; ".join(f"{', '.join(roles)} ({where})" for where, roles in groups.items())
+    if vm.unknown_roles:
+        unknown = ", ".join(repr(s) for s in vm.unknown_roles)
+        text += ("; " if text else "") + f"unknown: {unknown}"
+    return text or "none"
+
+
+def vm_place(vm: CheckedVM) -> str:
+    """Where the VM is declared or lives: ``main.tf:80`` or its cloud id."""
+    return file_lines(vm.provenance) or vm.provenance.cloud_id or vm.id
+
+
+# -------------------------------------------------------------------- details
+
+
+def detail_lines(finding: Finding) -> list[str]:
+    """What a finding says beyond its title and region, as short lines: the
+    documented peers (SWYX002), the requirement (SWYX003), what could not be
+    resolved (SWYX005), the role problem (SWYX006), why a rule is dead (SWYX007),
+    then its hints."""
+    return [*_rule_details(finding), *hint_lines(finding)]
+
+
+def _rule_details(finding: Finding) -> list[str]:
+    rule = finding.rule_id
+    if rule == "SWYX002":
+        return [f"documented peers: {documented_text(finding)}"]
+    if rule == "SWYX003":
+        return [f"required: {finding.requirement or 'a documented flow'}"]
+    if rule == "SWYX005":
+        return [f"unresolved: {'; '.join(finding.unresolved)}"] if finding.unresolved else []
+    if rule == "SWYX006":
+        return [_role_problem(finding)]
+    if rule == "SWYX007":
+        return ["higher-priority rules already decide all its traffic"]
+    return []
+
+
+def _role_problem(finding: Finding) -> str:
+    if finding.unresolved:
+        slugs = ", ".join(repr(s) for s in finding.unresolved)
+        what = f"unknown role slug(s) {slugs}"
+    else:
+        what = "no recognised Swyx role"
+    return what + ("" if finding.roles else "; its access was not compared with the matrix")
+
+
+def rule_kind_text(finding: Finding) -> str:
+    """``allow rule, priority 1050``: the responsible rule's action and order."""
+    ref = finding.primary
+    action = f"{ref.action} rule" if ref is not None and ref.action else "rule"
+    priority = f", priority {ref.priority}" if ref and ref.priority is not None else ""
+    return action + priority
+
+
+def what_text(finding: Finding) -> str:
+    """The finding's region in words, as the reports show it under its title:
+    ``tcp 3389 from 0.0.0.0/0``; SWYX003 the flow that is blocked, SWYX005/007
+    the rule's action and what it matches."""
+    rule = finding.rule_id
+    if rule == "SWYX003":
+        protocol = finding.region[0].protocol if finding.region else ""
+        wanted = " or ".join(f"{protocol} {ports_text(alt)}" for alt in finding.alternatives)
+        peers = finding_peers_text(finding) or "anywhere"
+        return f"{finding.direction} {wanted} {preposition(finding)} {peers}"
+    if rule in ("SWYX005", "SWYX007"):
+        # SWYX005's peers are what could not be resolved: said on their own line.
+        region = flow_text(finding, with_peers=rule == "SWYX007")
+        return f"{rule_kind_text(finding)}, {finding.direction}" + (f": {region}" if region else "")
+    if rule == "SWYX006":
+        return ""
+    return flow_text(finding)
+
+
+def _rule_phrase(finding: Finding, *, with_peers: bool) -> str:
+    """``allow rule pbx1-nsg/allow-9094 (priority 1050; inbound tcp 9094 from ...)``."""
+    ref = finding.primary
+    action = f"{ref.action} rule" if ref is not None and ref.action else "rule"
+    labels = ", ".join(rule_label(r) for r in finding.rules)
+    scope = [f"priority {ref.priority}"] if ref is not None and ref.priority is not None else []
+    region = flow_text(finding, with_peers=with_peers)
+    scope.append(f"{finding.direction} {region}" if region else finding.direction)
+    return f"{action} {labels} ({'; '.join(scope)})"
 
 
 def hints_text(finding: Finding) -> str:
     """The finding's hints as sentences (empty without hints)."""
+    return " ".join(hint_lines(finding))
+
+
+def hint_lines(finding: Finding) -> list[str]:
+    """Each hint as one sentence: what changes what to do about the finding."""
     sentences: list[str] = []
     for hint in finding.hints:
         if isinstance(hint, AssumedParameterHint):
@@ -286,79 +606,71 @@ def hints_text(finding: Finding) -> str:
                 f"{'is' if len(hint.rows) == 1 else 'are'} uncertain in the port matrix "
                 "(marked '?')."
             )
-    return " ".join(sentences)
+    return sentences
 
 
-def _message(finding: Finding) -> str:
+def message(finding: Finding) -> str:
+    """The finding as one or two sentences, from its fields only: JSON's
+    ``message`` and the SARIF result message. The rule's title is not repeated
+    (SARIF shows it beside the message); the first sentence names the VM, the
+    region and the responsible rules, so it triages on its own. Hints follow."""
     vm = finding.vm_name
-    via = " + ".join(rule_ref_text(r) for r in finding.rules)
+    via = ", ".join(rule_label(r) for r in finding.rules)
     rule = finding.rule_id
-    if rule == "SWYX001":
-        region = region_peers_text(finding, "from")
-        return f"undocumented inbound access to {vm}: {region} (allowed by {via})"
-    if rule == "SWYX002":
-        region = region_peers_text(finding, "from")
+    if rule in ("SWYX001", "SWYX004"):
+        verb = "accepts" if finding.direction == "inbound" else "may send"
+        text = (
+            f"{vm} {verb} {flow_text(finding)} (allowed by {via}); no documented "
+            f"{finding.direction} flow of its roles uses it."
+        )
+    elif rule == "SWYX002":
         documented = (
-            peers_phrase(finding.documented_peers, finding.documented_summary)
+            f"documents them {preposition(finding)} {documented_text(finding)} only"
             if finding.documented_peers
-            else "no address (the flow stays on the VM)"
+            else "documents no remote peer for them (the flow stays on the VM)"
         )
-        return (
-            f"inbound source too broad on {vm}: {region} (allowed by {via}); "
-            f"documented peers: {documented}"
-        )
-    if rule == "SWYX004":
-        region = region_peers_text(finding, "to")
-        return f"undocumented outbound access from {vm}: {region} (allowed by {via})"
-    if rule == "SWYX003":
-        protocol = finding.region[0].protocol if finding.region else ""
-        wanted = " or ".join(f"{protocol} {ports_text(alt)}" for alt in finding.alternatives)
-        peers = finding_peers_text(finding) or "anywhere"
-        what = finding.requirement or "a required flow"
-        return f"{vm}: {what} is blocked: no rule allows {wanted} from {peers}"
-    if rule == "SWYX005":
+        text = f"{vm} accepts {flow_text(finding)} (allowed by {via}); the matrix {documented}."
+    elif rule == "SWYX003":
+        what = finding.requirement or "a documented flow"
+        text = f"No rule allows {what_text(finding)} on {vm} ({what})."
+    elif rule == "SWYX005":
         what = "; ".join(finding.unresolved)
-        ref = finding.primary
-        if not finding.region or ref is None or ref.action is None:
-            return f"{vm}: {what}"
-        return (
-            f"{vm}: {ref.action} rule {via} ({region_text(finding)}) could not be fully "
-            f"evaluated: {what}; it was evaluated without the unresolved part"
-        )
-    if finding.drift is not None:
-        return drift_text(finding, finding.drift)
-    if rule == "SWYX006":
-        if finding.unresolved:
-            slugs = ", ".join(repr(s) for s in finding.unresolved)
-            what = f"unknown role slug(s) {slugs}"
+        if not finding.region or finding.primary is None:
+            text = f"{vm}: {what}."
         else:
-            what = "no recognised Swyx role"
-        compared = "" if finding.roles else "; its access was not compared with the matrix"
-        return f"{vm}: {what}{compared}"
-    ref = finding.primary
-    action = ref.action if ref is not None and ref.action else "a"
-    priority = f"priority {ref.priority}, " if ref is not None and ref.priority is not None else ""
-    region = region_text(finding) or "no traffic"
-    return (
-        f"{vm}: {action} rule {via} ({priority}{region}) never takes effect: "
-        "higher-priority rules already decide all its traffic"
-    )
+            text = (
+                f"The {_rule_phrase(finding, with_peers=False)} on {vm} could not be fully "
+                f"evaluated: {what}; it was evaluated without the unresolved part."
+            )
+    elif rule == "SWYX006":
+        text = f"{vm}: {_role_problem(finding)}."
+    else:
+        text = (
+            f"The {_rule_phrase(finding, with_peers=True)} never takes effect on {vm}: "
+            "higher-priority rules already decide all its traffic."
+        )
+    hints = hints_text(finding)
+    return f"{text} {hints}" if hints else text
 
 
-def drift_text(finding: Finding, drift: Drift) -> str:
-    """SWYX008: which rule, which side has it, and what differs."""
-    ref = finding.rules[-1] if finding.rules else None
-    rule = f"{ref.action or 'allow'} rule {rule_ref_text(ref)}" if ref is not None else "a rule"
-    what = f"{rule} ({flow_text(finding)})"
-    address = drift.terraform_address or "the plan"
-    if drift.kind == "added":
-        where = f"; its firewall is {address} in Terraform" if drift.terraform_address else ""
-        return f"{what} is in the cloud ({drift.cloud_id}) but not in the Terraform plan{where}"
-    if drift.kind == "missing":
-        cloud = f" (its firewall is {drift.cloud_id})" if drift.cloud_id else ""
-        return f"{what} is declared at {address} but missing from the cloud{cloud}"
-    changes = "; ".join(
-        f"{c.field} {c.plan or '(none)'} in the plan, {c.cloud or '(none)'} in the cloud"
-        for c in drift.changes
-    )
-    return f"{what} differs between {address} and the cloud ({drift.cloud_id}): {changes}"
+#: The suppression states every report lists, with their headings.
+SUPPRESSION_STATE_TITLES: tuple[tuple[SuppressionState, str], ...] = (
+    ("expired", "Expired suppressions (their findings are active again)"),
+    ("unmatched", "Suppressions that suppressed nothing"),
+)
+
+
+def suppression_status_text(status: SuppressionStatus) -> str:
+    """One line about an expired or unmatched suppression, naming where it is
+    written, what it selects and what follows from its state."""
+    selects = "; ".join(f"{k} {v}" for k, v in status.selectors.items())
+    what = f'{status.match} ({selects}; reason "{status.reason}")'
+    if status.state == "expired":
+        again = (
+            f"{plural(status.findings, 'finding')} it matches "
+            f"{'is' if status.findings == 1 else 'are'} active again"
+        )
+        return f"{what} expired on {status.expires.isoformat()}: {again}"
+    if status.state == "unmatched":
+        return f"{what} suppressed no finding: remove it, or correct its selectors"
+    return f"{what} suppressed {plural(status.findings, 'finding')}"

@@ -8,33 +8,29 @@ always hold everything.
 
 from __future__ import annotations
 
-from policycheck.findings import RULES, Finding, ScanResult
+from policycheck.findings import RULES, CheckedVM, Finding, ScanResult
 from policycheck.report.common import (
+    SUPPRESSION_STATE_TITLES,
     Summary,
-    finding_peers_text,
+    absent_where,
+    baseline_text,
+    detail_lines,
     level_counts_text,
-    message,
+    places,
     plural,
-    region_text,
-    rule_refs_text,
+    profile_text,
+    roles_text,
     sorted_findings,
     summarize,
+    suppression_status_text,
+    vm_place,
     vm_text,
+    what_text,
 )
-from policycheck.report.evidence import evidence_markdown
 
 #: Rows per findings table before "... and N more".
 MAX_ROWS = 200
-_FINDING_COLUMNS = (
-    "Level",
-    "Rule",
-    "VM",
-    "Direction",
-    "Protocol/ports",
-    "Peers",
-    "Firewall rule",
-    "Message",
-)
+_FINDING_COLUMNS = ("Level", "Rule", "VM", "Finding", "Where to change it")
 _MARKDOWN_SPECIAL = str.maketrans(
     {
         "\\": "\\\\",
@@ -71,7 +67,7 @@ def render_markdown(result: ScanResult) -> str:
     notes = [f for f in active if f.level == "note"]
     suppressed = [f for f in ordered if f.suppression is not None]
 
-    parts = [_headline(summary), _context(result, summary)]
+    parts = [_headline(summary, result), _context(result, summary)]
     if summary.incomplete:
         parts.append(
             "> [!WARNING]\n> The scan is incomplete: "
@@ -79,14 +75,24 @@ def render_markdown(result: ScanResult) -> str:
             "See *Collection errors* below."
         )
     parts.append(_rules_table(summary))
+    if result.vms:
+        parts.append(_vms_section(result))
+    prefix = ""
+    if result.baseline is not None:
+        # New first, then fixed; the unchanged rest below as without a baseline.
+        parts.extend(_baseline_sections(result, active))
+        blocking = [f for f in blocking if f.baseline_state != "new"]
+        notes = [f for f in notes if f.baseline_state != "new"]
+        prefix = "Unchanged "
     if blocking:
-        parts.append("### Errors and warnings\n\n" + _findings_table(blocking))
+        title = f"{prefix}errors and warnings".capitalize()
+        parts.append(f"### {title}\n\n" + _findings_table(blocking))
     if notes:
-        parts.append(_details(f"Notes ({len(notes)})", _findings_table(notes)))
+        title = f"{prefix}notes".capitalize()
+        parts.append(_details(f"{title} ({len(notes)})", _findings_table(notes)))
     if suppressed:
         parts.append(_details(f"Suppressed ({len(suppressed)})", _suppressed_table(suppressed)))
-    if result.evidence is not None:
-        parts.append(evidence_markdown(result.evidence, escape))
+    parts.extend(_suppression_states(result))
     if result.errors:
         lines = [
             f"- **{escape(e.provider)}** {escape(e.scope)}: {escape(e.message)}"
@@ -96,14 +102,21 @@ def render_markdown(result: ScanResult) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _headline(summary: Summary) -> str:
+def _headline(summary: Summary, result: ScanResult) -> str:
     errors, warnings = summary.by_level["error"], summary.by_level["warning"]
+    new = ""
+    if result.baseline is not None:
+        # What gates the run: the new findings.
+        gating = result.gating()
+        errors = sum(f.level == "error" for f in gating)
+        warnings = sum(f.level == "warning" for f in gating)
+        new = "new "
     if errors:
-        verdict = f":x: {plural(errors, 'error')}"
+        verdict = f":x: {plural(errors, new + 'error')}"
     elif warnings:
-        verdict = f":warning: {plural(warnings, 'warning')}"
+        verdict = f":warning: {plural(warnings, new + 'warning')}"
     else:
-        verdict = ":white_check_mark: no errors or warnings"
+        verdict = f":white_check_mark: no {new}errors or warnings"
     if summary.incomplete:
         verdict += " (incomplete)"
     return f"## policycheck: {verdict}"
@@ -115,8 +128,9 @@ def _context(result: ScanResult, summary: Summary) -> str:
     return (
         f"{plural(summary.vms, 'VM')} and {plural(summary.firewalls, 'firewall')} checked; "
         f"{level_counts_text(summary)}; {summary.suppressed} suppressed. "
-        f"Sources: {sources}. policycheck {escape(result.tool_version)}."
-    )
+        f"Sources: {sources}. {escape(profile_text(result))}. "
+        f"policycheck {escape(result.tool_version)}."
+    ) + (f" {escape(baseline_text(result))}" if result.baseline is not None else "")
 
 
 def _rules_table(summary: Summary) -> str:
@@ -131,16 +145,68 @@ def _rules_table(summary: Summary) -> str:
 
 
 def _finding_cells(finding: Finding) -> list[str]:
+    what = [what_text(finding), *detail_lines(finding)]
     return [
         finding.level,
-        finding.rule_id,
+        f"{finding.rule_id} {escape(RULES[finding.rule_id].title)}",
         escape(vm_text(finding)),
-        finding.direction,
-        escape(region_text(finding)),
-        escape(finding_peers_text(finding)),
-        escape(rule_refs_text(finding)),
-        escape(message(finding)),
+        "<br>".join(escape(line) for line in what if line),
+        "<br>".join(_place_cell(finding)),
     ]
+
+
+def _place_cell(finding: Finding) -> list[str]:
+    """Each responsible rule with where to change it: the file and lines of a
+    plan, or the cloud id linked to its console page."""
+    out: list[str] = []
+    for where in places(finding):
+        text = escape(where.label) + (" (platform default)" if where.default else "")
+        if where.file_lines:
+            text += f" at {escape(where.file_lines)}"
+        elif where.cloud_id and where.console_url:
+            text += f": [{escape(where.cloud_id)}]({_url(where.console_url)})"
+        elif where.cloud_id and where.cloud_id != where.label:
+            text += f": {escape(where.cloud_id)}"
+        out.append(text)
+    return out
+
+
+def _url(url: str) -> str:
+    """A link target that cannot end the link or the table cell early."""
+    return url.replace("(", "%28").replace(")", "%29").replace("|", "%7C").replace(" ", "%20")
+
+
+def _vms_section(result: ScanResult) -> str:
+    """Every VM checked, with its roles and where they came from: a VM without
+    findings is listed as clean."""
+    active: dict[tuple[str, str], int] = {}
+    suppressed: dict[tuple[str, str], int] = {}
+    for f in result.findings:
+        counts = active if f.suppression is None else suppressed
+        counts[(f.provider, f.vm_id)] = counts.get((f.provider, f.vm_id), 0) + 1
+    rows = []
+    for vm in result.vms:
+        key = (vm.provider, vm.id)
+        found = active.get(key, 0)
+        status = plural(found, "finding") if found else ":white_check_mark: clean"
+        if suppressed.get(key):
+            status += f" ({suppressed[key]} suppressed)"
+        rows.append(
+            [
+                escape(f"{vm.name} ({vm.provider})"),
+                escape(_vm_where(vm)),
+                escape(roles_text(vm)),
+                status,
+            ]
+        )
+    clean = sum(1 for vm in result.vms if (vm.provider, vm.id) not in active)
+    table = _table(["VM", "Where", "Roles (from)", "Status"], rows)
+    return f"### VMs checked ({len(result.vms)}, {clean} clean)\n\n{table}"
+
+
+def _vm_where(vm: CheckedVM) -> str:
+    place = vm_place(vm)
+    return place if place == vm.resource else f"{vm.resource} at {place}"
 
 
 def _findings_table(findings: list[Finding]) -> str:
@@ -154,6 +220,42 @@ def _suppressed_table(findings: list[Finding]) -> str:
         assert sup is not None  # only suppressed findings reach this table
         rows.append([*_finding_cells(finding), escape(sup.reason), sup.expires.isoformat()])
     return _table([*_FINDING_COLUMNS, "Justification", "Expires"], rows)
+
+
+def _baseline_sections(result: ScanResult, active: list[Finding]) -> list[str]:
+    assert result.baseline is not None
+    out = []
+    new = [f for f in active if f.baseline_state == "new"]
+    if new:
+        out.append(f"### New since the baseline ({len(new)})\n\n" + _findings_table(new))
+    absent = result.baseline.absent
+    if absent:
+        rows = [
+            [
+                f.level,
+                f"{f.rule_id} {escape(RULES[f.rule_id].title)}",
+                escape(f"{f.vm_name} ({f.provider})"),
+                escape(f.message),
+                escape(absent_where(f)),
+            ]
+            for f in absent
+        ]
+        header = ["Was", "Rule", "VM", "Finding (as reported then)", "Where it was"]
+        out.append(
+            f"### Fixed or gone since the baseline ({len(absent)})\n\n" + _table(header, rows)
+        )
+    return out
+
+
+def _suppression_states(result: ScanResult) -> list[str]:
+    """Suppressions that expired (their findings are active again) or suppressed nothing."""
+    out = []
+    for state, title in SUPPRESSION_STATE_TITLES:
+        listed = result.suppressions_in(state)
+        if listed:
+            lines = [f"- {escape(suppression_status_text(s))}" for s in listed]
+            out.append(f"### {title}\n\n" + "\n".join(lines))
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

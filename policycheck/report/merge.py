@@ -28,7 +28,14 @@ import orjson
 from pydantic import ValidationError
 
 from policycheck.errors import InputError, one_line
-from policycheck.findings import LEVEL_ORDER, Finding, ScanResult, ShardMark
+from policycheck.findings import (
+    LEVEL_ORDER,
+    CheckedVM,
+    Finding,
+    ScanResult,
+    ShardMark,
+    SuppressionStatus,
+)
 from policycheck.model import CollectionError
 from policycheck.report.json_report import JSON_SCHEMA_ID
 
@@ -138,10 +145,18 @@ def merge_json(reports: list[Report]) -> ScanResult:
     sources: list[str] = []
     seen: set[str] = set()
     vms = firewalls = 0
+    checked: dict[tuple[str, str], CheckedVM] = {}
+    statuses: dict[str, SuppressionStatus] = {}
     for report in reports:
         doc = report.doc
         here: set[str] = set()
         try:
+            for raw in doc.get("vms", []):
+                vm = CheckedVM.model_validate(raw)
+                checked.setdefault((vm.provider, vm.id), vm)
+            for raw in doc.get("suppressions", []):
+                status = SuppressionStatus.model_validate(raw)
+                statuses[status.match] = _merged_status(statuses.get(status.match), status)
             for raw in doc.get("findings", []):
                 finding = Finding.model_validate(raw)
                 fingerprint = finding.fingerprint()
@@ -165,14 +180,27 @@ def merge_json(reports: list[Report]) -> ScanResult:
         summary = doc.get("summary", {})
         vms += int(summary.get("vms", 0))
         firewalls += int(summary.get("firewalls", 0))
+    profiles = {r.doc.get("profile") for r in reports}
     return ScanResult(
         tool_version=versions.pop(),
         sources=sources,
+        profile=profiles.pop() if len(profiles) == 1 else None,
         vm_count=vms,
         firewall_count=firewalls,
+        vms=sorted(checked.values(), key=CheckedVM.sort_key),
         findings=findings,
         errors=errors,
+        suppressions=list(statuses.values()),
     )
+
+
+def _merged_status(seen: SuppressionStatus | None, status: SuppressionStatus) -> SuppressionStatus:
+    """One suppression as the shards saw it: it suppressed nothing only if it did
+    so in every shard; the findings it matched are summed."""
+    if seen is None:
+        return status
+    state = seen.state if status.state == "unmatched" else status.state
+    return seen.model_copy(update={"state": state, "findings": seen.findings + status.findings})
 
 
 # -------------------------------------------------------------------- SARIF

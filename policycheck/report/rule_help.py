@@ -3,11 +3,13 @@
 GitHub code scanning shows ``help.markdown`` beside every alert, so this is the
 documentation a reviewer reads when a pull request is blocked. The meaning and the
 short fix come from :data:`~policycheck.findings.RULES` (one source of truth); this
-module adds the reasoning and a worked Terraform example per rule.
+module adds the reasoning and a worked Terraform example per rule and cloud;
+a scan's help shows the examples of the clouds it scanned only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policycheck.findings import RULES, RuleInfo
@@ -16,8 +18,9 @@ from policycheck.findings import RULES, RuleInfo
 @dataclass(frozen=True)
 class RuleHelp:
     why: str
-    #: Terraform before/after, as HCL.
-    example: str
+    #: Terraform before/after as HCL, per cloud (``aws``, ``azure``, ``gcp``), so a
+    #: finding's help shows the resources of its own cloud.
+    examples: dict[str, str]
 
 
 HELP: dict[str, RuleHelp] = {
@@ -28,29 +31,91 @@ HELP: dict[str, RuleHelp] = {
             "most common ways into a server, and a compromised phone system is used for "
             "toll fraud and eavesdropping."
         ),
-        example="""\
+        examples={
+            "aws": """\
 # Before: RDP open to the whole internet.
-resource "aws_security_group_rule" "rdp" {
-  type              = "ingress"
+resource "aws_vpc_security_group_ingress_rule" "rdp" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "tcp"
+  ip_protocol       = "tcp"
   from_port         = 3389
   to_port           = 3389
-  cidr_blocks       = ["0.0.0.0/0"]
+  cidr_ipv4         = "0.0.0.0/0"
 }
 
 # After: only from the admin jump host, declared under extra_flows in the
 # deployment profile with a justification (or delete the rule).
-resource "aws_security_group_rule" "rdp_from_jump_host" {
-  type              = "ingress"
+resource "aws_vpc_security_group_ingress_rule" "rdp_from_jump_host" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "tcp"
+  ip_protocol       = "tcp"
   from_port         = 3389
   to_port           = 3389
-  cidr_blocks       = ["10.0.100.5/32"]
+  cidr_ipv4         = "10.0.100.5/32"
   description       = "RDP from the admin jump host"
 }
 """,
+            "azure": """\
+# Before: RDP open to the whole internet.
+resource "azurerm_network_security_rule" "rdp" {
+  name                        = "allow-rdp"
+  priority                    = 1000
+  direction                   = "Inbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "3389"
+  source_address_prefix       = "*"
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+
+# After: only from the admin jump host, declared under extra_flows in the
+# deployment profile with a justification (or delete the rule).
+resource "azurerm_network_security_rule" "rdp" {
+  name                        = "allow-rdp-from-jump-host"
+  priority                    = 1000
+  direction                   = "Inbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "3389"
+  source_address_prefix       = "10.0.100.5/32"
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+""",
+            "gcp": """\
+# Before: RDP open to the whole internet.
+resource "google_compute_firewall" "rdp" {
+  name          = "allow-rdp"
+  network       = google_compute_network.swyx.name
+  direction     = "INGRESS"
+  source_ranges = ["0.0.0.0/0"]
+  target_tags   = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["3389"]
+  }
+}
+
+# After: only from the admin jump host, declared under extra_flows in the
+# deployment profile with a justification (or delete the rule).
+resource "google_compute_firewall" "rdp" {
+  name          = "allow-rdp-from-jump-host"
+  network       = google_compute_network.swyx.name
+  direction     = "INGRESS"
+  source_ranges = ["10.0.100.5/32"]
+  target_tags   = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["3389"]
+  }
+}
+""",
+        },
     ),
     "SWYX002": RuleHelp(
         why=(
@@ -59,7 +124,27 @@ resource "aws_security_group_rule" "rdp_from_jump_host" {
             "fraud; service ports meant for the SwyxWare server or the local machine "
             "must not be reachable by every host."
         ),
-        example="""\
+        examples={
+            "aws": """\
+# Before: SIP from any address.
+resource "aws_vpc_security_group_ingress_rule" "sip" {
+  security_group_id = aws_security_group.pbx.id
+  ip_protocol       = "tcp"
+  from_port         = 5060
+  to_port           = 5060
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+# After: only from the internal networks the matrix documents.
+resource "aws_vpc_security_group_ingress_rule" "sip" {
+  security_group_id = aws_security_group.pbx.id
+  ip_protocol       = "tcp"
+  from_port         = 5060
+  to_port           = 5060
+  cidr_ipv4         = "10.0.0.0/8"
+}
+""",
+            "azure": """\
 # Before: SIP from any address.
 resource "azurerm_network_security_rule" "sip" {
   name                        = "allow-sip"
@@ -90,6 +175,36 @@ resource "azurerm_network_security_rule" "sip" {
   network_security_group_name = azurerm_network_security_group.pbx.name
 }
 """,
+            "gcp": """\
+# Before: SIP from any address.
+resource "google_compute_firewall" "sip" {
+  name          = "allow-sip"
+  network       = google_compute_network.swyx.name
+  direction     = "INGRESS"
+  source_ranges = ["0.0.0.0/0"]
+  target_tags   = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["5060"]
+  }
+}
+
+# After: only from the internal networks the matrix documents.
+resource "google_compute_firewall" "sip" {
+  name          = "allow-sip-internal"
+  network       = google_compute_network.swyx.name
+  direction     = "INGRESS"
+  source_ranges = ["10.0.0.0/8"]
+  target_tags   = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["5060"]
+  }
+}
+""",
+        },
     ),
     "SWYX003": RuleHelp(
         why=(
@@ -97,24 +212,57 @@ resource "azurerm_network_security_rule" "sip" {
             "calls fail or a component cannot reach the SwyxWare server. Outages caused "
             "by firewall changes are easier to prevent in review than to diagnose later."
         ),
-        example="""\
-# Allow the internal network to reach the CDS configuration API (tcp 9094).
-resource "google_compute_firewall" "cds_api" {
-  name          = "allow-cds-api-internal"
+        examples={
+            "aws": """\
+# Allow the RemoteConnector tunnel (tcp 16203) from the internet.
+resource "aws_vpc_security_group_ingress_rule" "remote_connector" {
+  security_group_id = aws_security_group.pbx.id
+  ip_protocol       = "tcp"
+  from_port         = 16203
+  to_port           = 16203
+  cidr_ipv4         = "0.0.0.0/0"
+  description       = "SwyxWare RemoteConnector tunnel"
+}
+# Or, if the deployment does not use this flow, mark it as not required in the
+# deployment profile.
+""",
+            "azure": """\
+# Allow the RemoteConnector tunnel (tcp 16203) from the internet.
+resource "azurerm_network_security_rule" "remote_connector" {
+  name                        = "allow-remote-connector"
+  priority                    = 1020
+  direction                   = "Inbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "16203"
+  source_address_prefix       = "Internet"
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+# Or, if the deployment does not use this flow, mark it as not required in the
+# deployment profile.
+""",
+            "gcp": """\
+# Allow the RemoteConnector tunnel (tcp 16203) from the internet.
+resource "google_compute_firewall" "remote_connector" {
+  name          = "allow-remote-connector"
   network       = google_compute_network.swyx.name
   direction     = "INGRESS"
   priority      = 1020
-  source_ranges = ["10.0.0.0/8"]
+  source_ranges = ["0.0.0.0/0"]
   target_tags   = ["swyx-pbx"]
 
   allow {
     protocol = "tcp"
-    ports    = ["9094"]
+    ports    = ["16203"]
   }
 }
 # Or, if the deployment does not use this flow, mark it as not required in the
 # deployment profile.
 """,
+        },
     ),
     "SWYX004": RuleHelp(
         why=(
@@ -122,28 +270,86 @@ resource "google_compute_firewall" "cds_api" {
             "data or call recordings. The matrix documents which protocols and ports "
             "each role needs outbound; everything else can be closed."
         ),
-        example="""\
+        examples={
+            "aws": """\
 # Before: every protocol to everywhere.
-resource "aws_security_group_rule" "egress_all" {
-  type              = "egress"
+resource "aws_vpc_security_group_egress_rule" "all" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "-1"
-  from_port         = 0
-  to_port           = 0
-  cidr_blocks       = ["0.0.0.0/0"]
+  ip_protocol       = "-1"
+  cidr_ipv4         = "0.0.0.0/0"
 }
 
 # After: only the documented outbound flows, e.g. CDS licensing over HTTPS.
-resource "aws_security_group_rule" "egress_licensing" {
-  type              = "egress"
+resource "aws_vpc_security_group_egress_rule" "licensing" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "tcp"
+  ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_blocks       = ["0.0.0.0/0"]
+  cidr_ipv4         = "0.0.0.0/0"
   description       = "CDS licensing (license.swyx.com)"
 }
 """,
+            "azure": """\
+# Azure allows every protocol to the VNet and the internet by default
+# (AllowVnetOutBound, AllowInternetOutBound). Allow what is documented, then
+# deny the rest above the defaults.
+resource "azurerm_network_security_rule" "licensing" {
+  name                        = "allow-https-out"
+  priority                    = 1000
+  direction                   = "Outbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "443"
+  source_address_prefix       = "*"
+  destination_address_prefix  = "Internet"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+resource "azurerm_network_security_rule" "deny_out" {
+  name                        = "deny-other-out"
+  priority                    = 4096
+  direction                   = "Outbound"
+  access                      = "Deny"
+  protocol                    = "*"
+  source_port_range           = "*"
+  destination_port_range      = "*"
+  source_address_prefix       = "*"
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+""",
+            "gcp": """\
+# GCP allows all egress by an implied rule. Allow what is documented, then deny
+# the rest with a lower priority (higher number) than the allow.
+resource "google_compute_firewall" "egress_https" {
+  name               = "allow-https-out"
+  network            = google_compute_network.swyx.name
+  direction          = "EGRESS"
+  priority           = 1000
+  destination_ranges = ["0.0.0.0/0"]
+  target_tags        = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["443"]
+  }
+}
+resource "google_compute_firewall" "egress_deny" {
+  name               = "deny-other-out"
+  network            = google_compute_network.swyx.name
+  direction          = "EGRESS"
+  priority           = 65000
+  destination_ranges = ["0.0.0.0/0"]
+  target_tags        = ["swyx-pbx"]
+
+  deny {
+    protocol = "all"
+  }
+}
+""",
+        },
     ),
     "SWYX005": RuleHelp(
         why=(
@@ -152,55 +358,133 @@ resource "aws_security_group_rule" "egress_licensing" {
             "evaluated conservatively and reported so that it is reviewed, not silently "
             "trusted."
         ),
-        example="""\
+        examples={
+            "aws": """\
 # Before: the source is computed from another resource and unknown in the plan.
-resource "aws_security_group_rule" "admin_portal" {
-  type              = "ingress"
+resource "aws_vpc_security_group_ingress_rule" "admin_portal" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "tcp"
+  ip_protocol       = "tcp"
   from_port         = 8443
   to_port           = 8443
-  cidr_blocks       = [aws_eip.office.public_ip]  # known after apply
+  cidr_ipv4         = "${aws_eip.office.public_ip}/32"  # known after apply
 }
 
 # After: an explicit prefix (or scan the applied state / live cloud instead).
-resource "aws_security_group_rule" "admin_portal" {
-  type              = "ingress"
+resource "aws_vpc_security_group_ingress_rule" "admin_portal" {
   security_group_id = aws_security_group.pbx.id
-  protocol          = "tcp"
+  ip_protocol       = "tcp"
   from_port         = 8443
   to_port           = 8443
-  cidr_blocks       = ["198.51.100.10/32"]
+  cidr_ipv4         = "198.51.100.10/32"
 }
 """,
+            "azure": """\
+# Before: the source is an address known only after apply.
+resource "azurerm_network_security_rule" "admin_portal" {
+  name                        = "allow-admin-portal"
+  priority                    = 1070
+  direction                   = "Inbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "8443"
+  source_address_prefix       = azurerm_public_ip.office.ip_address  # known after apply
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.pbx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+
+# After: an explicit prefix (or scan the applied state / live cloud instead):
+#   source_address_prefix = "198.51.100.10/32"
+""",
+            "gcp": """\
+# Before: the source is an address known only after apply.
+resource "google_compute_firewall" "admin_portal" {
+  name          = "allow-admin-portal"
+  network       = google_compute_network.swyx.name
+  direction     = "INGRESS"
+  source_ranges = [google_compute_address.office.address]  # known after apply
+  target_tags   = ["swyx-pbx"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["8443"]
+  }
+}
+
+# After: an explicit prefix (or scan the applied state / live cloud instead):
+#   source_ranges = ["198.51.100.10/32"]
+""",
+        },
     ),
     "SWYX006": RuleHelp(
         why=(
             "Without a role, policycheck cannot know which flows the VM needs, so its "
             "firewall is not checked against the port matrix at all."
         ),
-        example="""\
-# AWS / Azure: tag the VM with its Swyx roles.
+        examples={
+            "aws": """\
+# Tag the instance (or its security group) with its Swyx roles.
 resource "aws_instance" "pbx1" {
   # ...
   tags = {
     "swyx-roles" = "swyxware-server, cds, linkmanager, remote-connector"
   }
 }
-
-# GCP: labels cannot hold commas, so use one network tag per role.
+""",
+            "azure": """\
+# Tag the VM (or its network security group) with its Swyx roles.
+resource "azurerm_windows_virtual_machine" "pbx1" {
+  # ...
+  tags = {
+    "swyx-roles" = "swyxware-server, cds, linkmanager, remote-connector"
+  }
+}
+""",
+            "gcp": """\
+# Labels cannot hold commas: use one network tag per role.
 resource "google_compute_instance" "pbx1" {
   # ...
   tags = ["swyx-pbx", "swyx-role-swyxware-server", "swyx-role-cds"]
 }
 """,
+        },
     ),
     "SWYX007": RuleHelp(
         why=(
             "A rule that never takes effect misleads whoever reads the configuration: "
             "they believe traffic is allowed or denied by it when another rule decides."
         ),
-        example="""\
+        examples={
+            "aws": """\
+# Security groups only allow, so a rule is never shadowed there; network ACL
+# entries are (first match by rule number). Before: the deny at 100 already
+# decides all tcp 3389 traffic, so the allow at 200 is dead.
+resource "aws_network_acl_rule" "deny_rdp" {
+  network_acl_id = aws_network_acl.pbx.id
+  rule_number    = 100
+  egress         = false
+  protocol       = "tcp"
+  rule_action    = "deny"
+  cidr_block     = "0.0.0.0/0"
+  from_port      = 3389
+  to_port        = 3389
+}
+resource "aws_network_acl_rule" "allow_rdp_jump" {
+  network_acl_id = aws_network_acl.pbx.id
+  rule_number    = 200
+  egress         = false
+  protocol       = "tcp"
+  rule_action    = "allow"
+  cidr_block     = "10.0.100.5/32"
+  from_port      = 3389
+  to_port        = 3389
+}
+
+# After: delete the dead rule, or give it a lower number than the rule that
+# shadows it if it was meant to take effect.
+""",
+            "azure": """\
 # Before: the deny at priority 100 already decides all tcp 3389 traffic, so the
 # allow at 200 is dead.
 resource "azurerm_network_security_rule" "deny_rdp" {
@@ -226,56 +510,82 @@ resource "azurerm_network_security_rule" "allow_rdp_jump" {
 # After: delete the dead rule, or give it a lower number (higher priority) than
 # the rule that shadows it if it was meant to take effect.
 """,
-    ),
-    "SWYX008": RuleHelp(
-        why=(
-            "A rule added in the console never passes review, and the next terraform apply "
-            "silently removes it again (or fails): exposure creeps in where the code says "
-            "nothing about it. A rule missing from, or changed in, the cloud means the "
-            "reviewed configuration is not what runs."
-        ),
-        example="""\
-# The cloud has an inbound rule tcp 3389 from 198.51.100.0/24 on swyx-pbx that no
-# Terraform resource declares. Either delete it in the cloud, or declare it so it
-# is reviewed (and scanned) like every other rule:
-resource "aws_vpc_security_group_ingress_rule" "rdp_admin" {
-  security_group_id = aws_security_group.pbx.id
-  ip_protocol       = "tcp"
-  from_port         = 3389
-  to_port           = 3389
-  cidr_ipv4         = "198.51.100.0/24"
-  description       = "RDP from the admin network (was added by hand)"
+            "gcp": """\
+# Before: the deny at priority 100 already decides all tcp 3389 traffic, so the
+# allow at 200 is dead.
+resource "google_compute_firewall" "deny_rdp" {
+  name          = "deny-rdp"
+  network       = google_compute_network.swyx.name
+  priority      = 100
+  source_ranges = ["0.0.0.0/0"]
+  deny {
+    protocol = "tcp"
+    ports    = ["3389"]
+  }
 }
-# then: terraform import aws_vpc_security_group_ingress_rule.rdp_admin sgr-...
+resource "google_compute_firewall" "allow_rdp_jump" {
+  name          = "allow-rdp-jump-host"
+  network       = google_compute_network.swyx.name
+  priority      = 200
+  source_ranges = ["10.0.100.5/32"]
+  allow {
+    protocol = "tcp"
+    ports    = ["3389"]
+  }
+}
+
+# After: delete the dead rule, or give it a lower number (higher priority) than
+# the rule that shadows it if it was meant to take effect.
 """,
+        },
     ),
 }
 
+#: Display names of the clouds, in the order their examples are shown.
+CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "Google Cloud"}
 
-def help_text(rule: RuleInfo) -> str:
-    """Plain-text help, for consumers that do not render Markdown."""
+
+def _clouds(providers: Iterable[str] | None) -> list[str]:
+    """The clouds to show examples for: those given (a scan's), else all."""
+    wanted = set(providers) if providers is not None else set(CLOUDS)
+    return [c for c in CLOUDS if c in wanted] or list(CLOUDS)
+
+
+def help_text(rule: RuleInfo, providers: Iterable[str] | None = None) -> str:
+    """Plain-text help, for consumers that do not render Markdown; Terraform
+    examples for ``providers`` only (a scan's clouds), else for every cloud."""
+    examples = "\n".join(
+        f"Terraform example ({CLOUDS[c]}):\n\n{HELP[rule.id].examples[c]}"
+        for c in _clouds(providers)
+    )
     return (
         f"{rule.id} {rule.title}\n\n"
         f"What it means: {rule.description}\n\n"
         f"Why it matters: {HELP[rule.id].why}\n\n"
         f"How to fix: {rule.remediation}\n\n"
-        f"Terraform example:\n\n{HELP[rule.id].example}"
+        f"{examples}"
     )
 
 
-def help_markdown(rule: RuleInfo) -> str:
+def help_markdown(rule: RuleInfo, providers: Iterable[str] | None = None) -> str:
+    examples = "\n".join(
+        f"### Terraform example ({CLOUDS[c]})\n\n```hcl\n{HELP[rule.id].examples[c]}```\n"
+        for c in _clouds(providers)
+    )
     return (
         f"## {rule.id}: {rule.title}\n\n"
         f"**What it means.** {rule.description}\n\n"
         f"**Why it matters.** {HELP[rule.id].why}\n\n"
         f"**How to fix.** {rule.remediation}\n\n"
-        f"### Terraform example\n\n```hcl\n{HELP[rule.id].example}```\n"
+        f"{examples}"
     )
 
 
 def check_complete() -> None:
-    """Fail loudly at import if a rule lacks help, rather than emit empty help."""
+    """Fail loudly at import if a rule lacks help or a cloud's example, rather
+    than emit empty help."""
     missing = sorted(set(RULES) - set(HELP))
+    missing += [f"{r} {c}" for r, h in sorted(HELP.items()) for c in CLOUDS if c not in h.examples]
     if missing:
         raise RuntimeError(f"rule help missing for {', '.join(missing)}")
 

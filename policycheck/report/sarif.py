@@ -11,22 +11,29 @@ from __future__ import annotations
 import itertools
 import posixpath
 import re
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from policycheck.findings import RULES, Finding, ScanResult, VMEvidence
-from policycheck.model import CollectionError
+from policycheck.findings import (
+    RULES,
+    BaselineFinding,
+    Finding,
+    ScanResult,
+    Suppression,
+    SuppressionState,
+    SuppressionStatus,
+)
 from policycheck.report.common import (
     TOOL_NAME,
-    headline,
+    baseline_counts,
     information_uri,
     message,
+    places,
     rule_refs_text,
     sorted_findings,
+    suppression_status_text,
 )
-from policycheck.report.evidence import evidence_sarif_results
 from policycheck.report.rule_help import help_markdown, help_text
 from policycheck.report.stream import Streamed, Write, collect, dump
 
@@ -39,6 +46,13 @@ PROVIDERS = ("aws", "azure", "gcp")
 #: Source kinds whose value is a file path (``terraform:plan.json``).
 FILE_SOURCE_KINDS = ("terraform", "snapshot")
 COLLECTION_ERROR_ID = "collection-error"
+#: Notification descriptors for suppressions that did not apply, in the order of
+#: ``driver.notifications`` (a notification's descriptor index points there).
+SUPPRESSION_NOTIFICATIONS: dict[SuppressionState, str] = {
+    "expired": "suppression-expired",
+    "unmatched": "suppression-unmatched",
+}
+NOTIFICATION_IDS = (COLLECTION_ERROR_ID, *SUPPRESSION_NOTIFICATIONS.values())
 #: GitHub's ``problem.severity`` has no "note"; "recommendation" is its lowest.
 PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
 #: Characters RFC 3986 allows unescaped in a path (pchar plus "/").
@@ -61,19 +75,20 @@ def build_sarif(
 ) -> dict[str, Any]:
     """The SARIF log; ``streamed`` leaves the results to be produced while writing."""
     rule_ids = sorted(RULES)
-    results: Iterable[dict[str, Any]] = (
-        _result(f, rule_ids.index(f.rule_id), result.sources)
-        for f in sorted_findings(result.findings)
+    # Help shows the Terraform examples of the clouds this scan covers only.
+    clouds: set[str] = {f.provider for f in result.findings} | {vm.provider for vm in result.vms}
+    results = itertools.chain(
+        (
+            _result(f, rule_ids.index(f.rule_id), result.sources)
+            for f in sorted_findings(result.findings)
+        ),
+        (
+            _absent_result(f, rule_ids.index(f.rule_id))
+            for f in (result.baseline.absent if result.baseline else [])
+        ),
     )
-    if result.evidence is not None:
-        results = itertools.chain(
-            results,
-            evidence_sarif_results(
-                result.evidence, rule_ids, lambda vm: _vm_location(vm, result.sources)
-            ),
-        )
     run: dict[str, Any] = {
-        "tool": {"driver": _driver(result.tool_version, rule_ids)},
+        "tool": {"driver": _driver(result.tool_version, rule_ids, clouds or None)},
         "automationDetails": {"id": automation_id(category, _source_kinds(result))},
         "originalUriBaseIds": {
             SRCROOT: {
@@ -83,52 +98,42 @@ def build_sarif(
                 }
             }
         },
-        "invocations": [_invocation(result.errors)],
+        "invocations": [_invocation(result)],
         "results": Streamed(results) if streamed else list(results),
         "columnKind": "unicodeCodePoints",
         "properties": {
             "sources": list(result.sources),
+            "profile": result.profile,
             "vmCount": result.vm_count,
             "firewallCount": result.firewall_count,
             "incomplete": result.incomplete,
+            "suppressionsExpired": len(result.suppressions_in("expired")),
+            "suppressionsUnmatched": len(result.suppressions_in("unmatched")),
             **({"shard": result.shard.model_dump()} if result.shard is not None else {}),
         },
     }
+    if result.baseline is not None:
+        counts = baseline_counts(result)
+        run["properties"]["baseline"] = {
+            "path": result.baseline.path,
+            "kind": result.baseline.kind,
+            "new": counts.new,
+            "unchanged": counts.unchanged,
+            "absent": counts.absent,
+        }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
-
-
-def _vm_location(vm: VMEvidence, sources: list[str]) -> dict[str, Any]:
-    """Where a VM's evidence points: the first plan or snapshot file read, else the
-    VM's stable pseudo-path (see :func:`artifact_region`)."""
-    uri = next(
-        (
-            relative_uri(value)
-            for kind, _, value in (s.partition(":") for s in sources)
-            if kind in FILE_SOURCE_KINDS and value
-        ),
-        pseudo_uri(vm.provider, vm.vm_id),
-    )
-    return {
-        "physicalLocation": {
-            "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
-            "region": {"startLine": 1, "endLine": 1},
-        },
-        "logicalLocations": [
-            {"fullyQualifiedName": vm.vm_id, "kind": "resource", "name": vm.vm_name}
-        ],
-    }
 
 
 # ---------------------------------------------------------------------- rules
 
 
-def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
+def _driver(version: str, rule_ids: list[str], clouds: set[str] | None) -> dict[str, Any]:
     return {
         "name": TOOL_NAME,
         "version": version,
         "semanticVersion": version,
         "informationUri": information_uri(),
-        "rules": [_rule(rule_id) for rule_id in rule_ids],
+        "rules": [_rule(rule_id, clouds) for rule_id in rule_ids],
         "notifications": [
             {
                 "id": COLLECTION_ERROR_ID,
@@ -139,19 +144,39 @@ def _driver(version: str, rule_ids: list[str]) -> dict[str, Any]:
                     "not be read, so the findings cover the rest of the estate only."
                 },
                 "defaultConfiguration": {"level": "error"},
-            }
+            },
+            {
+                "id": SUPPRESSION_NOTIFICATIONS["expired"],
+                "name": "SuppressionExpired",
+                "shortDescription": {"text": "A suppression has expired."},
+                "fullDescription": {
+                    "text": "A profile suppression or inline ignore is past its expiry date: "
+                    "it no longer applies, and the findings it matches are active again."
+                },
+                "defaultConfiguration": {"level": "warning"},
+            },
+            {
+                "id": SUPPRESSION_NOTIFICATIONS["unmatched"],
+                "name": "SuppressionUnmatched",
+                "shortDescription": {"text": "A suppression suppressed nothing."},
+                "fullDescription": {
+                    "text": "A valid profile suppression or inline ignore matched no finding: "
+                    "the access it accepted is gone, or its selectors are wrong."
+                },
+                "defaultConfiguration": {"level": "note"},
+            },
         ],
     }
 
 
-def _rule(rule_id: str) -> dict[str, Any]:
+def _rule(rule_id: str, clouds: set[str] | None) -> dict[str, Any]:
     rule = RULES[rule_id]
     return {
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.description},
-        "help": {"text": help_text(rule), "markdown": help_markdown(rule)},
+        "help": {"text": help_text(rule, clouds), "markdown": help_markdown(rule, clouds)},
         "defaultConfiguration": {"level": rule.level},
         "properties": {
             "tags": ["security", "network", "firewall", "swyx", *PROVIDERS],
@@ -175,7 +200,8 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": finding.level,
-        "message": {"text": f"{headline(finding)} {message(finding)}".strip()},
+        # The title is the rule's shortDescription, shown beside the message.
+        "message": {"text": message(finding)},
         "locations": [
             {
                 "physicalLocation": {
@@ -202,21 +228,76 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "remediation": finding.remediation,
         },
     }
-    if finding.drift is not None:
-        result["properties"]["drift"] = finding.drift.model_dump(mode="json")
+    consoles = [p.console_url for p in places(finding) if p.console_url]
+    if consoles:
+        # Live scans: the console pages of the responsible firewalls, in rule order.
+        result["properties"]["consoleUrls"] = list(dict.fromkeys(consoles))
     if finding.suppression is not None:
-        result["suppressions"] = [
-            {
-                "kind": "external",
-                "status": "accepted",
-                "justification": finding.suppression.reason,
-                "properties": {
-                    "expires": finding.suppression.expires.isoformat(),
-                    "match": finding.suppression.match,
-                },
-            }
-        ]
+        result["suppressions"] = [_suppression(finding.suppression)]
+    if finding.baseline_state is not None:
+        result["baselineState"] = finding.baseline_state
     return result
+
+
+def _absent_result(finding: BaselineFinding, rule_index: int) -> dict[str, Any]:
+    """A baseline finding this scan no longer has: kind ``pass`` (so its level is
+    ``none``, as SARIF requires) and ``baselineState: absent``, at the place and
+    with the fingerprint the baseline gave it, so code scanning closes its alert."""
+    if finding.file:
+        uri = relative_uri(finding.file)
+        start = max(finding.start_line or 1, 1)
+        end = max(finding.end_line or start, start)
+    else:
+        uri, start, end = pseudo_uri(finding.provider, finding.resource), 1, 1
+    return {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "kind": "pass",
+        "level": "none",
+        "baselineState": "absent",
+        "message": {"text": f"No longer found (was {finding.level}): {finding.message}"},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+                    "region": {"startLine": start, "endLine": end},
+                },
+                "logicalLocations": [{"fullyQualifiedName": finding.resource, "kind": "resource"}],
+            }
+        ],
+        "partialFingerprints": {"primaryLocationLineHash": finding.fingerprint},
+        "properties": {
+            "vm": finding.vm_name,
+            "vmId": finding.vm_id,
+            "resource": finding.resource,
+            "provider": finding.provider,
+            "direction": finding.direction,
+            "baselineLevel": finding.level,
+        },
+    }
+
+
+def _suppression(sup: Suppression) -> dict[str, Any]:
+    """``external`` for the profile's; ``inSource`` with the comment's location for
+    an inline ignore."""
+    out: dict[str, Any] = {
+        "kind": sup.kind,
+        "status": "accepted",
+        "justification": sup.reason,
+        "properties": {"expires": sup.expires.isoformat(), "match": sup.match},
+    }
+    if sup.file is not None:
+        out["location"] = _source_line(sup.file, sup.line)
+    return out
+
+
+def _source_line(file: str, line: int | None) -> dict[str, Any]:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": relative_uri(file), "uriBaseId": SRCROOT},
+            "region": {"startLine": max(line or 1, 1)},
+        }
+    }
 
 
 def artifact_region(finding: Finding, sources: list[str]) -> tuple[str, int, int]:
@@ -289,9 +370,9 @@ def automation_id(category: str | None, sources: list[str]) -> str:
     return text if text.endswith("/") else f"{text}/"
 
 
-def _invocation(errors: list[CollectionError]) -> dict[str, Any]:
-    invocation: dict[str, Any] = {"executionSuccessful": not errors}
-    if errors:
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    invocation: dict[str, Any] = {"executionSuccessful": not result.errors}
+    if result.errors:
         invocation["toolExecutionNotifications"] = [
             {
                 "level": "error",
@@ -299,6 +380,32 @@ def _invocation(errors: list[CollectionError]) -> dict[str, Any]:
                 "descriptor": {"id": COLLECTION_ERROR_ID, "index": 0},
                 "properties": {"provider": e.provider, "scope": e.scope},
             }
-            for e in errors
+            for e in result.errors
         ]
+    notices = [
+        _suppression_notification(s)
+        for state in SUPPRESSION_NOTIFICATIONS
+        for s in result.suppressions_in(state)
+    ]
+    if notices:
+        invocation["toolConfigurationNotifications"] = notices
     return invocation
+
+
+def _suppression_notification(status: SuppressionStatus) -> dict[str, Any]:
+    """An expired or unmatched suppression: a configuration problem of the run."""
+    ident = SUPPRESSION_NOTIFICATIONS[status.state]
+    notice: dict[str, Any] = {
+        "level": "warning" if status.state == "expired" else "note",
+        "message": {"text": suppression_status_text(status)},
+        "descriptor": {"id": ident, "index": NOTIFICATION_IDS.index(ident)},
+        "properties": {
+            "match": status.match,
+            "kind": status.kind,
+            "expires": status.expires.isoformat(),
+            "findings": status.findings,
+        },
+    }
+    if status.file is not None:
+        notice["locations"] = [_source_line(status.file, status.line)]
+    return notice

@@ -281,7 +281,7 @@ def _read_subscription(
         data.vms = [m.as_dict() for m in compute.virtual_machines.list_all()]
         for location in sorted(_locations(data)):
             try:
-                data.service_tags[location] = _service_tags(network, location)
+                data.service_tags[location] = _service_tags(network, location, options["base_url"])
             except HttpResponseError as exc:
                 # Tags stay symbolic; the engine reports them as unresolved.
                 log.debug("azure %s: service tags of %s unavailable: %s", sub, location, exc)
@@ -293,19 +293,32 @@ def _read_subscription(
         compute.close()
 
 
-def _service_tags(network: Any, location: str) -> Json:
+def _service_tags(network: Any, location: str, base_url: str) -> Json:
     """The service tags of a location, every page: the list result carries a
-    ``nextLink`` while more tags follow, which the SDK's operation does not follow."""
+    ``nextLink`` while more tags follow, which the SDK's operation does not follow.
+
+    A link is followed only to the ARM endpoint itself (``base_url``): the request
+    carries the bearer token, which must never go to a host a response names."""
+    from urllib.parse import urlsplit
+
     from azure.core.rest import HttpRequest
 
+    origin = urlsplit(base_url)[:2]
     body: dict[str, Any] = dict(network.service_tags.list(location).as_dict())
     values = list(body.get("values") or [])
     link, seen = body.get("nextLink"), set()
     while link and link not in seen:
         seen.add(link)
+        if not isinstance(link, str) or urlsplit(link)[:2] != origin:
+            raise _Malformed(
+                f"service tags of {location}: nextLink {scrub(str(link), limit=80)!r} "
+                f"is not on {base_url}; not followed"
+            )
         response = network.send_request(HttpRequest("GET", link))
         response.raise_for_status()
         page = response.json()
+        if not isinstance(page, dict) or not isinstance(page.get("values") or [], list):
+            raise _Malformed(f"service tags of {location}: a page is not a ServiceTagsListResult")
         values.extend(page.get("values") or [])
         link = page.get("nextLink")
     body.update(values=values, nextLink=None)

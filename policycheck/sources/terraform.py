@@ -58,6 +58,7 @@ def load_plan(
         vms=ctx.vms,
         firewalls=firewalls,
         networks=ctx.networks,
+        inline_ignores=list(locations.ignores.values()),
         address_groups=ctx.address_groups,
         errors=ctx.errors,
     )

@@ -7,11 +7,17 @@ and each resource address (with its module prefix) is mapped to file and lines.
 
 python-hcl2 8 no longer honours ``with_meta`` in ``load``, so the raw Lark parse
 tree (which carries line numbers) is walked instead of the serialized dict.
+
+The same walk reads ``policycheck:ignore`` comments (the tree keeps comments as
+tokens, so a ``#`` inside a string or heredoc is never mistaken for one) and the
+resource or inline block each one covers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +27,14 @@ from lark.exceptions import LarkError
 
 from policycheck.errors import InputError, one_line
 from policycheck.inputs import read_text
+from policycheck.model import InlineIgnore
 
 #: ``[0]`` or ``["key"]`` instance keys of count/for_each resources and modules.
 _INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|[^\]"]*)\]')
+#: The inline ignore marker: ``# policycheck:ignore SWYX001 expires=2027-03-31 reason="..."``.
+IGNORE_MARKER = "policycheck:ignore"
+IGNORE_SYNTAX = '# policycheck:ignore SWYX001 expires=YYYY-MM-DD reason="why"'
+_RULE_ID = re.compile(r"^[A-Z]+[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,8 @@ class Locations:
 
     resources: dict[str, Location] = field(default_factory=dict)
     nested: dict[str, list[NestedBlock]] = field(default_factory=dict)
+    #: ``policycheck:ignore`` comments by (file, line): a module called twice is read twice.
+    ignores: dict[tuple[str, int], InlineIgnore] = field(default_factory=dict)
     #: ``file: reason`` for each .tf file that could not be read; its blocks have no lines.
     unreadable: list[str] = field(default_factory=list)
 
@@ -129,6 +142,11 @@ def _load_module(directory: Path, prefix: str, out: Locations, seen: set[tuple[P
             # Lines are a convenience: HCL that python-hcl2 cannot parse (it does not
             # know every construct Terraform accepts) costs that file's lines only.
             out.unreadable.append(str(exc))
+            continue
+        # Outside the try: a malformed ignore comment is an error (exit 2), not a
+        # convenience lost, exactly like a suppression without reason or expiry.
+        for ignore in read_ignores(tree, text, display_path(tf_file)):
+            out.ignores[(ignore.file, ignore.line)] = ignore
 
 
 def _read_blocks(
@@ -250,3 +268,129 @@ def _nested_blocks(block: Tree[Token], shown: str, text: str) -> list[NestedBloc
         }
         out.append(NestedBlock(_block_type(inner), literals, _location(inner, shown)))
     return out
+
+
+# ------------------------------------------------------------------ ignores
+
+
+def read_ignores(tree: Tree[Token], text: str, shown: str) -> list[InlineIgnore]:
+    """The file's ``policycheck:ignore`` comments, each with the block it covers.
+
+    A comment covers the resource or inline block that starts on the line after
+    it (a run of comment lines may sit in between), else the innermost resource
+    or inline block it is inside. Anywhere else it would cover nothing: an error.
+    """
+    comments = [
+        t
+        for t in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NL_OR_COMMENT")
+        if _comment_body(str(t)).startswith(IGNORE_MARKER)
+    ]
+    if not comments:
+        return []
+    lines = text.splitlines()
+    spans = [
+        (b.meta.line, b.meta.end_line)
+        for block in _blocks(tree)
+        if _block_type(block) == "resource"
+        for b in _descendants(block)
+    ]
+    out = []
+    for token in comments:
+        where = f"{shown}:{token.line}"
+        rules, reason, expires = _parse_ignore(str(token), where)
+        span = _covered_span(token, lines, spans)
+        if span is None:
+            raise InputError(
+                f"{where}: {IGNORE_MARKER} is neither inside nor directly above a resource "
+                "or rule block, so it would suppress nothing"
+            )
+        out.append(
+            InlineIgnore(
+                file=shown,
+                line=token.line or 1,
+                start_line=span[0],
+                end_line=span[1],
+                rules=rules,
+                reason=reason,
+                expires=expires,
+            )
+        )
+    return out
+
+
+def _descendants(block: Tree[Token]) -> list[Tree[Token]]:
+    out = [block]
+    for inner in _blocks(block):
+        out.extend(_descendants(inner))
+    return out
+
+
+def _covered_span(
+    token: Token, lines: list[str], spans: list[tuple[int, int]]
+) -> tuple[int, int] | None:
+    line = token.line or 1
+    column = token.column or 1
+    whole_line = not lines[line - 1][: column - 1].strip() if line <= len(lines) else False
+    if whole_line:
+        below = line + str(token).rstrip("\n").count("\n") + 1
+        while below <= len(lines) and lines[below - 1].lstrip().startswith(("#", "//")):
+            below += 1
+        starting = [s for s in spans if s[0] == below]
+        if starting:
+            return max(starting, key=lambda s: s[1] - s[0])
+    inside = [s for s in spans if s[0] <= line <= s[1]]
+    return min(inside, key=lambda s: s[1] - s[0]) if inside else None
+
+
+def _comment_body(comment: str) -> str:
+    """A comment's text without its markers; an ignore is a comment that starts
+    with the marker, so prose that mentions it is not one."""
+    body = comment.strip()
+    if body.startswith("/*"):
+        return body[2:].removesuffix("*/").strip()
+    return body.removeprefix("//").removeprefix("#").strip()
+
+
+def _parse_ignore(comment: str, where: str) -> tuple[tuple[str, ...], str, dt.date]:
+    """``SWYX001[,SWYX002] expires=YYYY-MM-DD reason="..."`` after the marker."""
+    rest = _comment_body(comment).removeprefix(IGNORE_MARKER)
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise InputError(f"{where}: {IGNORE_MARKER}: {exc} (syntax: {IGNORE_SYNTAX})") from None
+    rules: list[str] = []
+    values: dict[str, str] = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        if eq:
+            if key not in ("expires", "reason"):
+                raise InputError(
+                    f"{where}: {IGNORE_MARKER}: unknown key {key!r} (syntax: {IGNORE_SYNTAX})"
+                )
+            values[key] = value
+            continue
+        for rule in filter(None, word.split(",")):
+            if not _RULE_ID.match(rule):
+                raise InputError(
+                    f"{where}: {IGNORE_MARKER}: {rule!r} is not a rule id (syntax: {IGNORE_SYNTAX})"
+                )
+            rules.append(rule)
+    if not rules:
+        raise InputError(f"{where}: {IGNORE_MARKER} names no rule (syntax: {IGNORE_SYNTAX})")
+    reason = values.get("reason", "").strip()
+    if len(reason) < 3:
+        raise InputError(
+            f'{where}: {IGNORE_MARKER} needs reason="..." saying why (syntax: {IGNORE_SYNTAX})'
+        )
+    if "expires" not in values:
+        raise InputError(
+            f"{where}: {IGNORE_MARKER} needs expires=YYYY-MM-DD: every exception ends "
+            f"(syntax: {IGNORE_SYNTAX})"
+        )
+    try:
+        expires = dt.date.fromisoformat(values["expires"])
+    except ValueError:
+        raise InputError(
+            f"{where}: {IGNORE_MARKER}: expires={values['expires']!r} is not a date (YYYY-MM-DD)"
+        ) from None
+    return tuple(dict.fromkeys(rules)), reason, expires

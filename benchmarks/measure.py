@@ -28,6 +28,9 @@ class Run:
     seconds: float
     #: Peak resident set size of the child alone (``ru_maxrss``), in MiB.
     peak_mib: float
+    #: CPU seconds of the child (user + system): unlike wall time, barely moved by
+    #: other processes sharing the cores.
+    cpu_seconds: float
     returncode: int | None
     timed_out: bool
     stdout: str
@@ -81,6 +84,7 @@ def run(
             argv=tuple(argv),
             seconds=seconds,
             peak_mib=usage.ru_maxrss / 1024,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
             returncode=proc.returncode,
             timed_out=timed_out.is_set(),
             stdout=stdout.text(),

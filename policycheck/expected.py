@@ -20,14 +20,14 @@ does not give) and ``uncertain`` rows (the document writes ``?``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from policycheck.catalog import SERVER_ROLE, Catalog, CatalogRow, PortSpec, Transport
-from policycheck.engine.intervals import IntervalSet, addr_set
+from policycheck.engine.intervals import IntervalSet, addr_set, port_set
 from policycheck.errors import InputError
 from policycheck.model import PortRange
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile, SipTrunk
@@ -40,6 +40,7 @@ INTERNET = ("0.0.0.0/0", "::/0")
 REMOTE_CONNECTOR = "remote-connector"
 TUNNEL_PARAM = "TunnelListeningPorts"
 ParamValue = int | str | list[int]
+T = TypeVar("T")
 
 
 class Assumption(BaseModel):
@@ -121,6 +122,7 @@ def expected_flows(
     *,
     server_addresses: Sequence[str] = (),
     role_addresses: Mapping[str, Sequence[str]] | None = None,
+    memo: FlowMemo | None = None,
 ) -> Expected:
     """The flows a VM holding ``roles`` must permit, per direction.
 
@@ -128,17 +130,24 @@ def expected_flows(
     role (``swyxware-server`` and ``remote-connector`` are used);
     ``server_addresses`` adds to the server's. The profile's ``IpPbxSrv`` and
     ``RemoteConnector`` peer groups add to them. When neither knows the server,
-    IpPbxSrv flows fall back to the internal networks.
+    IpPbxSrv flows fall back to the internal networks. ``memo`` (one per catalog
+    and profile) shares the flows that do not depend on the VM between calls.
     """
     role_list = tuple(dict.fromkeys(roles))
     others = dict(role_addresses or {})
     others[SERVER_ROLE] = [*others.get(SERVER_ROLE, ()), *server_addresses]
     resolver = _PeerResolver(profile, role_list, others)
+    memo = memo or FlowMemo()
     flows: list[ExpectedFlow] = []
     for row in catalog.rows_for(role_list):
-        flows.extend(_row_flows(row, catalog, profile, resolver))
+        flows.extend(
+            memo.get(
+                ("row", row.id, resolver.resolve(row)),
+                lambda row=row: _row_flows(row, catalog, profile, resolver),  # type: ignore[misc]
+            )
+        )
     if profile.server_counterparts:
-        flows.extend(_counterparts(catalog, profile, role_list, resolver, flows))
+        flows.extend(_counterparts(catalog, profile, role_list, resolver, flows, memo))
     for trunk in profile.sip_trunks:
         if trunk.role in role_list:
             flows.extend(_trunk_flows(trunk, catalog, profile))
@@ -149,6 +158,22 @@ def expected_flows(
         requirements=tuple(_requirements(catalog, profile, role_list, flows)),
         internal_networks=tuple(profile.internal_networks),
     )
+
+
+class FlowMemo:
+    """Flows that depend only on a catalog row and the peers it resolves to, shared
+    by every VM of one scan (one catalog and profile): most rows resolve alike for
+    every VM; only IpPbxSrv and RemoteConnector peers differ between deployments."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[object, ...], Any] = {}
+
+    def get(self, key: tuple[object, ...], build: Callable[[], T]) -> T:
+        if key in self.entries:
+            found: T = self.entries[key]
+            return found
+        value = self.entries[key] = build()
+        return value
 
 
 # ------------------------------------------------------------------ peers
@@ -416,6 +441,7 @@ def _counterparts(
     roles: Sequence[str],
     resolver: _PeerResolver,
     own: Sequence[ExpectedFlow],
+    memo: FlowMemo,
 ) -> list[ExpectedFlow]:
     """Inbound flows of the VM's roles that the document lists only from the other
     side: every outbound row whose target is this role (``IpPbxSrv IP``, or a
@@ -424,35 +450,38 @@ def _counterparts(
     rows, or a counterpart from more peers, already allow (docs/counterparts.md has
     the rule and its reasoning)."""
     candidates: list[ExpectedFlow] = []
-    for row in catalog.rows:
+    for row in memo.get(
+        ("counterpart rows", tuple(roles)), lambda: _targeting(catalog, profile, roles)
+    ):
         target = row.server_targeted
-        if target is None or target not in roles or row.role == target:
-            continue
-        if row.version and not row.version.holds(profile.version):
-            continue
-        peer_class, peers, note = resolver.client(row)
-        row_version = row.version.text if row.version else None
+        assert target is not None  # _targeting keeps only these
+        client = resolver.client(row)
         candidates.extend(
-            _flows(
-                resolve_specs(row, row.target_ports, catalog, profile),
-                row_version,
-                ("inbound",),
-                row.transports,
-                role=target,
-                peer=peer_class,
-                peers=peers,
-                rows=(row.id,),
-                note=_join(note, "server side of a client flow"),
-                uncertain=row.uncertain,
-                derived="server_counterpart",
+            memo.get(
+                ("counterpart", row.id, target, client),
+                lambda row=row, target=target, client=client: _counterpart_flows(  # type: ignore[misc]
+                    row, target, client, catalog, profile
+                ),
             )
         )
-    sets = {peers: addr_set(peers) for peers in {f.peers for f in [*own, *candidates]}}
+    covers = _Covers()
     merged: dict[tuple[object, ...], ExpectedFlow] = {}
+    # What other flows allow, per protocol and peers: the counterparts from more
+    # peers and the flows covering them depend only on a flow's peers.
+    allowed_of: dict[tuple[str, tuple[str, ...]], IntervalSet] = {}
     for flow in candidates:
-        wanted = sets[flow.peers]
-        wider = [c for c in candidates if sets[c.peers] != wanted and sets[c.peers].covers(wanted)]
-        left = _not_yet_allowed(flow, [*own, *wider], sets)
+        allowed = allowed_of.get((flow.protocol, flow.peers))
+        if allowed is None:
+            wanted = covers.set(flow.peers)
+            wider = [
+                c
+                for c in candidates
+                if covers.set(c.peers) != wanted and covers(c.peers, flow.peers)
+            ]
+            allowed = allowed_of[(flow.protocol, flow.peers)] = _allowed_to(
+                flow, [*own, *wider], covers
+            )
+        left = tuple(PortRange(lo=lo, hi=hi) for lo, hi in covers.ports(flow) - allowed)
         if not left:
             continue
         # Many components send to the same server port (9094 from every
@@ -472,23 +501,83 @@ def _counterparts(
     return list(merged.values())
 
 
-def _not_yet_allowed(
+class _Covers:
+    """Does one tuple of peers cover another? Asked for every pair of a VM's flows,
+    but a VM's flows name only a few distinct peer tuples: each answer is computed
+    once."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+        #: Each flow's ports as a set, by ``id()`` (the flows outlive this object).
+        self.port_sets: dict[int, IntervalSet] = {}
+
+    def ports(self, flow: ExpectedFlow) -> IntervalSet:
+        found = self.port_sets.get(id(flow))
+        if found is None:
+            found = self.port_sets[id(flow)] = port_set(flow.ports)
+        return found
+
+    @staticmethod
+    def set(peers: tuple[str, ...]) -> IntervalSet:
+        return addr_set(peers)
+
+    def __call__(self, wide: tuple[str, ...], narrow: tuple[str, ...]) -> bool:
+        key = (wide, narrow)
+        answer = self.answers.get(key)
+        if answer is None:
+            answer = self.answers[key] = addr_set(wide).covers(addr_set(narrow))
+        return answer
+
+
+def _targeting(catalog: Catalog, profile: Profile, roles: Sequence[str]) -> list[CatalogRow]:
+    """The rows whose server side is one of ``roles``: each gives a counterpart."""
+    return [
+        row
+        for row in catalog.rows
+        if row.server_targeted is not None
+        and row.server_targeted in roles
+        and row.role != row.server_targeted
+        and not (row.version and not row.version.holds(profile.version))
+    ]
+
+
+def _counterpart_flows(
+    row: CatalogRow,
+    target: str,
+    client: tuple[PeerClass, tuple[str, ...], str | None],
+    catalog: Catalog,
+    profile: Profile,
+) -> list[ExpectedFlow]:
+    peer_class, peers, note = client
+    return _flows(
+        resolve_specs(row, row.target_ports, catalog, profile),
+        row.version.text if row.version else None,
+        ("inbound",),
+        row.transports,
+        role=target,
+        peer=peer_class,
+        peers=peers,
+        rows=(row.id,),
+        note=_join(note, "server side of a client flow"),
+        uncertain=row.uncertain,
+        derived="server_counterpart",
+    )
+
+
+def _allowed_to(
     flow: ExpectedFlow,
     others: Sequence[ExpectedFlow],
-    sets: Mapping[tuple[str, ...], IntervalSet],
-) -> tuple[PortRange, ...]:
-    """``flow``'s ports minus those another inbound flow allows from all its peers."""
-    left = IntervalSet((p.lo, p.hi) for p in flow.ports)
-    wanted = sets[flow.peers]
+    covers: _Covers,
+) -> IntervalSet:
+    """The ports on which another inbound flow of ``flow``'s protocol allows all of
+    ``flow``'s peers."""
+    allowed = IntervalSet()
     for other in others:
         if other.direction != "inbound" or other.protocol != flow.protocol:
             continue
-        if not sets[other.peers].covers(wanted):
-            continue
-        left = left - IntervalSet((p.lo, p.hi) for p in other.ports)
-        if not left:
-            break
-    return tuple(PortRange(lo=lo, hi=hi) for lo, hi in left)
+        if covers(other.peers, flow.peers):
+            allowed = allowed | covers.ports(other)
+    return allowed
 
 
 def _trunk_flows(trunk: SipTrunk, catalog: Catalog, profile: Profile) -> list[ExpectedFlow]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,20 +211,37 @@ def parse_json(text: str, where: str, hint: str = "") -> Any:
     return doc
 
 
+#: Where a node sits: its parent's step, and its key (dict) or index (list).
+_Step = tuple[Any, object, bool]
+
+
 def check_depth(doc: Any, where: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse ``doc`` if its lists and objects nest deeper than ``limit`` (iteratively)."""
-    stack: list[tuple[Any, int, str]] = [(doc, 0, "")]
+    """Refuse ``doc`` if its lists and objects nest deeper than ``limit`` (iteratively).
+
+    Every scan walks its whole input here, so only lists and objects are visited
+    and a node's path is spelled out only for the error."""
+    if not isinstance(doc, dict | list):
+        return
+    stack: list[tuple[dict[Any, Any] | list[Any], int, _Step | None]] = [(doc, 0, None)]
     while stack:
-        node, depth, path = stack.pop()
-        if isinstance(node, dict):
-            items: Iterator[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in node.items())
-        elif isinstance(node, list):
-            items = ((f"{path}[{i}]", v) for i, v in enumerate(node))
-        else:
-            continue
+        node, depth, step = stack.pop()
         if depth >= limit:
+            path = _spell(step)
             raise InputError(f"{where}: nested deeper than {limit} levels at {_short_path(path)}")
-        stack.extend((value, depth + 1, child) for child, value in items)
+        is_dict = isinstance(node, dict)
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in children:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1, (step, key, is_dict)))
+
+
+def _spell(step: _Step | None) -> str:
+    """The path of a node (``.key[3].other``) from its chain of steps."""
+    parts: list[str] = []
+    while step is not None:
+        step, key, in_dict = step
+        parts.append(f".{key}" if in_dict else f"[{key}]")
+    return "".join(reversed(parts))
 
 
 def _short_path(path: str) -> str:

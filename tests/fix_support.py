@@ -27,6 +27,7 @@ from policycheck.engine.evaluate import VMExpectations, evaluate, vm_access
 from policycheck.engine.fix import REPLACED_KINDS
 from policycheck.engine.intervals import (
     ALL_ADDRS,
+    ALL_PORT_SET,
     ALL_V4,
     ALL_V6,
     IntervalSet,
@@ -36,7 +37,7 @@ from policycheck.engine.intervals import (
 from policycheck.engine.regions import RegionBuilder, port_set
 from policycheck.engine.roles import assign_roles
 from policycheck.expected import Expected
-from policycheck.findings import PORT_PROTOCOLS
+from policycheck.findings import OTHER_PROTOCOLS, PORT_PROTOCOLS
 from policycheck.model import Inventory, PortRange
 from policycheck.profile import Profile, load_profile
 from policycheck.sources.terraform import load_plan
@@ -132,9 +133,9 @@ def assert_exact(
             _, access = vm_access(vm, direction, ctx)  # type: ignore[arg-type]
             builder = RegionBuilder()
             for region in access.regions:
-                if region.protocol in PORT_PROTOCOLS:
+                if region.protocol != OTHER_PROTOCOLS:  # tcp, udp, icmp, 47, ...
                     builder.add(region.protocol, region.ports, region.addrs & families)
-                else:  # no rule set here allows a protocol without ports
+                else:  # "every other protocol": no flow asks for that
                     assert not region.addrs, (vm.name, direction, region.protocol)
             reached = by_protocol(builder)
             # Exactly the documented flows are reachable, and exactly the rule set.
@@ -201,10 +202,13 @@ def flows_region(
     """The flows' region (every flow with a remote peer), canonically per protocol."""
     builder = RegionBuilder()
     for flow in expected.for_direction(direction):
-        if flow.peers:
-            protocols = ["tcp", "udp"] if flow.protocol == "all" else [flow.protocol]
-            for protocol in protocols:
-                builder.add(protocol, port_set(flow.ports), addr_set(flow.peers) & families)
+        ports = port_set(flow.ports)
+        portless = flow.protocol not in ("all", *PORT_PROTOCOLS)
+        if not flow.peers or (portless and ports != ALL_PORT_SET):
+            continue  # a port-restricted flow documents no protocol without ports
+        protocols = ["tcp", "udp"] if flow.protocol == "all" else [flow.protocol]
+        for protocol in protocols:
+            builder.add(protocol, ports, addr_set(flow.peers) & families)
     return by_protocol(builder)
 
 

@@ -93,8 +93,8 @@ def in_flows(flows: Sequence[ExpectedFlow], protocol: str, port: int | None, add
         if protocol in PORT_PROTOCOLS:
             if port is None or not ports.contains(port):
                 continue
-        elif flow.protocol == "all" and ports != port_set([ALL_PORTS]):
-            continue
+        elif ports != port_set([ALL_PORTS]):
+            continue  # a port-restricted flow documents no protocol without ports
         if addr_set(flow.peers).contains(addr):
             return True
     return False

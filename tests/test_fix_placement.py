@@ -101,37 +101,36 @@ def test_aws_group_shared_by_equal_rule_sets_is_kept(tmp_path: Path) -> None:
     assert_exact(inventory, fixed, None, fix_plan(tmp_path / "fixed" / "plan.json", None))
 
 
-def test_azure_nsg_shared_by_different_roles_names_each_vm(tmp_path: Path) -> None:
+def _dmz_with(name: str, address: str, tags: dict[str, str]) -> dict[str, Any]:
+    """The example DMZ plan with a second VM in rc1's subnet (behind its subnet NSG)."""
+    nic = next(
+        r
+        for r in _plan("example-azure-dmz")["planned_values"]["root_module"]["resources"]
+        if r["address"] == "azurerm_network_interface.rc1"
+    )
+    config = {**nic["values"]["ip_configuration"][0], "private_ip_address": address}
     doc = clone(
         _plan("example-azure-dmz"),
         "azurerm_network_interface.rc1",
-        "cds2",
-        {
-            "name": "cds2-nic",
-            "ip_configuration": [
-                {
-                    "gateway_load_balancer_frontend_ip_configuration_id": None,
-                    "name": "internal",
-                    "private_ip_address": "10.0.9.20",
-                    "private_ip_address_allocation": "Static",
-                    "private_ip_address_version": "IPv4",
-                    "public_ip_address_id": None,
-                }
-            ],
-        },
+        name,
+        {"name": f"{name}-nic", "ip_configuration": [config]},
     )
     doc = clone(
         doc,
         "azurerm_windows_virtual_machine.rc1",
-        "cds2",
-        {"name": "cds2", "computer_name": "cds2", "tags": {"swyx-roles": "cds"}},
+        name,
+        {"name": name, "computer_name": name, "tags": tags},
     )
-    doc = set_reference(
+    return set_reference(
         doc,
-        "azurerm_windows_virtual_machine.cds2",
+        f"azurerm_windows_virtual_machine.{name}",
         "network_interface_ids",
-        "azurerm_network_interface.cds2",
+        f"azurerm_network_interface.{name}",
     )
+
+
+def test_azure_nsg_shared_by_different_roles_names_each_vm(tmp_path: Path) -> None:
+    doc = _dmz_with("cds2", "10.0.9.20", {"swyx-roles": "cds"})
     plan = _write(doc, tmp_path)
     profile = PROFILES / "azure-dmz-remote-connector.yaml"
     inventory, fixed, _ = round_trip(plan, profile, tmp_path)
@@ -145,36 +144,7 @@ def test_azure_nsg_shared_by_different_roles_names_each_vm(tmp_path: Path) -> No
 
 def test_azure_nsg_serving_a_vm_without_roles_leaves_it_alone(tmp_path: Path) -> None:
     # web1 (no Swyx role) sits in rc1's DMZ subnet: the subnet NSG serves both.
-    doc = clone(
-        _plan("example-azure-dmz"),
-        "azurerm_network_interface.rc1",
-        "web1",
-        {
-            "name": "web1-nic",
-            "ip_configuration": [
-                {
-                    "gateway_load_balancer_frontend_ip_configuration_id": None,
-                    "name": "internal",
-                    "private_ip_address": "10.0.9.30",
-                    "private_ip_address_allocation": "Static",
-                    "private_ip_address_version": "IPv4",
-                    "public_ip_address_id": None,
-                }
-            ],
-        },
-    )
-    doc = clone(
-        doc,
-        "azurerm_windows_virtual_machine.rc1",
-        "web1",
-        {"name": "web1", "computer_name": "web1", "tags": {}},
-    )
-    doc = set_reference(
-        doc,
-        "azurerm_windows_virtual_machine.web1",
-        "network_interface_ids",
-        "azurerm_network_interface.web1",
-    )
+    doc = _dmz_with("web1", "10.0.9.30", {})
     plan = _write(doc, tmp_path)
     profile = PROFILES / "azure-dmz-remote-connector.yaml"
     inventory, fixed, terraform = round_trip(plan, profile, tmp_path)

@@ -18,6 +18,7 @@ packet that has no port.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,8 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     merged: dict[tuple[str, tuple[int, ...], IntervalSet, IntervalSet], list[tuple[int, int]]]
     merged = defaultdict(list)
     keep: dict[tuple[int, ...], tuple[ResolvedRule, ...]] = {}
+    decided_by: dict[tuple[int, tuple[int, ...]], list[Piece]] = {}
+    combined: dict[tuple[tuple[int, tuple[int, ...]], ...], list[Piece]] = {}
     protocols = _protocols(layers)
     for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
@@ -148,20 +151,52 @@ def effective_access(layers: Sequence[Layer]) -> Access:
             continue
         all_rules = [r for rules in per_layer for r in rules]
         dcells = _cells(r.ports for r in all_rules) if with_ports else [(0, 65535)]
-        scells = source_port_cells(per_layer, protocol)
-        for dlo, dhi in dcells:
-            for slo, shi in scells:
+        scells = _cells(r.source_ports for r in all_rules) if with_ports else [(0, 65535)]
+        sport_sets = [IntervalSet([cell]) for cell in scells]
+        # Per layer and destination cell, the rules matching it (in order): each rule
+        # is placed in the cells its ports span, not tested against every cell.
+        starts = [lo for lo, _ in dcells]
+        in_cell: list[list[list[ResolvedRule]]] = [[[] for _ in dcells] for _ in per_layer]
+        for cells_of, rules in zip(in_cell, per_layer, strict=True):
+            for r in rules:
+                for lo, hi in r.ports:
+                    for at in range(bisect_left(starts, lo), bisect_right(starts, hi)):
+                        cells_of[at].append(r)
+        for at_cell, (dlo, dhi) in enumerate(dcells):
+            by_port = [cells_of[at_cell] for cells_of in in_cell]
+            # Only the rules matching this destination cell can tell source ports
+            # apart: evaluate once per cell of *their* source-port bounds, and give
+            # the result to every source-port cell inside it (usually all of them).
+            local = _cells(
+                r.source_ports for rules in by_port for r in rules if r.source_ports != ALL_PORT_SET
+            )
+            evaluated: list[tuple[int, list[Piece]]] = []
+            for llo, lhi in local:
                 # Evaluate every layer (not lazily) so shadowing is tracked in all.
-                pieces = combine(
-                    [
-                        _layer_pieces(layer, rules, dlo, slo, decided)
-                        for layer, rules in zip(layers, per_layer, strict=True)
-                    ]
-                )
-                for addrs, rules in pieces:
-                    ids = tuple(id(r) for r in rules)
-                    keep[ids] = rules
-                    merged[(protocol, ids, addrs, IntervalSet([(slo, shi)]))].append((dlo, dhi))
+                # A layer's verdict depends only on its matching rules, and cells
+                # repeat them: each distinct set is decided (and combined) once.
+                keys: list[tuple[int, tuple[int, ...]]] = []
+                verdicts: list[list[Piece]] = []
+                for index, (layer, rules) in enumerate(zip(layers, by_port, strict=True)):
+                    matching = [r for r in rules if r.source_ports.contains(llo)]
+                    key = (index, tuple(id(r) for r in matching))
+                    verdict = decided_by.get(key)
+                    if verdict is None:
+                        verdict = decided_by[key] = _decide(layer, matching, decided)
+                    keys.append(key)
+                    verdicts.append(verdict)
+                pieces = combined.get(tuple(keys))
+                if pieces is None:
+                    pieces = combined[tuple(keys)] = _combine(verdicts)
+                evaluated.append((lhi, pieces))
+            at = 0
+            for (slo, _), sports in zip(scells, sport_sets, strict=True):
+                while evaluated[at][0] < slo:
+                    at += 1
+                for addrs, allowing in evaluated[at][1]:
+                    ids = tuple(id(r) for r in allowing)
+                    keep[ids] = allowing
+                    merged[(protocol, ids, addrs, sports)].append((dlo, dhi))
     access = Access(named=tuple(p for p in protocols if p != OTHER))
     for (protocol, ids, addrs, sports), dranges in merged.items():
         access.regions.append(
@@ -181,6 +216,14 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                 if r not in decided and r.addrs and not r.synthetic and not r.rule.disabled
             )
     return access
+
+
+def _decide(layer: Layer, matching: list[ResolvedRule], decided: set[ResolvedRule]) -> list[Piece]:
+    """What one layer allows in one cell, from the rules (in order) matching it."""
+    decisions = decide(layer, matching)
+    if layer.ordered:
+        decided.update(d.rule for d in decisions)
+    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.allows]
 
 
 def layer_rules(layer: Layer, protocol: str) -> list[ResolvedRule]:
@@ -217,14 +260,22 @@ def layer_decisions(
     layer: Layer, rules: Sequence[ResolvedRule], dport: int, sport: int
 ) -> list[Decision]:
     """What each rule of ``rules`` (from :func:`layer_rules`) decides for packets to
-    ``dport`` from ``sport``, in evaluation order.
+    ``dport`` from ``sport``, in evaluation order (see :func:`decide`)."""
+    return decide(
+        layer, [r for r in rules if r.ports.contains(dport) and r.source_ports.contains(sport)]
+    )
+
+
+def decide(layer: Layer, matching: Sequence[ResolvedRule]) -> list[Decision]:
+    """What each rule of ``matching`` (in order; all match the packet's protocol
+    and ports) decides in its layer: the one evaluation effective access and
+    ``explain`` share.
 
     A union layer: every matching allow rule allows its addresses. An ordered
     layer: first match wins, so a rule decides only the addresses no earlier rule
     of its tier took; ``goto_next`` hands its addresses to the next tier. Addresses
     no decision allows are denied by the layer.
     """
-    matching = [r for r in rules if r.ports.contains(dport) and r.source_ports.contains(sport)]
     if not layer.ordered:
         return [Decision(r, r.addrs) for r in matching if r.allows and r.addrs]
     out: list[Decision] = []
@@ -246,15 +297,6 @@ def layer_decisions(
     return out
 
 
-def _layer_pieces(
-    layer: Layer, rules: list[ResolvedRule], dport: int, sport: int, decided: set[ResolvedRule]
-) -> list[Piece]:
-    decisions = layer_decisions(layer, rules, dport, sport)
-    if layer.ordered:
-        decided.update(d.rule for d in decisions)
-    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.allows]
-
-
 def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
     """The specific rule first, catch-all rules (all protocols, ports, addresses) last:
     with a subnet NSG that allows everything, the NIC rule is the one to fix."""
@@ -266,15 +308,53 @@ def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
     )
 
 
-def combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
-    """Traffic must pass every layer: intersect the pieces layer by layer. Each
-    result names the rules of every layer that allow it, the specific rule first."""
+def _combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:
+    """Traffic must pass every layer: intersect the pieces layer by layer."""
     result: list[Piece] | None = None
     for pieces in layer_pieces:
         if result is None:
             result = pieces
             continue
-        result = [(a & b, _blame_order(ra + rb)) for a, ra in result for b, rb in pieces if a & b]
+        result = _intersect(result, pieces)
         if not result:
             return []
     return result or []
+
+
+def _intersect(left: list[Piece], right: list[Piece]) -> list[Piece]:
+    """Every nonempty ``a & b`` of a piece of each side, in (left, right) order.
+
+    The pieces of an ordered layer are disjoint: then one merge pass over both
+    sides' intervals finds every overlap, instead of intersecting every pair."""
+    a, b = _flatten(left), _flatten(right)
+    if a is None or b is None:
+        return [(x & y, _blame_order(rx + ry)) for x, rx in left for y, ry in right if x & y]
+    hits: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    i = j = 0
+    while i < len(a) and j < len(b):
+        alo, ahi, ai = a[i]
+        blo, bhi, bj = b[j]
+        lo, hi = max(alo, blo), min(ahi, bhi)
+        if lo <= hi:
+            hits.setdefault((ai, bj), []).append((lo, hi))
+        if ahi < bhi:
+            i += 1
+        else:
+            j += 1
+    return [
+        (IntervalSet.from_sorted(hits[k]), _blame_order(left[k[0]][1] + right[k[1]][1]))
+        for k in sorted(hits)
+    ]
+
+
+def _flatten(pieces: list[Piece]) -> list[tuple[int, int, int]] | None:
+    """The pieces' intervals sorted, tagged with their piece; None when they overlap."""
+    flat = sorted((lo, hi, index) for index, (addrs, _) in enumerate(pieces) for lo, hi in addrs)
+    for k in range(1, len(flat)):
+        if flat[k][0] <= flat[k - 1][1]:
+            return None
+    return flat
+
+
+#: Combines the layers' pieces (every layer must allow): public for ``explain``.
+combine = _combine

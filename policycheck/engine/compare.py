@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 from policycheck.engine.access import Access, Region, ResolvedRule
 from policycheck.engine.context import Context
-from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
+from policycheck.engine.intervals import (
+    ALL_PORT_SET,
+    IntervalSet,
+    addr_set,
+    port_set,
+    to_cidrs,
+    union_all,
+)
 from policycheck.engine.providers import (
     VMLayers,
     platform_addresses,
@@ -61,6 +68,27 @@ def rule_ref(rr: ResolvedRule) -> RuleRef:
     )
 
 
+class _FlowSet:
+    """One direction's and protocol's expected flows, with what the comparison asks
+    of them for every region computed once: their ports, where the set of flows
+    changes, and per port the flows and the peers they allow."""
+
+    def __init__(self, flows: Sequence[ExpectedFlow]) -> None:
+        self.flows = list(flows)
+        self.ports = [_ports(f.ports) for f in self.flows]
+        self.documented = union_all(self.ports)
+        self.cuts: set[int] = {b for ps in self.ports for lo, hi in ps for b in (lo, hi + 1)}
+        self._at: dict[int, tuple[list[ExpectedFlow], IntervalSet]] = {}
+
+    def at(self, port: int) -> tuple[list[ExpectedFlow], IntervalSet]:
+        """The flows documenting ``port``, and the peers they allow together."""
+        found = self._at.get(port)
+        if found is None:
+            here = [f for f, ps in zip(self.flows, self.ports, strict=True) if ps.contains(port)]
+            found = self._at[port] = (here, union_all(addr_set(f.peers) for f in here))
+        return found
+
+
 class Comparer:
     """Builds the findings for one VM."""
 
@@ -81,6 +109,8 @@ class Comparer:
         self.findings: list[Finding] = []
         #: Per direction, what an ``other`` region does not cover.
         self.named: dict[str, tuple[str, ...]] = {}
+        #: The expected flows per (direction, protocol), prepared once per VM.
+        self.flow_sets: dict[tuple[Direction, str], _FlowSet] = {}
 
     # ------------------------------------------------------------- plumbing
 
@@ -97,14 +127,18 @@ class Comparer:
             self.accs[key] = _Acc(kind=kind, direction=direction, rules=rules)
         return self.accs[key]
 
-    def _flows(self, direction: Direction, protocol: str) -> list[ExpectedFlow]:
-        flows = [
-            f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
-        ]
-        if protocol in PORT_PROTOCOLS:
-            return flows
-        # A packet without ports matches only what covers every port, as in access.py.
-        return [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+    def _flows(self, direction: Direction, protocol: str) -> _FlowSet:
+        key = (direction, protocol)
+        found = self.flow_sets.get(key)
+        if found is None:
+            flows = [
+                f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
+            ]
+            if protocol not in PORT_PROTOCOLS:
+                # A packet without ports matches only what covers every port, as in access.py.
+                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+            found = self.flow_sets[key] = _FlowSet(flows)
+        return found
 
     # --------------------------------------------------------------- checks
 
@@ -125,15 +159,13 @@ class Comparer:
         ports: IntervalSet,
         addrs: IntervalSet,
         rules: tuple[ResolvedRule, ...],
-        flows: Sequence[ExpectedFlow],
+        flows: _FlowSet,
         direction: Direction,
         *,
         excess_kind: str = "SWYX001",
         breadth_kind: str | None = "SWYX002",
     ) -> None:
-        documented = IntervalSet()
-        for f in flows:
-            documented = documented | _ports(f.ports)
+        documented = flows.documented
         excess = ports - documented
         if excess:
             self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
@@ -143,16 +175,12 @@ class Comparer:
         if not covered:
             return
         # Cut the covered ports where the set of documenting flows changes.
-        cuts: set[int] = set()
-        for f in flows:
-            for lo, hi in _ports(f.ports):
-                cuts.update((lo, hi + 1))
+        cuts = flows.cuts
         for lo, hi in covered:
             points = sorted({lo, hi + 1} | {c for c in cuts if lo < c <= hi})
             for a, b in itertools.pairwise(points):
                 cell = IntervalSet([(a, b - 1)])
-                here = [f for f in flows if _ports(f.ports).contains(a)]
-                allowed = addr_set(p for f in here for p in f.peers)
+                here, allowed = flows.at(a)
                 too_broad = addrs - allowed
                 if too_broad:
                     acc = self._acc(breadth_kind, direction, rules)
@@ -432,4 +460,4 @@ def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:
-    return IntervalSet((r.lo, r.hi) for r in ranges)
+    return port_set(ranges)

@@ -51,6 +51,18 @@ class Context:
         for net in inventory.networks:
             self.networks[net.id.lower()] = net
             self.networks.setdefault(last_segment(net.id).lower(), net)
+        #: GCP firewall objects by where they may apply (positions in the inventory):
+        #: a VM's rules are found without walking every object of the estate.
+        self._gcp_index: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, fw in enumerate(inventory.firewalls):
+            if fw.provider != "gcp" or fw.kind not in ("vpc_firewall", "firewall_policy"):
+                continue
+            if fw.network is not None:
+                self._gcp_index[("network", last_segment(fw.network))].append(i)
+            elif fw.kind == "vpc_firewall":
+                self._gcp_index[("any", "")].append(i)
+            if fw.kind == "firewall_policy":
+                self._gcp_index[("id", fw.id.lower())].append(i)
         self.groups: dict[tuple[str, str], AddressGroup] = {
             (g.kind, g.id.lower()): g for g in inventory.address_groups
         }
@@ -72,6 +84,19 @@ class Context:
         """How two references to one network compare: ARM ids and AWS ids ignoring
         case, GCP networks by name (rules and VMs name them by name or self link)."""
         return (last_segment(network) if provider == "gcp" else network).lower()
+
+    def gcp_candidates(
+        self, networks: Iterable[str], attached: Iterable[str]
+    ) -> list[FirewallObject]:
+        """The GCP firewall objects that may apply to a VM in ``networks`` (names)
+        with the policies ``attached`` (lower-case ids), in inventory order: every
+        object that applies is among them; the provider decides exactly."""
+        positions = set(self._gcp_index.get(("any", ""), ()))
+        for name in networks:
+            positions.update(self._gcp_index.get(("network", name), ()))
+        for policy in attached:
+            positions.update(self._gcp_index.get(("id", policy), ()))
+        return [self.inventory.firewalls[i] for i in sorted(positions)]
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())

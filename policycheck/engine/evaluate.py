@@ -21,7 +21,7 @@ from policycheck.engine.hints import with_hints
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.engine.suppress import Suppressor
-from policycheck.expected import REMOTE_CONNECTOR, Expected, expected_flows
+from policycheck.expected import REMOTE_CONNECTOR, Expected, FlowMemo, expected_flows
 from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
@@ -57,10 +57,20 @@ class VMExpectations:
         self.deployments = Deployments(
             inventory.vms, {k: r.roles for k, r in roles.items()}, ctx, PEER_ROLES
         )
+        self.memo = FlowMemo()
+        #: Expected flows depend on the roles and the peer roles' addresses only:
+        #: VMs of one deployment with the same roles share them.
+        self.cache: dict[tuple[object, ...], Expected] = {}
 
     def expected(self, vm: VM, roles: list[str]) -> Expected:
         others = self.deployments.addresses(vm, self.profile)
-        return expected_flows(self.catalog, self.profile, roles, role_addresses=others)
+        key = (tuple(roles), tuple((role, tuple(addrs)) for role, addrs in sorted(others.items())))
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = expected_flows(
+                self.catalog, self.profile, roles, role_addresses=others, memo=self.memo
+            )
+        return found
 
 
 def evaluate(

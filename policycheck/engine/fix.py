@@ -111,7 +111,8 @@ def _rows(
 def _protocol_ports(protocol: str, ports: Sequence[PortRange]) -> list[tuple[str, IntervalSet]]:
     """A flow's protocol cells: ``all`` on some ports only is tcp and udp on them (a
     port-restricted rule matches no protocol without ports); a protocol without
-    ports covers all of them."""
+    ports is documented only by a flow on all ports, as the comparison reads it
+    (``icmp`` on port 8443 documents no ICMP at all)."""
     wanted = port_set(ports)
     if protocol == "all":
         if wanted == ALL_PORT_SET:
@@ -119,7 +120,7 @@ def _protocol_ports(protocol: str, ports: Sequence[PortRange]) -> list[tuple[str
         return [("tcp", wanted), ("udp", wanted)]
     if protocol in PORT_PROTOCOLS:
         return [(protocol, wanted)]
-    return [(protocol, ALL_PORT_SET)]
+    return [(protocol, ALL_PORT_SET)] if wanted == ALL_PORT_SET else []
 
 
 def _rule_key(rule: FixRule) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
-from functools import reduce
+from functools import lru_cache, reduce
 
 V4_SIZE = 1 << 32
 V6_OFFSET = V4_SIZE
@@ -32,6 +32,11 @@ class IntervalSet:
         obj = cls.__new__(cls)
         obj._iv = intervals
         return obj
+
+    @classmethod
+    def from_sorted(cls, intervals: list[tuple[int, int]]) -> IntervalSet:
+        """From intervals already sorted, disjoint and not adjacent (no normalizing)."""
+        return cls._raw(tuple(intervals))
 
     @property
     def intervals(self) -> tuple[tuple[int, int], ...]:
@@ -57,7 +62,7 @@ class IntervalSet:
             return self
         if not self._iv:
             return other
-        return IntervalSet(self._iv + other._iv)
+        return IntervalSet._raw(_merge_sorted(self._iv, other._iv))
 
     def __and__(self, other: IntervalSet) -> IntervalSet:
         a, b = self._iv, other._iv
@@ -97,7 +102,12 @@ class IntervalSet:
         return IntervalSet._raw(tuple(out))
 
     def contains(self, value: int) -> bool:
-        return any(lo <= value <= hi for lo, hi in self._iv)
+        for lo, hi in self._iv:  # sorted: stop at the first interval past ``value``
+            if value < lo:
+                return False
+            if value <= hi:
+                return True
+        return False
 
     def covers(self, other: IntervalSet) -> bool:
         return not (other - self)
@@ -110,8 +120,34 @@ def union_all(sets: Iterable[IntervalSet]) -> IntervalSet:
     return reduce(lambda a, b: a | b, sets, IntervalSet())
 
 
+def _merge_sorted(
+    a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]
+) -> tuple[tuple[int, int], ...]:
+    """The union of two normalized interval tuples in one pass: both are already
+    sorted and merged, so nothing needs sorting again."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    na, nb = len(a), len(b)
+    while i < na or j < nb:
+        if j >= nb or (i < na and a[i][0] <= b[j][0]):
+            lo, hi = a[i]
+            i += 1
+        else:
+            lo, hi = b[j]
+            j += 1
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
 def _normalize(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    items = sorted((lo, hi) for lo, hi in intervals if lo <= hi)
+    items = [(lo, hi) for lo, hi in intervals if lo <= hi]
+    if len(items) < 2:
+        return tuple(items)
+    items.sort()
     out: list[tuple[int, int]] = []
     for lo, hi in items:
         if out and lo <= out[-1][1] + 1:
@@ -144,7 +180,10 @@ ALL_V6 = IntervalSet([(V6_OFFSET, ADDR_MAX)])
 ALL_ADDRS = IntervalSet([(0, ADDR_MAX)])
 
 
+@lru_cache(maxsize=1 << 16)
 def cidr_interval(text: str) -> tuple[int, int]:
+    """A prefix as an interval of the address line. Cached: an estate names the
+    same prefixes over and over (every rule, flow and VM), and each is parsed once."""
     net = ipaddress.ip_network(text.strip(), strict=False)
     base = int(net.network_address)
     top = int(net.broadcast_address)
@@ -154,9 +193,19 @@ def cidr_interval(text: str) -> tuple[int, int]:
 
 
 def addr_set(cidrs: Iterable[str]) -> IntervalSet:
+    if isinstance(cidrs, tuple):
+        return prefix_set(cidrs)
     return IntervalSet(cidr_interval(c) for c in cidrs)
 
 
+@lru_cache(maxsize=1 << 14)
+def prefix_set(cidrs: tuple[str, ...]) -> IntervalSet:
+    """:func:`addr_set` of a tuple (a rule's or a flow's peers), computed once per
+    distinct tuple: IntervalSets are immutable, so the result is shared."""
+    return IntervalSet(cidr_interval(c) for c in cidrs)
+
+
+@lru_cache(maxsize=1 << 16)
 def address_value(text: str) -> int:
     ip = ipaddress.ip_address(text.strip())
     return int(ip) + (V6_OFFSET if ip.version == 6 else 0)

@@ -676,7 +676,8 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         return False
 
     entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool, Match]] = []
-    objects = [fw for fw in ctx.inventory.firewalls if fw.provider == "gcp" and in_scope(fw)]
+    # The objects of the VM's networks and policies (an index), not the whole estate's.
+    objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
     tiers = _gcp_tiers(objects, _policies_first(vm, ctx, out))
     families = address_families(vm)
     implied_objects = [

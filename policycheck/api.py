@@ -225,31 +225,53 @@ def evaluate(
     catalog: Catalog | None = None,
     rego: RegoEngine = "off",
     opa_url: str | None = None,
+    policy_dirs: Sequence[PathLike] = (),
+    rego_timeout: float | None = None,
+    rego_input: PathLike | None = None,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
 ) -> ScanResult:
     """Compare what each VM can really be reached by with what its Swyx roles need.
 
     ``rego="embedded"`` (``rego`` extra) or ``"opa"`` with ``opa_url`` decide
-    SWYX001-SWYX003 with ``policies/swyx.rego`` instead of natively. ``today``
-    decides which suppressions have expired (default: the current date).
-    ``select`` evaluates only the VMs it accepts (one shard's, docs/sharding.md);
-    the whole inventory still resolves peers and servers.
+    SWYX001-SWYX003 with ``policies/swyx.rego`` instead of natively.
+    ``policy_dirs`` (with the profile's ``policy_dirs``) are folders of your own
+    Rego policies, whose ``deny``/``warn``/``info`` results are added as findings
+    (on OPA with ``rego="opa"``, else embedded; docs/rego.md). ``rego_timeout``:
+    seconds each Rego step may take; ``rego_input``: also write the input document
+    there. ``today`` decides which suppressions have expired (default: the
+    current date). ``select`` evaluates only the VMs it accepts (one shard's,
+    docs/sharding.md); the whole inventory still resolves peers and servers.
     """
     cat = catalog or default_catalog()
     prof = profile if profile is not None else load_profile(None, cat)
-    if rego == "off":
+    dirs = [Path(d) for d in (*policy_dirs, *prof.policy_dirs)]
+    if opa_url and rego != "opa":
+        raise InputError("--opa-url is set but --rego is not opa: add --rego opa")
+    if rego == "off" and not dirs and rego_input is None:
         from policycheck.engine.evaluate import evaluate as _evaluate
 
         return _evaluate(inventory, prof, cat, today=today, select=select)
-    if rego == "embedded":
-        require("rego", "--rego embedded", ("regopy",))
-    elif rego == "opa":
+    if rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
+    else:
+        what = "--rego embedded" if rego == "embedded" else "--policy-dir"
+        require("rego", what, ("regopy",))
+    from policycheck.policy.embedded import DEFAULT_TIMEOUT
     from policycheck.rego import evaluate_rego
 
     return evaluate_rego(
-        inventory, prof, cat, engine=rego, opa_url=opa_url, today=today, select=select
+        inventory,
+        prof,
+        cat,
+        engine="opa" if rego == "opa" else "embedded",
+        swyx=rego != "off",
+        policy_dirs=dirs,
+        opa_url=opa_url,
+        timeout=rego_timeout or DEFAULT_TIMEOUT,
+        today=today,
+        select=select,
+        write_input=None if rego_input is None else Path(rego_input),
     )
 
 

@@ -7,6 +7,7 @@ are decided in exactly one place.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +35,9 @@ def run_report(
     rego: str = "off",
     opa_url: str | None = None,
     part: Part | None = None,
+    policy_dirs: Sequence[Path] = (),
+    rego_timeout: float | None = None,
+    rego_input: Path | None = None,
     baseline: Baseline | None = None,
 ) -> int:
     # The same steps as the public API (policycheck.api), so the two cannot drift.
@@ -46,6 +50,9 @@ def run_report(
         rego=rego,  # type: ignore[arg-type]
         opa_url=opa_url,
         select=select,
+        policy_dirs=policy_dirs,
+        rego_timeout=rego_timeout,
+        rego_input=rego_input,
     )
     if part is not None:
         result = result.model_copy(

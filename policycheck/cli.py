@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from policycheck import __version__
+from policycheck.commands.policy import policy_options
 from policycheck.commands.sharding import file_part, shard_option
 from policycheck.errors import EXIT_INPUT, InputError, scrub
 from policycheck.report.output import check_output_path
@@ -238,14 +239,16 @@ def _report_options(f: F) -> F:
         default="off",
         show_default=True,
         help="Decide SWYX001-SWYX003 with policies/swyx.rego: in-process (embedded, "
-        "rego-cpp) or on an OPA server (opa, needs --opa-url). See docs/rego.md.",
+        "rego-cpp) or on an OPA server (opa, needs --opa-url); --policy-dir policies "
+        "run on the same engine. See docs/rego.md.",
     )(f)
     f = click.option(
         "--opa-url",
         default=None,
-        help="OPA server for --rego opa, e.g. http://127.0.0.1:8181 (the policy and "
-        "catalog are uploaded as policy 'swyx' and data.catalog).",
+        help="OPA server for --rego opa, e.g. http://127.0.0.1:8181: the policies are "
+        "uploaded as policycheck/<file>, queried, and deleted afterwards.",
     )(f)
+    f = policy_options(f)
     return _profile_option(f)
 
 
@@ -479,7 +482,7 @@ def _register_cloud_commands() -> None:
     """Each cloud's `scan X` and `collect X` live in policycheck/commands/X.py, so a
     cloud's options stay next to each other; they share the report options.
     `policycheck fix` lives in policycheck/commands/fix.py."""
-    from policycheck.commands import CommandContext, aws, azure, fix, gcp
+    from policycheck.commands import CommandContext, aws, azure, fix, gcp, policy
 
     ctx = CommandContext(
         scan=scan,
@@ -491,6 +494,7 @@ def _register_cloud_commands() -> None:
     )
     for module in (aws, azure, gcp, fix):
         module.register(ctx)
+    policy.register(cli)
 
 
 _register_cloud_commands()

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -332,6 +332,49 @@ class UncertainRowsHint(BaseModel):
 Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
 
 
+class PolicyRule(BaseModel):
+    """A rule of a user Rego policy (``--policy-dir``), described by its METADATA
+    annotations where present: what SARIF lists next to SWYX001-SWYX007."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    #: PascalCase, for SARIF ``rules[].name``.
+    name: str
+    title: str
+    description: str
+    #: The level of the rule that reports it (deny: error, warn: warning, info: note).
+    level: Level
+    security_severity: float
+    remediation: str = ""
+    #: ``related_resources`` of the METADATA: links for the rule's help.
+    related: list[str] = Field(default_factory=list)
+    #: The Rego package and where the reporting rule is (``file.rego``, line).
+    package: str
+    file: str
+    line: int
+
+
+class PolicyOrigin(BaseModel):
+    """What a user Rego policy said about a finding, besides its rule id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    package: str
+    #: The reporting rule: ``deny``, ``warn``, ``info`` or ``deny_<name>``...
+    rule: str
+    file: str
+    line: int
+    #: The rule's METADATA title (its id without one).
+    title: str
+    #: The policy's message, as it wrote it.
+    message: str
+    #: ``resource`` as the policy named it, when it names nothing in the input.
+    resource: str | None = None
+    #: Every other key of the policy's result object, as it gave it.
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class Finding(BaseModel):
     """One conclusion, merged per (VM, responsible rules, kind).
 
@@ -341,12 +384,16 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    rule_id: RuleId
+    #: ``SWYX001``..``SWYX007``, or a user policy's rule id (``policy`` says which).
+    rule_id: str
     level: Level
-    provider: Provider
+    #: The VM the finding is about; a user policy's finding may be about a
+    #: firewall or the whole estate instead (provider None, VM id and name "").
+    provider: Provider | None
     vm_id: str
     vm_name: str
-    direction: Direction
+    #: None for a user policy's finding that names no direction.
+    direction: Direction | None
     #: The exact excess (SWYX001/002/004), missing (SWYX003) or rule (SWYX005/007)
     #: region, in canonical order; empty for a finding about a whole VM.
     region: list[RegionPart] = Field(default_factory=list)
@@ -371,6 +418,8 @@ class Finding(BaseModel):
     hints: list[Hint] = Field(default_factory=list)
     remediation: str
     suppression: Suppression | None = None
+    #: Set for findings of user Rego policies (``--policy-dir``).
+    policy: PolicyOrigin | None = None
     #: Names of CIDRs this finding mentions (in ``region``, ``documented_peers``
     #: or a summary's ``excluding``): the profile's peer group whose entry it is,
     #: else the VM whose address it is (``VM pbx1``). For wording only.
@@ -401,6 +450,8 @@ class Finding(BaseModel):
         """The resource address or cloud id to blame, for messages and SARIF."""
         ref = self.primary
         if ref is None:
+            if self.policy is not None and self.policy.resource:
+                return self.policy.resource
             return self.vm_id
         prov = ref.provenance
         return prov.address or prov.cloud_id or ref.firewall_id
@@ -420,10 +471,15 @@ class Finding(BaseModel):
             self.rule_id,
             self.vm_id,
             self.resource,
-            self.direction,
+            self.direction or "",
             *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
         ]
+        if self.policy is not None:
+            # A policy may report several things about one resource, and several
+            # rules may share one resource (a GCP firewall's allow blocks).
+            ref = self.primary
+            parts += [self.policy.message, f"{ref.firewall_id}/{ref.rule_id}" if ref else ""]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
     def sort_key(self) -> tuple[object, ...]:
@@ -435,7 +491,7 @@ class Finding(BaseModel):
             self.rule_id,
             self.resource,
             tuple(p.key() for p in self.region),
-            self.direction,
+            self.direction or "",
             self.fingerprint(),
         )
 
@@ -578,6 +634,8 @@ class ScanResult(BaseModel):
     vms: list[CheckedVM] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     errors: list[CollectionError] = Field(default_factory=list)
+    #: The rules of the user Rego policies that ran (``--policy-dir``).
+    policy_rules: list[PolicyRule] = Field(default_factory=list)
     #: Every suppression of the profile and every inline ignore, with its state.
     suppressions: list[SuppressionStatus] = Field(default_factory=list)
     #: Set when the scan was compared with a baseline: then every finding has a

@@ -44,6 +44,26 @@ def last_segment(self_link: str) -> str:
     return self_link.rstrip("/").rsplit("/", 1)[-1]
 
 
+def gcp_network_ref(value: str, project: str | None = None) -> str:
+    """A GCP network's identity: ``projects/P/global/networks/N``.
+
+    Every project has a network called ``default``, so a network is its project and
+    its name. Self links (any API host or version) and relative paths reduce to the
+    path; a bare name (or ``global/networks/N``) takes ``project``. Only when the
+    project is unknown does the name alone remain, and it then matches networks of
+    that name in any project (the engine's ``network_key`` / ``same_network``).
+    """
+    text = value.strip().rstrip("/")
+    start = text.find("projects/")
+    if start >= 0:
+        parts = text[start:].split("/")
+        if len(parts) >= 5 and parts[3] == "networks":
+            return "/".join(["projects", parts[1], "global", "networks", parts[4]])
+        return text[start:]
+    name = last_segment(text)
+    return f"projects/{project}/global/networks/{name}" if project else name
+
+
 def check_address(value: str) -> str:
     """An IPv4/IPv6 address (no prefix length), in canonical spelling."""
     try:

@@ -27,6 +27,7 @@ from pydantic import (
 
 from policycheck.catalog import SERVER_ROLE, Catalog, Transport, VersionCondition, default_catalog
 from policycheck.errors import InputError
+from policycheck.findings import RULES
 from policycheck.inputs import describe_validation_error, parse_yaml, read_text
 from policycheck.model import PortRange, Text, normalize_protocol
 
@@ -217,7 +218,12 @@ class Suppression(_Strict):
 
     reason: Annotated[Text, Field(min_length=3)]
     expires: dt.date
-    rule: str | None = Field(default=None, pattern=r"^SWYX00[1-7]$")
+    rule: str | None = Field(
+        default=None,
+        # SWYX001..SWYX007, or the id of a rule of your own Rego policies.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$",
+        description="SWYX001..SWYX007, or a rule id of your Rego policies (e.g. NET001).",
+    )
     vm: str | None = Field(default=None, description="Glob on VM name or id.")
     resource: str | None = Field(
         default=None, description="Glob on the responsible resource address or cloud id."
@@ -243,6 +249,13 @@ class Suppression(_Strict):
         description="VM tags (GCP labels) that must all be present; values are globs, "
         "e.g. {env: lab}.",
     )
+
+    @field_validator("rule")
+    @classmethod
+    def _rule_id(cls, value: str | None) -> str | None:
+        if value is not None and value.upper().startswith("SWYX") and value not in RULES:
+            raise ValueError(f"unknown rule {value!r} (SWYX001..SWYX007)")
+        return value
 
     @field_validator("ports", mode="before")
     @classmethod
@@ -380,6 +393,13 @@ class Profile(_Strict):
         default=False, description="Report AzureLoadBalancer (168.63.129.16) access as findings."
     )
     suppressions: list[Suppression] = Field(default_factory=list)
+    policy_dirs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Folders of your own Rego policies, evaluated in every scan like --policy-dir "
+            "(relative to this file's folder); docs/rego.md."
+        ),
+    )
 
     _version_input = field_validator("version", mode="before")(_version_text)
 
@@ -504,6 +524,10 @@ def load_profile(path: Path | None, catalog: Catalog | None = None) -> Profile:
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from exc
     _check_moved_ports(profile, cat, where)
+    # policy_dirs are relative to the profile's folder, wherever the scan runs.
+    base = path.parent
+    dirs = [d if Path(d).is_absolute() else str(base / d) for d in profile.policy_dirs]
+    profile = profile.model_copy(update={"policy_dirs": dirs})
     profile._source = where
     return profile
 

@@ -1,77 +1,52 @@
-"""The Swyx comparison in Rego: policies/swyx.rego, embedded (regopy) or in OPA.
+"""The Rego path: policies/swyx.rego and the users' policies over one input document.
 
-The native engine still decides what each VM's firewalls allow (each cloud's
-semantics live in ``policycheck.engine.providers`` only) and what the VM's roles
-need (``policycheck.expected``). This module writes both into one input document
-(shape: docs/rego.md), lets the policy compare them, and turns the policy's
-findings back into :class:`~policycheck.findings.Finding` objects.
+The native pass evaluates the estate once and writes the input document as it
+goes (:mod:`policycheck.policy.document`): each VM's roles, expected flows,
+exact effective access and what the comparison with the matrix found. Then one
+engine evaluates every module on that input:
 
-``--rego embedded|opa`` replaces the native SWYX001-SWYX003 comparison with the
-policy's; every other finding (SWYX004-SWYX007) stays native, so a Rego run and
-a native run report the same estate in the same shape.
+- ``--rego embedded|opa``: ``policies/swyx.rego`` decides SWYX001-SWYX003, which
+  replace the native ones (everything else stays native);
+- ``--policy-dir DIR``: the users' policies report through ``deny``/``warn``/
+  ``info`` and become findings of their own rules.
+
+Suppressions, hints, ordering, reports and exit codes treat every finding alike.
+Shape of the input and of the results: docs/rego.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import json
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+
+import orjson
 
 from policycheck.catalog import POLICIES_DIR, Catalog
-from policycheck.engine.access import Access, Region
-from policycheck.engine.compare import Comparer, merge_duplicates, rule_ref
-from policycheck.engine.context import Context
-from policycheck.engine.evaluate import VMExpectations, compare_all, scan_result, vm_access
-from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set, to_cidrs
-from policycheck.engine.regions import peers_summary, region_part, summarize_peers
-from policycheck.engine.roles import assign_roles
-from policycheck.errors import InputError, one_line
-from policycheck.expected import Expected
-from policycheck.findings import (
-    OTHER_PROTOCOLS,
-    PORT_PROTOCOLS,
-    RULES,
-    Finding,
-    RuleRef,
-    ScanResult,
-)
-from policycheck.model import VM, FirewallObject, Inventory, PortRange
+from policycheck.engine.compare import blocked_finding, make_finding, merge_duplicates, rule_ref
+from policycheck.engine.evaluate import compare_all, scan_result
+from policycheck.engine.intervals import ALL_PORT_SET, IntervalSet, addr_set
+from policycheck.engine.regions import RegionBuilder
+from policycheck.errors import InputError
+from policycheck.findings import PORT_PROTOCOLS, Finding, ScanResult
+from policycheck.model import VM, Inventory
+from policycheck.policy.document import DocumentBuilder
+from policycheck.policy.embedded import DEFAULT_TIMEOUT
+from policycheck.policy.load import PolicySet, display_path, load_policy_dirs
+from policycheck.policy.results import Converter, Resolver
+from policycheck.policy.session import Answers, Query, run_embedded
+from policycheck.policy.source import Source, SourceError, parse_source
 from policycheck.profile import Profile
+from policycheck.report.output import write_atomic
 
 Engine = Literal["embedded", "opa"]
 POLICY_PATH = POLICIES_DIR / "swyx.rego"
-#: The findings the policy decides; the rest of a run stays native.
+#: The findings the Swyx policy decides; the rest of a run stays native.
 REGO_RULES = frozenset({"SWYX001", "SWYX002", "SWYX003"})
-#: Where the policy and the catalog go in OPA, and what is queried.
-OPA_POLICY_ID = "swyx"
-OPA_CATALOG_PATH = "catalog"
 FINDINGS_QUERY = "data.swyx.findings"
-OPA_TIMEOUT_SECONDS = 60.0
 
 Json = dict[str, Any]
-
-
-@dataclass
-class RegoInput:
-    """The input document, and what is needed to turn findings back into objects."""
-
-    document: Json
-    vms: dict[str, VM] = field(default_factory=dict)
-    #: (firewall id, rule id) -> the native RuleRef, with its provenance.
-    refs: dict[tuple[str, str], RuleRef] = field(default_factory=dict)
-    firewalls: dict[str, FirewallObject] = field(default_factory=dict)
-    #: The profile's internal networks, for the peer summaries native findings carry.
-    internal: IntervalSet = field(default_factory=IntervalSet)
-    #: VM id -> its recognised roles.
-    roles: dict[str, list[str]] = field(default_factory=dict)
-    #: VM id -> its expected flows (for the hints every finding gets).
-    expected: dict[str, Expected] = field(default_factory=dict)
 
 
 def evaluate_rego(
@@ -79,379 +54,155 @@ def evaluate_rego(
     profile: Profile,
     catalog: Catalog,
     *,
-    engine: Engine,
+    engine: Engine = "embedded",
+    swyx: bool = True,
+    policy_dirs: Sequence[Path] = (),
     opa_url: str | None = None,
     policy_path: Path = POLICY_PATH,
+    timeout: float = DEFAULT_TIMEOUT,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
+    write_input: Path | None = None,
 ) -> ScanResult:
-    """A native scan whose SWYX001-SWYX003 findings come from the Rego policy.
+    """A native scan plus the Rego policies.
 
-    Suppressions and ordering are applied to the policy's findings exactly as to
-    native ones. ``engine="opa"`` uploads the policy (id ``swyx``) and the catalog
-    (``data.catalog``) to the OPA server at ``opa_url`` and queries
-    ``data.swyx.findings`` there.
+    ``swyx``: decide SWYX001-SWYX003 with ``policy_path`` (policies/swyx.rego).
+    ``policy_dirs``: the users' policies (their findings are added). ``engine``:
+    ``embedded`` (rego-cpp, in a child process) or ``opa`` (the server at
+    ``opa_url``, through opa-python-client). ``timeout``: seconds each step
+    (loading, one query) may take. ``write_input``: also write the input document
+    there (when the evaluation succeeds). ``select``: only the VMs it accepts (one
+    shard's) are evaluated and in the input document's ``vms``.
     """
-    native = compare_all(inventory, profile, catalog, select=select)
-    rego_input = build_input(inventory, profile, catalog, select=select)
-    policy = _read_policy(policy_path)
-    catalog_data = catalog_document(catalog)
-    if engine == "embedded":
-        raw = query_embedded(policy, catalog_data, rego_input.document, where=str(policy_path))
-    elif engine == "opa":
-        if not opa_url:
-            raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
-        raw = query_opa(opa_url, policy, catalog_data, rego_input.document)
-    else:
+    if engine not in ("embedded", "opa"):
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
-    findings = [f for f in native.findings if f.rule_id not in REGO_RULES]
-    findings += merge_duplicates(to_findings(raw, rego_input), rego_input.internal)
-    compared = native._replace(findings=findings, expected=rego_input.expected)
-    return scan_result(inventory, compared, profile, today=today)
+    if engine == "opa" and not opa_url:
+        raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
+    user = load_policy_dirs(policy_dirs) if policy_dirs else PolicySet()
+    builder = DocumentBuilder(inventory, profile)
+    native = compare_all(inventory, profile, catalog, select=select, observe=builder)
+    document = builder.finish()
 
+    sources: list[Source] = []
+    queries: list[Query] = []
+    if swyx:
+        own = read_policy(policy_path)
+        sources.append(own)
+        queries.append(Query(FINDINGS_QUERY, own.where("findings")))
+    sources += user.policies
+    reports = user.reports()
+    queries += [Query(r.query, r.where) for r in reports]
+    answers = run_policies(engine, sources, user.data, document, queries, opa_url, timeout)
 
-# ------------------------------------------------------------------ input
-
-
-def build_input(
-    inventory: Inventory,
-    profile: Profile,
-    catalog: Catalog,
-    *,
-    select: Callable[[VM], bool] | None = None,
-) -> RegoInput:
-    """The input document: per VM with roles, its exact access and expected flows.
-
-    Roles, server addresses and expected flows are found as
-    :func:`policycheck.engine.evaluate.evaluate` finds them; VMs without a
-    recognised role are left out (they are SWYX006, which stays native).
-    """
-    ctx = Context(inventory, profile.internal_networks)
-    roles = {id(vm): assign_roles(vm, ctx, profile, catalog.role_slugs) for vm in inventory.vms}
-    out = RegoInput(
-        document={
-            "internal_networks": [
-                _canonical(c, "profile internal_networks") for c in profile.internal_networks
-            ],
-            "vms": [],
-        },
-        firewalls={fw.id: fw for fw in inventory.firewalls},
-        internal=ctx.internal,
+    decided: list[Finding] = []
+    if swyx:
+        swyx_found = swyx_findings(answers.get(FINDINGS_QUERY, (False, None)), builder, sources[0])
+        # One finding per change to make, as the native comparison merges them.
+        decided += merge_duplicates(swyx_found, builder.internal)
+    converter = Converter(
+        Resolver.of(inventory, builder.extra_rules.values()),
+        builder.internal,
+        {pkg: user.sources_of(pkg) for pkg in {s.package or "" for s in user.policies}},
     )
-    expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
-    for vm in inventory.vms:
-        assignment = roles[id(vm)]
-        if not assignment.roles or (select is not None and not select(vm)):
-            continue
-        expected = expectations.expected(vm, assignment.roles)
-        layers_in, access_in = vm_access(vm, "inbound", ctx)
-        layers_out, access_out = vm_access(vm, "outbound", ctx)
-        # What the native comparison leaves out (the Azure load balancer probe).
-        comparer = Comparer(
-            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
-        )
-        out.vms[vm.id] = vm
-        out.roles[vm.id] = list(assignment.roles)
-        out.expected[vm.id] = expected
-        out.document["vms"].append(
-            {
-                "id": vm.id,
-                "name": vm.name,
-                "provider": vm.provider,
-                "roles": list(assignment.roles),
-                "firewalls": _firewalls(vm, ctx),
-                "inbound": _regions(access_in, comparer.exempt, out.refs),
-                "outbound": _regions(access_out, lambda _region: IntervalSet(), out.refs),
-                "expected": _flows(expected),
-                "requirements": _requirements(expected, comparer),
-            }
-        )
-    return out
+    for report in reports:
+        defined, value = answers.get(report.query, (False, None))
+        decided += converter.findings(report, value if defined else None)
+
+    kept = [f for f in native.findings if not (swyx and f.rule_id in REGO_RULES)]
+    # Suppressions, hints, peer names and order: exactly as for a native scan.
+    result = scan_result(inventory, native._replace(findings=kept + decided), profile, today=today)
+    if write_input is not None:
+        write_atomic(write_input, orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    return result.model_copy(
+        update={"policy_rules": sorted(converter.rules.values(), key=lambda r: r.id)}
+    )
 
 
-def _firewalls(vm: VM, ctx: Context) -> list[Json]:
-    """The VM's firewall objects in attachment order (a missing rule goes in the first)."""
-    out: list[Json] = []
-    for att in vm.attachments:
-        fw = ctx.firewall(att.firewall_id)
-        if fw is not None:
-            out.append({"id": fw.id, "name": fw.name, "level": att.level})
-    return out
-
-
-def _regions(
-    access: Access,
-    exempt: Callable[[Region], IntervalSet],
-    refs: dict[tuple[str, str], RuleRef],
-) -> list[Json]:
-    out: list[Json] = []
-    for region in access.regions:
-        rules = []
-        for rr in region.rules:
-            ref = rule_ref(rr)
-            refs[(ref.firewall_id, ref.rule_id)] = ref
-            rules.append(
-                {
-                    "firewall_id": ref.firewall_id,
-                    "firewall_name": ref.firewall_name,
-                    "rule_id": ref.rule_id,
-                    "rule_name": ref.rule_name,
-                    "protocol": rr.protocol,
-                }
-            )
-        out.append(
-            {
-                # The finding region's shape (protocol, ports, peers, excluding),
-                # plus what only access has.
-                "protocol": region.protocol,
-                "ports": _intervals(region.ports) if region.protocol in PORT_PROTOCOLS else [],
-                "peers": to_cidrs(region.addrs),
-                "excluding": list(access.named) if region.protocol == OTHER_PROTOCOLS else [],
-                "source_ports": _intervals(region.source_ports),
-                "excluded_peers": to_cidrs(exempt(region)),
-                "rules": rules,
-            }
-        )
-    return out
-
-
-def _intervals(ports: IntervalSet) -> list[list[int]]:
-    return [[lo, hi] for lo, hi in ports]
-
-
-def _ranges(ranges: Iterable[PortRange]) -> list[list[int]]:
-    return [[r.lo, r.hi] for r in ranges]
-
-
-def _flows(expected: Expected) -> list[Json]:
-    return [
-        {
-            "role": f.role,
-            "direction": f.direction,
-            "protocol": f.protocol,
-            "ports": _ranges(f.ports),
-            "peer": f.peer,
-            "peers": [_canonical(p, f"expected flow {', '.join(f.rows)}") for p in f.peers],
-            "rows": list(f.rows),
-        }
-        for f in expected.flows
-    ]
-
-
-def _requirements(expected: Expected, comparer: Comparer) -> list[Json]:
-    return [
-        {
-            "description": r.description,
-            "direction": r.direction,
-            "protocol": r.protocol,
-            "alternatives": [_ranges(alt) for alt in r.alternatives],
-            "peers": [_canonical(p, f"requirement {r.description}") for p in r.peers],
-            # Peers that cannot satisfy it whatever the rules allow (platform
-            # addresses, peers whose replies a stateless return path drops).
-            "unreachable_peers": to_cidrs(comparer.unreachable(r)),
-            "rows": list(r.rows),
-        }
-        for r in expected.requirements
-    ]
-
-
-def _canonical(cidr: str, where: str) -> str:
-    """The CIDR as Python writes it, the only spelling the policy parses."""
+def read_policy(path: Path) -> Source:
+    # The packaged policy is named as it is in the repository, wherever installed.
+    display = "policies/swyx.rego" if path == POLICY_PATH else display_path(path)
     try:
-        return str(ipaddress.ip_network(cidr.strip(), strict=False))
-    except ValueError as exc:
-        raise InputError(f"{where}: invalid CIDR {cidr!r}") from exc
-
-
-def catalog_document(catalog: Catalog) -> Json:
-    """The catalog as the policy reads it at ``data.catalog`` (same fields as the YAML)."""
-    data: Json = catalog.model_dump(mode="json", exclude_none=True)
-    return data
-
-
-def _read_policy(path: Path) -> str:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{display}: cannot read the Rego policy ({exc})") from exc
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the Rego policy ({exc.strerror})") from exc
+        return parse_source(path, display, text)
+    except SourceError as exc:
+        raise InputError(str(exc)) from exc
 
 
-# ---------------------------------------------------------------- engines
+def run_policies(
+    engine: Engine,
+    sources: Sequence[Source],
+    data: Json,
+    document: Json,
+    queries: Sequence[Query],
+    opa_url: str | None,
+    timeout: float,
+) -> Answers:
+    if not sources:
+        return {}
+    if engine == "opa":
+        from policycheck.policy.opa import run_opa
+
+        assert opa_url is not None
+        return run_opa(opa_url, sources, data, document, queries, timeout=timeout)
+    return run_embedded(sources, data, document, queries, timeout=timeout)
 
 
-def query_embedded(
-    policy: str, catalog_data: Json, document: Json, *, where: str = "policies/swyx.rego"
-) -> list[Json]:
-    """Evaluate ``data.swyx.findings`` with rego-cpp (regopy), in-process; errors
-    name ``where`` (the policy file)."""
-    from regopy import Interpreter, LogLevel, RegoError  # type: ignore[import-untyped]
+# ---------------------------------------------------------- Swyx findings
 
-    rego = Interpreter()
-    # rego-cpp prints errors to the process's stdout, where the report goes.
-    rego.log_level = LogLevel.NONE
-    try:
-        rego.add_module("swyx", policy)
-        rego.add_data({OPA_CATALOG_PATH: catalog_data})
-        rego.set_input(document)
-        output = rego.query(FINDINGS_QUERY)
-    except RegoError as exc:
-        raise InputError(f"{where}: {_first_error_line(str(exc), policy)}") from exc
-    if not output.ok():
-        raise InputError(f"{where}: {_first_error_line(str(output), policy)}")
-    results = output.results
-    if not results or not results[0].expressions:
+
+def swyx_findings(
+    answer: tuple[bool, Any], builder: DocumentBuilder, policy: Source
+) -> list[Finding]:
+    """The policy's findings as Findings, put together as native ones are."""
+    defined, value = answer
+    where = policy.where("findings")
+    if not defined:
         raise InputError(f"{where}: {FINDINGS_QUERY} is undefined")
-    return _findings_list(results[0].expressions[0], where)
+    if not isinstance(value, list):
+        raise InputError(f"{where}: {FINDINGS_QUERY} is not a set of objects")
+    return [_swyx_finding(obj, builder, where) for obj in value]
 
 
-_REGO_ERROR = re.compile(r"\(error \d+:[^|\s]*\|(\d+)\|\d+\s+\(errormsg \d+:([^)]*)\)")
-
-
-def _first_error_line(text: str, policy: str) -> str:
-    """rego-cpp's first error as ``line N: message`` (it reports character offsets)."""
-    match = _REGO_ERROR.search(text)
-    if match is None:
-        return one_line(text)[:300] or "evaluation failed"
-    line = policy.count("\n", 0, int(match.group(1))) + 1
-    return f"line {line}: {one_line(match.group(2))}"
-
-
-def query_opa(url: str, policy: str, catalog_data: Json, document: Json) -> list[Json]:
-    """Upload the policy and catalog to an OPA server and query ``data.swyx.findings``.
-
-    Goes through opa-python-client, i.e. OPA's REST API: ``PUT /v1/policies/swyx``,
-    ``PUT /v1/data/catalog``, ``POST /v1/data/swyx/findings``.
-    """
-    import requests
-    from opa_client import OpaClient
-
-    host, port, ssl, shown = _opa_address(url)
-    where = f"--opa-url {shown}"
-    client = OpaClient(host=host, port=port, ssl=ssl, timeout=OPA_TIMEOUT_SECONDS)
+def _swyx_finding(obj: Any, builder: DocumentBuilder, where: str) -> Finding:
     try:
-        client.update_policy_from_string(policy, OPA_POLICY_ID)
-        client.update_or_create_data(catalog_data, OPA_CATALOG_PATH)
-        response = client.query_rule(
-            input_data=document, package_path=OPA_POLICY_ID, rule_name="findings"
-        )
-    except requests.RequestException as exc:
-        raise InputError(f"{where}: OPA request failed ({_request_problem(exc)})") from exc
-    except Exception as exc:  # opa-python-client's own errors carry OPA's message
-        raise InputError(f"{where}: OPA refused the request: {one_line(str(exc))}") from exc
-    finally:
-        client.close_connection()
-    if not isinstance(response, Mapping) or "result" not in response:
-        raise InputError(f"{where}: data.swyx.findings is undefined on the OPA server")
-    return _findings_list(response["result"], where)
-
-
-def _opa_address(url: str) -> tuple[str, int, bool, str]:
-    """Host, port and TLS from ``http(s)://host[:port]``; the text shown in errors
-    has no credentials."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--opa-url {url!r}: expected http://host:port or https://host:port")
-    if parts.path not in ("", "/") or parts.query or parts.username:
-        raise InputError(
-            f"--opa-url {parts.scheme}://{parts.hostname}: give only scheme, host and port "
-            "(opa-python-client always talks to /v1 at the server root)"
-        )
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise InputError(f"--opa-url {parts.scheme}://{parts.hostname}: invalid port") from exc
-    shown = f"{parts.scheme}://{parts.hostname}:{port}"
-    return parts.hostname, port, parts.scheme == "https", shown
-
-
-def _request_problem(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if response is not None:
-        return f"HTTP {response.status_code}"
-    return type(exc).__name__
-
-
-# --------------------------------------------------------------- findings
-
-
-def _findings_list(value: object, where: str) -> list[Json]:
-    if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
-        raise InputError(f"{where}: data.swyx.findings is not a list of objects")
-    return value
-
-
-def to_findings(raw: Sequence[Json], rego_input: RegoInput) -> list[Finding]:
-    """The policy's finding objects as Findings, with the native rule references."""
-    return [_finding(obj, rego_input) for obj in raw]
-
-
-def _finding(obj: Json, rego_input: RegoInput) -> Finding:
-    try:
-        rule_id = str(obj["rule_id"])
-        vm = rego_input.vms[str(obj["vm"])]
-        info = RULES[rule_id]
-        internal = rego_input.internal
-        region = [
-            region_part(
-                str(part["protocol"]),
-                IntervalSet((lo, hi) for lo, hi in part["ports"])
-                if part["protocol"] in PORT_PROTOCOLS
-                else ALL_PORT_SET,
-                addr_set(str(p) for p in part["peers"]),
-                internal,
-                excluding=[str(p) for p in part["excluding"]],
+        kind = str(obj["rule_id"])
+        record = builder.records[str(obj["vm"])]
+        vm = record.vm
+        if kind == "SWYX003":
+            assert record.expected is not None and builder.ctx is not None
+            req = record.expected.requirements[int(obj["requirement"])]
+            return blocked_finding(vm, req, record.roles, builder.ctx)
+        if kind not in ("SWYX001", "SWYX002"):
+            raise ValueError(f"rule_id {kind!r} is not SWYX001, SWYX002 or SWYX003")
+        rules = record.rule_sets[int(obj["rule_set"])]
+        region = RegionBuilder()
+        for part in obj["region"]:
+            protocol = str(part["protocol"])
+            ports = (
+                IntervalSet((int(lo), int(hi)) for lo, hi in part["ports"])
+                if protocol in PORT_PROTOCOLS
+                else ALL_PORT_SET
             )
-            for part in obj["region"]
-        ]
-        documented = addr_set(str(p) for p in obj.get("documented_peers", []))
-        return Finding(
-            rule_id=info.id,
-            level=info.level,
-            provider=vm.provider,
-            vm_id=vm.id,
-            vm_name=vm.name,
-            direction=obj["direction"],
-            region=region,
-            peers_summary=peers_summary(region, internal),
-            rules=[_ref(r, vm, rego_input) for r in obj["rules"]],
-            catalog_rows=[str(r) for r in obj.get("rows", [])],
-            roles=rego_input.roles[vm.id],
-            documented_peers=to_cidrs(documented) if rule_id == "SWYX002" else [],
-            documented_summary=summarize_peers(documented, internal)
-            if rule_id == "SWYX002"
-            else None,
-            requirement=obj.get("requirement"),
-            alternatives=[
-                [PortRange(lo=lo, hi=hi) for lo, hi in alt] for alt in obj.get("alternatives", [])
-            ],
-            remediation=info.remediation,
+            region.add(protocol, ports, addr_set(str(p) for p in part["peers"]))
+        documented = (
+            addr_set(str(p) for p in obj.get("documented_peers", [])) if kind == "SWYX002" else None
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        shown = json.dumps(obj)[:200]
-        raise InputError(f"Rego finding {shown}: not in the documented shape ({exc!r})") from exc
-
-
-def _ref(obj: Json, vm: VM, rego_input: RegoInput) -> RuleRef:
-    firewall_id, rule_id = str(obj["firewall_id"]), str(obj["rule_id"])
-    known = rego_input.refs.get((firewall_id, rule_id))
-    if known is not None:
-        return known
-    # A missing rule: it belongs in one of the VM's firewalls, or on the VM.
-    fw = rego_input.firewalls.get(firewall_id)
-    if fw is not None:
-        return RuleRef(
-            firewall_id=fw.id,
-            firewall_name=fw.name,
-            rule_id=rule_id,
-            rule_name=obj.get("rule_name"),
-            provenance=fw.provenance,
+        return make_finding(
+            kind,
+            vm,
+            "inbound",
+            region.parts(builder.internal, record.named_inbound),
+            [rule_ref(r) for r in rules],
+            roles=record.roles,
+            internal=builder.internal,
+            catalog_rows=sorted(str(r) for r in obj.get("rows", [])),
+            documented=documented,
         )
-    if firewall_id == vm.id:
-        return RuleRef(
-            firewall_id=vm.id,
-            firewall_name=vm.name,
-            rule_id=rule_id,
-            rule_name=obj.get("rule_name"),
-            provenance=vm.provenance,
-        )
-    raise KeyError(f"rule {firewall_id}/{rule_id} is not in the input")
+    except (KeyError, IndexError, TypeError, ValueError, AssertionError) as exc:
+        shown = str(obj)[:160]
+        raise InputError(
+            f"{where}: finding {shown} is not in the documented shape ({exc!r})"
+        ) from exc

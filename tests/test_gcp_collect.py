@@ -186,7 +186,8 @@ def test_broken_estate_comes_back_exactly(gcp_fake: FakeCompute, tmp_path: Path)
     assert {name: rows(fw) for name, fw in fws.items()} == EXPECTED_BROKEN
     b1 = fws["b1-allow-rdp"]
     link = f"{API}/projects/swyx-broken/global/firewalls/b1-allow-rdp"
-    assert (b1.provider, b1.kind, b1.id, b1.network) == ("gcp", "vpc_firewall", link, "swyx-net")
+    net = "projects/swyx-broken/global/networks/swyx-net"  # its project and its name
+    assert (b1.provider, b1.kind, b1.id, b1.network) == ("gcp", "vpc_firewall", link, net)
     assert b1.rules[0].provenance == Provenance(source="gcp", cloud_id=link, scope="swyx-broken")
     assert b1.rules[0].description == "B1"
 
@@ -200,7 +201,7 @@ def test_broken_estate_comes_back_exactly(gcp_fake: FakeCompute, tmp_path: Path)
             tags={"app": "swyxware", "env": "broken"},
             network_tags=ROLE_TAGS,
             service_accounts=("pbx1@swyx-broken.iam.gserviceaccount.com",),
-            networks=("swyx-net",),
+            networks=(net,),
             provenance=Provenance(
                 source="gcp", cloud_id=pbx1, scope="swyx-broken", region="europe-west3"
             ),
@@ -209,7 +210,7 @@ def test_broken_estate_comes_back_exactly(gcp_fake: FakeCompute, tmp_path: Path)
     assert inv.networks == [
         Network(
             provider="gcp",
-            id="swyx-net",
+            id=net,
             name="swyx-net",
             address_spaces=("10.0.1.0/24",),
             policy_enforcement_order="AFTER_CLASSIC_FIREWALL",
@@ -418,6 +419,7 @@ def test_refused_subject_token_is_one_line_without_secrets(
 
 
 NET_LINK = "https://www.googleapis.com/compute/v1/projects/swyx-policies/global/networks/swyx-net"
+POLICIES_NET = "projects/swyx-policies/global/networks/swyx-net"
 
 
 def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path) -> None:
@@ -499,8 +501,8 @@ def test_network_and_hierarchical_policies(gcp_fake: FakeCompute, tmp_path: Path
     (pbx1,) = inv.vms
     assert pbx1.attachments == (
         Attachment(firewall_id=org.id, level="network", via="organizations/123456789012"),
-        Attachment(firewall_id=global_policy.id, level="network", via="swyx-net"),
-        Attachment(firewall_id=regional.id, level="network", via="swyx-net"),
+        Attachment(firewall_id=global_policy.id, level="network", via=POLICIES_NET),
+        Attachment(firewall_id=regional.id, level="network", via=POLICIES_NET),
     )
     # The folder-associated policy is kept, attached to nothing, and said so.
     assert "swyx-folder-policy" in fws
@@ -529,7 +531,7 @@ def test_an_unreadable_organization_is_reported_and_the_projects_kept(
     ]
     assert inv.sources == ["gcp:swyx-policies"]
     (pbx1,) = inv.vms
-    assert [a.via for a in pbx1.attachments] == ["swyx-net", "swyx-net"]
+    assert [a.via for a in pbx1.attachments] == [POLICIES_NET, POLICIES_NET]
 
 
 def test_a_regional_policy_only_attaches_in_its_region() -> None:

@@ -3,16 +3,15 @@
 The native engine is the reference: on every estate here, the Rego run's
 SWYX001-SWYX003 findings must equal the native ones field by field (rule, VM,
 direction, the exact region part by part, responsible rules, catalog rows, the
-SWYX002/SWYX003 details; everything a finding holds). The policy's own
-``message`` (for conftest-style ``deny``) is not part of a finding.
+SWYX002/SWYX003 details; everything a finding holds). The policy decides from
+the comparison facts of the input document (docs/rego.md); its own unit tests
+(policies/swyx_test.rego) run through `policycheck policy test`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -26,22 +25,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_estates import estate, rule
 from opa_compatible_server import OpaCompatibleServer
+from test_engine_properties import Case, aws_cases, azure_cases, gcp_cases
 
-from policycheck.catalog import POLICIES_DIR, default_catalog
+from policycheck.catalog import default_catalog
 from policycheck.engine.evaluate import evaluate
-from policycheck.engine.intervals import IntervalSet, addr_set, to_cidrs
 from policycheck.errors import InputError
 from policycheck.findings import Finding, ScanResult
 from policycheck.model import VM, Inventory, Peer
+from policycheck.policy.document import SCHEMA_VERSION, DocumentBuilder
 from policycheck.profile import Profile, load_profile
-from policycheck.rego import (
-    POLICY_PATH,
-    REGO_RULES,
-    build_input,
-    catalog_document,
-    evaluate_rego,
-    query_embedded,
-)
+from policycheck.rego import REGO_RULES, evaluate_rego
 from policycheck.sources.snapshot import dumps
 
 CATALOG = default_catalog()
@@ -195,205 +188,93 @@ def test_profile_extra_flows_ipv6_and_required_rows(tmp_path: Path) -> None:
     assert ssh and "::/3" in ssh[0].peers and "2001:db8::/32" not in ssh[0].peers
 
 
-# --------------------------------------------------- arithmetic, exhaustively
+# ------------------------------------------------------ generated estates
+
+ROLES_FOR_ALL = {
+    "role_assignments": [
+        {"match": {"name": "*"}, "roles": ["swyxware-server", "remote-connector"]},
+    ],
+    "internal_networks": ["10.0.0.0/8", "fd00::/8"],
+}
+RANDOM_ESTATES = settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @pytest.fixture(scope="module")
-def interpreter() -> Any:
-    from regopy import Interpreter
-
-    rego = Interpreter()
-    rego.add_module("swyx", POLICY_PATH.read_text())
-    return rego
+def roles_for_all(tmp_path_factory: pytest.TempPathFactory) -> Profile:
+    return profile_from(tmp_path_factory.mktemp("profile"), ROLES_FOR_ALL)
 
 
-def rego_value(rego: Any, expression: str) -> Any:
-    output = rego.query(f"x := {expression}")
-    assert output.ok(), str(output)
-    return output.results[0].bindings["x"]
+@RANDOM_ESTATES
+@given(case=st.one_of(aws_cases(), azure_cases(), gcp_cases()))
+def test_generated_estates_agree(case: Case, roles_for_all: Profile) -> None:
+    """On the engine properties' generated estates (every cloud's semantics), with
+    server and RemoteConnector roles on every VM, the policy agrees with native."""
+    assert_agree(case.inventory, roles_for_all)
 
 
-v4 = st.builds(
-    lambda a, n: f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}/{n}",
-    st.integers(0, 2**32 - 1),
-    st.integers(0, 32),
-)
-v6 = st.builds(
-    lambda a, n: str(ipaddress.IPv6Network((a, n), strict=False)),
-    st.integers(0, 2**128 - 1),
-    st.integers(0, 40),
-)
-cidr_lists = st.lists(st.one_of(v4, v6), max_size=4)
+# ------------------------------------------------------ the policy's tests
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(left=cidr_lists, right=cidr_lists)
-def test_address_difference_matches_native(
-    interpreter: Any, left: list[str], right: list[str]
-) -> None:
-    expr = (
-        f"data.swyx._cidrs(data.swyx._interval_diff(data.swyx._cidr_intervals({json.dumps(left)}),"
-        f" data.swyx._cidr_intervals({json.dumps(right)})))"
-    )
-    assert rego_value(interpreter, expr) == to_cidrs(addr_set(left) - addr_set(right))
-
-
-port_ranges = st.lists(
-    st.tuples(st.integers(0, 65535), st.integers(0, 300)).map(
-        lambda t: [t[0], min(65535, t[0] + t[1])]
-    ),
-    max_size=6,
-)
-
-
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(left=port_ranges, right=port_ranges)
-def test_port_arithmetic_matches_native(
-    interpreter: Any, left: list[list[int]], right: list[list[int]]
-) -> None:
-    a, b = IntervalSet(map(tuple, left)), IntervalSet(map(tuple, right))  # type: ignore[arg-type]
-    pl, pr = (f"data.swyx._port_intervals({json.dumps(x)})" for x in (left, right))
-    union = rego_value(
-        interpreter, f"data.swyx._inclusive(data.swyx._interval_union(array.concat({pl}, {pr})))"
-    )
-    diff = rego_value(interpreter, f"data.swyx._inclusive(data.swyx._interval_diff({pl}, {pr}))")
-    meet = rego_value(
-        interpreter, f"data.swyx._inclusive(data.swyx._interval_intersect({pl}, {pr}))"
-    )
-    assert union == [list(iv) for iv in a | b]
-    assert diff == [list(iv) for iv in a - b]
-    assert meet == [list(iv) for iv in a & b]
-
-
-def rego_unit_tests() -> list[str]:
-    text = (POLICIES_DIR / "swyx_test.rego").read_text()
-    return re.findall(r"^(test_\w+) if", text, re.M)
-
-
-@pytest.mark.parametrize("name", rego_unit_tests())
-def test_rego_unit_test_passes(name: str) -> None:
-    """policies/swyx_test.rego, run with rego-cpp (OPA runs it with `opa test`)."""
-    from regopy import Interpreter
-
-    rego = Interpreter()
-    rego.add_module("swyx", POLICY_PATH.read_text())
-    rego.add_module("swyx_test", (POLICIES_DIR / "swyx_test.rego").read_text())
-    assert rego_value(rego, f"data.swyx_test.{name}") is True
-
-
-# ------------------------------------------------ findings from hand-made input
-
-RULE = {
-    "firewall_id": "sg-1",
-    "firewall_name": "pbx",
-    "rule_id": "r1",
-    "rule_name": None,
-    "protocol": "tcp",
-}
-SIP = {
-    "role": "swyxware-server",
-    "direction": "inbound",
-    "protocol": "tcp",
-    "ports": [[5060, 5060]],
-    "peer": "internal",
-    "peers": ["10.0.0.0/8"],
-    "rows": ["1.1/inbound/1"],
-}
-TUNNEL = {
-    "description": "tunnel",
-    "direction": "inbound",
-    "protocol": "tcp",
-    "alternatives": [[[16203, 16203]], [[57203, 57203]]],
-    "peers": ["0.0.0.0/0", "::/0"],
-    "rows": ["1.11/inbound/1"],
-}
-
-
-def document(regions: list[dict[str, Any]], flows: list[Any], reqs: list[Any]) -> dict[str, Any]:
-    vm = {
-        "id": "vm-1",
-        "name": "pbx1",
-        "provider": "aws",
-        "roles": ["swyxware-server"],
-        "firewalls": [{"id": "sg-1", "name": "pbx", "level": "interface"}],
-        "inbound": regions,
-        "outbound": [],
-        "expected": flows,
-        "requirements": reqs,
-    }
-    return {"internal_networks": ["10.0.0.0/8"], "vms": [vm]}
-
-
-def region(ports: list[list[int]], peers: list[str]) -> dict[str, Any]:
-    return {"protocol": "tcp", "ports": ports, "peers": peers, "excluding": [], "rules": [RULE]}
-
-
-def run_policy(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return query_embedded(POLICY_PATH.read_text(), catalog_document(CATALOG), doc)
-
-
-def test_policy_undocumented_port() -> None:
-    [f] = run_policy(document([region([[3389, 3389]], ["0.0.0.0/0"])], [], []))
-    assert (f["rule_id"], f["region"], f["rules"]) == (
-        "SWYX001",
-        [{"protocol": "tcp", "ports": [[3389, 3389]], "peers": ["0.0.0.0/0"], "excluding": []}],
-        [RULE],
-    )
-    assert f["message"] == (
-        "undocumented inbound access to pbx1: tcp 3389 from 0.0.0.0/0 (allowed by pbx/r1)"
-    )
-
-
-def test_policy_source_too_broad_names_the_catalog_row() -> None:
-    [f] = run_policy(document([region([[5060, 5060]], ["0.0.0.0/0", "::/0"])], [SIP], []))
-    assert f["rule_id"] == "SWYX002"
-    [part] = f["region"]
-    assert part["peers"] == to_cidrs(addr_set(["0.0.0.0/0", "::/0"]) - addr_set(["10.0.0.0/8"]))
-    assert f["documented_peers"] == ["10.0.0.0/8"]
-    assert "1.1/inbound/1 (SwyxWare Server SIP)" in f["message"]
-
-
-def test_policy_documented_peers_are_clean() -> None:
-    assert run_policy(document([region([[5060, 5060]], ["10.0.0.0/8"])], [SIP], [])) == []
-
-
-def test_policy_requirement_blocked_and_satisfied() -> None:
-    inside = run_policy(document([region([[16203, 16203]], ["10.0.0.0/8"])], [], [TUNNEL]))
-    blocked = [f for f in inside if f["rule_id"] == "SWYX003"]
-    assert [(f["region"][0]["ports"], f["rules"][0]["rule_id"]) for f in blocked] == [
-        ([[16203, 16203], [57203, 57203]], "sg-1/(inbound rule missing)")
-    ]
-    assert blocked[0]["alternatives"] == TUNNEL["alternatives"]
-    outside = run_policy(document([region([[57203, 57203]], ["0.0.0.0/0"])], [], [TUNNEL]))
-    assert not [f for f in outside if f["rule_id"] == "SWYX003"]
+def test_swyx_policy_unit_tests_pass() -> None:
+    """policies/swyx_test.rego, as `make test` and CI run it (OPA runs it too)."""
+    done = cli("policy", "test", "policies", "-v")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS: 6/6" in done.stdout
 
 
 # ---------------------------------------------------------- input document
 
 
-def document_keys(value: Any) -> Iterator[str]:
+def document_keys(value: Any, *, under: str = "") -> Iterator[str]:
+    """Every key of the document, except the ids that index its objects."""
     if isinstance(value, dict):
+        indexed = under in ("firewalls", "vms", "rules", "within", "tags", "peer_groups")
         for k, v in value.items():
-            yield k
-            yield from document_keys(v)
+            if not indexed:
+                yield k
+            yield from document_keys(v, under=k)
     elif isinstance(value, list):
         for v in value:
-            yield from document_keys(v)
+            yield from document_keys(v, under=under)
 
 
-def test_input_document_is_json_and_documented() -> None:
-    doc = build_input(with_load_balancer_rule(), DEFAULT_PROFILE, CATALOG).document
+def build(inventory: Inventory, profile: Profile = DEFAULT_PROFILE) -> dict[str, Any]:
+    builder = DocumentBuilder(inventory, profile)
+    evaluate(inventory, profile, CATALOG, observe=builder)
+    return builder.finish()
+
+
+def test_input_document_is_json_versioned_and_documented() -> None:
+    doc = build(with_load_balancer_rule())
     assert json.loads(json.dumps(doc)) == doc
+    assert doc["schema_version"] == SCHEMA_VERSION
     docs = (REPO / "docs" / "rego.md").read_text()
     missing = sorted({k for k in document_keys(doc) if f"`{k}`" not in docs})
     assert missing == []
-    [vm] = doc["vms"]
+    [vm] = doc["vms"].values()
     lb = [r for r in vm["inbound"] if r["excluded_peers"]]
     assert lb and all(r["excluded_peers"] == ["168.63.129.16/32"] for r in lb)
+    # The comparison ignores the probe: neither internet nor internal.
+    assert all(not r["reach"]["internet"] and not r["reach"]["internal"] for r in lb)
+
+
+def test_input_document_indexes_by_id_and_names_rules_that_exist() -> None:
+    doc = build(estate("azure", "broken"))
+    for vm_id, vm in doc["vms"].items():
+        assert vm["id"] == vm_id
+        for region in [*vm["inbound"], *vm["outbound"]]:
+            assert region["rules"] == vm["rule_sets"][region["rule_set"]]
+            for ref in region["rules"]:
+                assert doc["firewalls"][ref["firewall"]]["rules"][ref["rule"]]["id"] == ref["rule"]
+    # Azure's default rules are named, and marked as the platform's.
+    synthetic = [
+        r for fw in doc["firewalls"].values() for r in fw["rules"].values() if r["synthetic"]
+    ]
+    assert {r["name"] for r in synthetic} >= {"AllowAzureLoadBalancerInBound"}
 
 
 # ------------------------------------------------------------------ errors
@@ -406,7 +287,7 @@ def test_broken_policy_is_one_line_input_error(tmp_path: Path) -> None:
         evaluate_rego(
             estate("aws", "broken"), DEFAULT_PROFILE, CATALOG, engine="embedded", policy_path=bad
         )
-    assert "\n" not in str(err.value) and str(err.value).startswith(f"{bad}: line 3: ")
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"{bad}:3: ")
 
 
 def test_opa_engine_needs_a_usable_url() -> None:
@@ -424,24 +305,25 @@ def test_opa_engine_needs_a_usable_url() -> None:
 # --------------------------------------------------------------------- OPA
 
 
-def test_opa_path_through_the_client_agrees(tmp_path: Path) -> None:
+def test_opa_path_through_the_client_agrees_and_cleans_up() -> None:
     inv = estate("azure", "broken")
     with OpaCompatibleServer() as server:
         through_opa = evaluate_rego(inv, DEFAULT_PROFILE, CATALOG, engine="opa", opa_url=server.url)
         requests = list(server.state.requests)
-        assert server.state.data["catalog"]["rows"][0]["id"] == CATALOG.rows[0].id
+        left = (dict(server.state.policies), dict(server.state.data))
     native = evaluate(inv, DEFAULT_PROFILE, CATALOG)
     assert keys(through_opa, rego_rules=True) == keys(native, rego_rules=True)
     assert requests == [
-        ("PUT", "/v1/policies/swyx"),
-        ("PUT", "/v1/data/catalog"),
+        ("PUT", "/v1/policies/policycheck/policies/swyx.rego"),
         ("POST", "/v1/data/swyx/findings"),
+        ("DELETE", "/v1/policies/policycheck/policies/swyx.rego"),
     ]
+    assert left == ({}, {})
 
 
-def test_opa_rejecting_the_policy_is_an_input_error(tmp_path: Path) -> None:
+def test_opa_rejecting_the_policy_names_the_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.rego"
-    bad.write_text("package swyx\n\nfindings contains f if {\n")
+    bad.write_text("package swyx\n\nimport rego.v1\n\nfindings contains f if {\n")
     with OpaCompatibleServer() as server, pytest.raises(InputError) as err:
         evaluate_rego(
             estate("aws", "broken"),
@@ -451,7 +333,9 @@ def test_opa_rejecting_the_policy_is_an_input_error(tmp_path: Path) -> None:
             opa_url=server.url,
             policy_path=bad,
         )
-    assert str(err.value).startswith(f"--opa-url {server.url}: OPA refused the request")
+    message = str(err.value)
+    assert message.startswith(f"--opa-url {server.url} policy policycheck/")
+    assert f"OPA refused the policy: {bad}:5: " in message
 
 
 def test_real_opa_server_agrees() -> None:
@@ -473,24 +357,18 @@ def test_real_opa_server_agrees() -> None:
 # --------------------------------------------------------------------- CLI
 
 
-def scan(snapshot: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "policycheck",
-            "scan",
-            "snapshot",
-            str(snapshot),
-            "--format",
-            "json",
-            *extra,
-        ],
+        [sys.executable, "-m", "policycheck", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
     )
+
+
+def scan(snapshot: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return cli("scan", "snapshot", str(snapshot), "--format", "json", *extra)
 
 
 def report_keys(stdout: str) -> Counter[Key]:
@@ -525,3 +403,9 @@ def test_cli_rego_opa_without_url_exits_2(broken_snapshot: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "--opa-url is required" in result.stderr
+
+
+def test_cli_opa_url_without_rego_opa_exits_2(broken_snapshot: Path) -> None:
+    result = scan(broken_snapshot, "--opa-url", "http://127.0.0.1:8181")
+    assert result.returncode == 2
+    assert "add --rego opa" in result.stderr

@@ -311,29 +311,16 @@ def moto_url() -> Iterator[str]:
 #: Until each VM trusts only its own deployment's servers (issue 8, section 5: the
 #: semantics work adds policycheck/engine/deployments.py), a whole scan of several
 #: tenants lets one tenant's server document another tenant's flows, and a shard
-#: holding one tenant reports what the whole scan hides; on this main GCP networks
-#: also match by name across projects. The live comparisons accept that difference
+#: holding one tenant reports what the whole scan hides. The live comparisons accept that difference
 #: (as an expected failure, after every other check) until then, and not after.
 TENANT_SCOPED = importlib.util.find_spec("policycheck.engine.deployments") is not None
 
 
-#: GCP networks are still matched by name alone across projects (a VM's IpPbxSrv
-#: is found in another project's network of the same name, issue 8): a whole scan of
-#: two projects and its per-project shards disagree until deployments tell projects
-#: apart. The comparison below then fails as an expected failure, and passes after.
-GCP_NETWORKS_BY_NAME = True
-
-
-def assert_same_findings(merged: Path, whole: Path, *, gcp: bool = False) -> None:
+def assert_same_findings(merged: Path, whole: Path) -> None:
     if not TENANT_SCOPED and fingerprints(merged) != fingerprints(whole):
         pytest.xfail(
             "IpPbxSrv and counterpart addresses are estate-wide on this main (issue 8, "
             "section 5), so a whole multi-tenant scan and its shards disagree"
-        )
-    if gcp and GCP_NETWORKS_BY_NAME and fingerprints(merged) != fingerprints(whole):
-        pytest.xfail(
-            "GCP networks are matched by name across projects (issue 8): a whole scan of "
-            "two projects lets one project's server document the other's flows"
         )
     assert fingerprints(merged) == fingerprints(whole)
 
@@ -550,7 +537,7 @@ def test_gcp_projects_are_the_units_and_hierarchical_policies_count_once(
     # The organization's policies are read by both shards but counted by one.
     assert props["firewallCount"] == whole_props["firewallCount"]
     assert sorted(props["sources"]) == sorted(whole_props["sources"])
-    assert_same_findings(merged, whole, gcp=True)
+    assert_same_findings(merged, whole)
 
 
 def test_collect_takes_the_shard_too(moto_url: str, tmp_path: Path) -> None:

@@ -302,22 +302,27 @@ def test_azure_compliant_inline_rules_with_deny_all() -> None:
 # ------------------------------------------------------------------ GCP
 
 
+#: The plans' networks, qualified by the project their resources name (issue 8).
+BROKEN_NET = "projects/swyx-broken/global/networks/swyx-net"
+COMPLIANT_NET = "projects/swyx-compliant/global/networks/swyx-net"
+
+
 def test_gcp_broken_rules_module_network_and_unknown_range() -> None:
     inv = load("gcp-broken")
     got = {f.name: (f.network, [summary(r) for r in f.rules]) for f in inv.firewalls}
     tag = (Peer(kind="network_tag", value="swyx-pbx"),)
     assert all(r.targets == tag for f in inv.firewalls for r in f.rules)
     assert got["b1-allow-rdp"] == (
-        "swyx-net",
+        BROKEN_NET,
         [("inbound", "allow", 1000, "tcp", ports(3389), cidr("0.0.0.0/0"))],
     )
     # B3/B8 are in the child module; their network is resolved through var.network.
     assert got["b3-allow-internal-all"] == (
-        "swyx-net",
+        BROKEN_NET,
         [("inbound", "allow", 1020, "all", (ALL_PORTS,), cidr("10.0.0.0/8"))],
     )
     assert got["b8-allow-udp-all-ports"] == (
-        "swyx-net",
+        BROKEN_NET,
         [("inbound", "allow", 1070, "udp", (ALL_PORTS,), cidr("192.168.0.0/16"))],
     )
     assert got["b5-allow-remote-connector"][1][0][4] == ports(16203, 57203)
@@ -326,9 +331,9 @@ def test_gcp_broken_rules_module_network_and_unknown_range() -> None:
     assert b9.unknown == ("source_ranges",)
     assert len(inv.firewalls) == 9
     (vm,) = inv.vms
-    assert vm.networks == ("swyx-net",)
+    assert vm.networks == (BROKEN_NET,)
     # The subnetwork names its network by a reference only (id unknown until apply).
-    assert [(n.id, n.address_spaces) for n in inv.networks] == [("swyx-net", ("10.0.1.0/24",))]
+    assert [(n.id, n.address_spaces) for n in inv.networks] == [(BROKEN_NET, ("10.0.1.0/24",))]
     assert vm.addresses == ("10.0.1.10",)
     assert "swyx-role-remote-connector" in vm.network_tags and "swyx-pbx" in vm.network_tags
     assert vm.service_accounts == ("pbx1@swyx-broken.iam.gserviceaccount.com",)
@@ -356,9 +361,9 @@ def test_gcp_compliant_egress_allow_and_deny() -> None:
         ("tcp", ports(5060)),
         ("udp", ports(5060)),
     ]
-    assert all(f.network == "swyx-net" for f in inv.firewalls)
-    assert inv.vms[0].networks == ("swyx-net",)
-    assert [(n.id, n.address_spaces) for n in inv.networks] == [("swyx-net", ("10.0.1.0/24",))]
+    assert all(f.network == COMPLIANT_NET for f in inv.firewalls)
+    assert inv.vms[0].networks == (COMPLIANT_NET,)
+    assert [(n.id, n.address_spaces) for n in inv.networks] == [(COMPLIANT_NET, ("10.0.1.0/24",))]
     assert not any(r.unknown for f in inv.firewalls for r in f.rules)
 
 
@@ -477,7 +482,7 @@ def test_gcp_network_firewall_policy_rule_and_association(tmp_path: Path) -> Non
     assert (pol.kind, pol.id, pol.network) == (
         "firewall_policy",
         "google_compute_network_firewall_policy.pol",
-        "swyx-net",
+        "projects/p/global/networks/swyx-net",
     )
     assert [(*summary(r), r.targets) for r in pol.rules] == [
         (
@@ -503,7 +508,7 @@ def test_gcp_network_firewall_policy_rule_and_association(tmp_path: Path) -> Non
     ]
     (vm,) = inv.vms
     assert [(a.firewall_id, a.level) for a in vm.attachments] == [(pol.id, "network")]
-    assert vm.networks == ("swyx-net",)
+    assert vm.networks == ("projects/p/global/networks/swyx-net",)
 
 
 def test_azure_application_security_groups(tmp_path: Path) -> None:
@@ -774,7 +779,9 @@ def test_realworld_gcp_module_firewalls() -> None:
         "egress-wss-all-ports-allow": [("outbound", "tcp", (ALL_PORTS,))],
         "egress-wss-violating-port3600-allow": [("outbound", "tcp", ports(80, 443, 3600))],
     }
-    assert {f.network for f in inv.firewalls} == {"achia_test-peered-wss-network"}
+    assert {f.network for f in inv.firewalls} == {
+        "projects/fake-id/global/networks/achia_test-peered-wss-network"
+    }
     assert all(r.peers == cidr("0.0.0.0/0") for f in inv.firewalls for r in f.rules)
 
 

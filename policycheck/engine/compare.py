@@ -38,7 +38,7 @@ from policycheck.engine.regions import (
     summarize_peers,
 )
 from policycheck.expected import Expected, ExpectedFlow, Requirement
-from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, RegionPart, RuleRef
+from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, Level, RegionPart, RuleRef
 from policycheck.model import VM, Direction, PortRange
 from policycheck.profile import Profile
 
@@ -53,6 +53,32 @@ class _Acc:
     region: RegionBuilder = field(default_factory=RegionBuilder)
     rows: set[str] = field(default_factory=set)
     documented: IntervalSet = field(default_factory=IntervalSet)
+
+
+@dataclass(frozen=True)
+class TooBroad:
+    """One port cell of a region reachable from beyond its documented peers."""
+
+    ports: IntervalSet
+    #: The addresses beyond the documented peers.
+    addrs: IntervalSet
+    rows: frozenset[str]
+    #: Who the flows documenting this cell allow.
+    documented: IntervalSet
+
+
+@dataclass(frozen=True)
+class RegionComparison:
+    """What the comparison found in one inbound region, exactly: the facts the
+    Rego input document carries (docs/rego.md), and what SWYX001/SWYX002 merge."""
+
+    #: The region's addresses the comparison looks at (the Azure load balancer
+    #: probe removed unless the profile reports it).
+    addrs: IntervalSet
+    #: Ports no documented flow of the protocol uses (SWYX001).
+    undocumented: IntervalSet
+    #: Documented ports reachable from beyond the documented peers (SWYX002).
+    too_broad: tuple[TooBroad, ...]
 
 
 def rule_ref(rr: ResolvedRule) -> RuleRef:
@@ -109,6 +135,10 @@ class Comparer:
         self.findings: list[Finding] = []
         #: Per direction, what an ``other`` region does not cover.
         self.named: dict[str, tuple[str, ...]] = {}
+        #: Per inbound region (in the order of the access), what was found.
+        self.compared: list[RegionComparison] = []
+        #: Per requirement (in the order of the expected flows), whether it is met.
+        self.met: list[bool] = []
         #: The expected flows per (direction, protocol), prepared once per VM.
         self.flow_sets: dict[tuple[Direction, str], _FlowSet] = {}
 
@@ -147,11 +177,13 @@ class Comparer:
         for region in access.regions:
             addrs = region.addrs - self.exempt(region)
             if not addrs:
+                self.compared.append(RegionComparison(addrs, IntervalSet(), ()))
                 continue
             flows = self._flows("inbound", region.protocol)
-            self._excess_and_breadth(
+            excess, broad = self._excess_and_breadth(
                 region.protocol, region.ports, addrs, region.rules, flows, "inbound"
             )
+            self.compared.append(RegionComparison(addrs, excess, tuple(broad)))
 
     def _excess_and_breadth(
         self,
@@ -164,16 +196,19 @@ class Comparer:
         *,
         excess_kind: str = "SWYX001",
         breadth_kind: str | None = "SWYX002",
-    ) -> None:
+    ) -> tuple[IntervalSet, list[TooBroad]]:
+        """The undocumented ports and the too broad cells (also returned: the Rego
+        input document carries them per region)."""
         documented = flows.documented
         excess = ports - documented
         if excess:
             self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
+        broad: list[TooBroad] = []
         if breadth_kind is None:
-            return
+            return excess, broad
         covered = ports & documented
         if not covered:
-            return
+            return excess, broad
         # Cut the covered ports where the set of documenting flows changes.
         cuts = flows.cuts
         for lo, hi in covered:
@@ -187,6 +222,9 @@ class Comparer:
                     acc.region.add(protocol, cell, too_broad)
                     acc.rows.update(r for f in here for r in f.rows)
                     acc.documented = acc.documented | allowed
+                    rows = frozenset(r for f in here for r in f.rows)
+                    broad.append(TooBroad(cell, too_broad, rows, allowed))
+        return excess, broad
 
     def outbound(self, access: Access) -> None:
         self.named["outbound"] = access.named
@@ -218,7 +256,9 @@ class Comparer:
     def requirements(self, inbound: Access, outbound: Access) -> None:
         for req in self.expected.requirements:
             access = inbound if req.direction == "inbound" else outbound
-            if not any(self._satisfied(access, req, alt) for alt in req.alternatives):
+            met = any(self._satisfied(access, req, alt) for alt in req.alternatives)
+            self.met.append(met)
+            if not met:
                 self._blocked(req)
 
     def unreachable(self, req: Requirement) -> IntervalSet:
@@ -248,37 +288,7 @@ class Comparer:
         return False
 
     def _blocked(self, req: Requirement) -> None:
-        ports = IntervalSet()
-        for alt in req.alternatives:
-            ports = ports | _ports(alt)
-        self._emit(
-            "SWYX003",
-            req.direction,
-            [region_part(req.protocol, ports, addr_set(req.peers), self.ctx.internal)],
-            [self._firewall_ref(req.direction)],
-            catalog_rows=sorted(req.rows),
-            requirement=req.description,
-            alternatives=req.alternatives,
-        )
-
-    def _firewall_ref(self, direction: Direction) -> RuleRef:
-        """Where a missing rule should go: the VM's first firewall object."""
-        for att in self.vm.attachments:
-            fw = self.ctx.firewall(att.firewall_id)
-            if fw is not None:
-                return RuleRef(
-                    firewall_id=fw.id,
-                    firewall_name=fw.name,
-                    rule_id=f"{fw.id}/({direction} rule missing)",
-                    rule_name=None,
-                    provenance=fw.provenance,
-                )
-        return RuleRef(
-            firewall_id=self.vm.id,
-            firewall_name=self.vm.name,
-            rule_id=f"{self.vm.id}/({direction} rule missing)",
-            provenance=self.vm.provenance,
-        )
+        self.findings.append(blocked_finding(self.vm, req, self.expected.roles, self.ctx))
 
     def unresolved(self, layers: Iterable[VMLayers]) -> None:
         seen: set[int] = set()
@@ -339,33 +349,21 @@ class Comparer:
         *,
         catalog_rows: Sequence[str] = (),
         documented: IntervalSet | None = None,
-        requirement: str | None = None,
-        alternatives: Sequence[Sequence[PortRange]] = (),
         unresolved: Sequence[str] = (),
     ) -> None:
-        info = RULES[kind]
-        level = self.profile.egress.level if kind == "SWYX004" else info.level
         self.findings.append(
-            Finding(
-                rule_id=info.id,
-                level=level,
-                provider=self.vm.provider,
-                vm_id=self.vm.id,
-                vm_name=self.vm.name,
-                direction=direction,
-                region=region,
-                peers_summary=peers_summary(region, self.ctx.internal),
-                rules=refs,
-                catalog_rows=list(catalog_rows),
-                roles=list(self.expected.roles),
-                documented_peers=[] if documented is None else to_cidrs(documented),
-                documented_summary=None
-                if documented is None
-                else summarize_peers(documented, self.ctx.internal),
-                requirement=requirement,
-                alternatives=[list(alt) for alt in alternatives],
-                unresolved=list(unresolved),
-                remediation=info.remediation,
+            make_finding(
+                kind,
+                self.vm,
+                direction,
+                region,
+                refs,
+                roles=self.expected.roles,
+                internal=self.ctx.internal,
+                level=self.profile.egress.level if kind == "SWYX004" else None,
+                catalog_rows=catalog_rows,
+                documented=documented,
+                unresolved=unresolved,
             )
         )
 
@@ -457,6 +455,85 @@ def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
                 "documented_summary": summarize_peers(documented, internal),
             }
     return Finding.model_validate({**dict(first), **update})
+
+
+def make_finding(
+    kind: str,
+    vm: VM,
+    direction: Direction,
+    region: list[RegionPart],
+    refs: list[RuleRef],
+    *,
+    roles: Sequence[str],
+    internal: IntervalSet,
+    level: Level | None = None,
+    catalog_rows: Sequence[str] = (),
+    documented: IntervalSet | None = None,
+    requirement: str | None = None,
+    alternatives: Sequence[Sequence[PortRange]] = (),
+    unresolved: Sequence[str] = (),
+) -> Finding:
+    """A finding of the native rules, whoever decided it (this comparison or the
+    Rego policy): the one place their data is put together."""
+    info = RULES[kind]
+    return Finding(
+        rule_id=info.id,
+        level=level or info.level,
+        provider=vm.provider,
+        vm_id=vm.id,
+        vm_name=vm.name,
+        direction=direction,
+        region=region,
+        peers_summary=peers_summary(region, internal),
+        rules=refs,
+        catalog_rows=list(catalog_rows),
+        roles=list(roles),
+        documented_peers=[] if documented is None else to_cidrs(documented),
+        documented_summary=None if documented is None else summarize_peers(documented, internal),
+        requirement=requirement,
+        alternatives=[list(alt) for alt in alternatives],
+        unresolved=list(unresolved),
+        remediation=info.remediation,
+    )
+
+
+def blocked_finding(vm: VM, req: Requirement, roles: Sequence[str], ctx: Context) -> Finding:
+    """SWYX003: the requirement's ports from its peers, blamed on where the rule belongs."""
+    ports = IntervalSet()
+    for alt in req.alternatives:
+        ports = ports | _ports(alt)
+    return make_finding(
+        "SWYX003",
+        vm,
+        req.direction,
+        [region_part(req.protocol, ports, addr_set(req.peers), ctx.internal)],
+        [missing_rule_ref(vm, req.direction, ctx)],
+        roles=roles,
+        internal=ctx.internal,
+        catalog_rows=sorted(req.rows),
+        requirement=req.description,
+        alternatives=req.alternatives,
+    )
+
+
+def missing_rule_ref(vm: VM, direction: Direction, ctx: Context) -> RuleRef:
+    """Where a missing rule should go: the VM's first firewall object, else the VM."""
+    for att in vm.attachments:
+        fw = ctx.firewall(att.firewall_id)
+        if fw is not None:
+            return RuleRef(
+                firewall_id=fw.id,
+                firewall_name=fw.name,
+                rule_id=f"{fw.id}/({direction} rule missing)",
+                rule_name=None,
+                provenance=fw.provenance,
+            )
+    return RuleRef(
+        firewall_id=vm.id,
+        firewall_name=vm.name,
+        rule_id=f"{vm.id}/({direction} rule missing)",
+        provenance=vm.provenance,
+    )
 
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:

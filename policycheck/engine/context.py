@@ -19,6 +19,7 @@ from policycheck.model import (
     Inventory,
     Network,
     Peer,
+    gcp_network_ref,
     last_segment,
 )
 
@@ -47,10 +48,10 @@ class Context:
         for fw in inventory.firewalls:
             self.firewalls[fw.id] = fw
             self.firewalls.setdefault(fw.id.lower(), fw)
-        self.networks: dict[str, Network] = {}
+        #: Networks by the last segment of their key; ``network`` picks the one meant.
+        self.networks: dict[str, list[Network]] = defaultdict(list)
         for net in inventory.networks:
-            self.networks[net.id.lower()] = net
-            self.networks.setdefault(last_segment(net.id).lower(), net)
+            self.networks[self._bucket(net.id)].append(net)
         #: GCP firewall objects by where they may apply (positions in the inventory):
         #: a VM's rules are found without walking every object of the estate.
         self._gcp_index: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -58,7 +59,7 @@ class Context:
             if fw.provider != "gcp" or fw.kind not in ("vpc_firewall", "firewall_policy"):
                 continue
             if fw.network is not None:
-                self._gcp_index[("network", last_segment(fw.network))].append(i)
+                self._gcp_index[("network", self._bucket(fw.network))].append(i)
             elif fw.kind == "vpc_firewall":
                 self._gcp_index[("any", "")].append(i)
             if fw.kind == "firewall_policy":
@@ -69,31 +70,55 @@ class Context:
         self.members: dict[str, list[VM]] = defaultdict(list)
         #: Azure application security group id -> member VMs.
         self.asg_members: dict[str, list[VM]] = defaultdict(list)
-        #: GCP network name -> VMs with an interface in it.
-        self.network_members: dict[str, list[VM]] = defaultdict(list)
+        #: Network name -> (network key, VM with an interface in it); see ``network_vms``.
+        self._network_members: dict[str, list[tuple[str, VM]]] = defaultdict(list)
         for vm in inventory.vms:
             for att in vm.attachments:
                 self.members[att.firewall_id.lower()].append(vm)
             for asg in vm.app_security_groups:
                 self.asg_members[asg.lower()].append(vm)
-            for net_name in {last_segment(n) for n in vm.networks}:
-                self.network_members[net_name].append(vm)
+            for key in dict.fromkeys(self.network_key(vm.provider, n) for n in vm.networks):
+                self._network_members[self._bucket(key)].append((key, vm))
 
     @staticmethod
     def network_key(provider: str, network: str) -> str:
-        """How two references to one network compare: ARM ids and AWS ids ignoring
-        case, GCP networks by name (rules and VMs name them by name or self link)."""
-        return (last_segment(network) if provider == "gcp" else network).lower()
+        """How references to one network compare: ARM ids and AWS ids ignoring case,
+        GCP networks by project and name (``projects/p/global/networks/n``, whether
+        named by self link or path), or by name alone where the project is unknown."""
+        return (gcp_network_ref(network) if provider == "gcp" else network).lower()
+
+    @classmethod
+    def same_network(cls, provider: str, a: str, b: str) -> bool:
+        """Whether two network references mean one network. A GCP reference whose
+        project is unknown (a plan without one) matches that name in any project."""
+        ka, kb = cls.network_key(provider, a), cls.network_key(provider, b)
+        if ka == kb:
+            return True
+        name_only = provider == "gcp" and ("/" not in ka or "/" not in kb)
+        return name_only and last_segment(ka) == last_segment(kb)
+
+    @staticmethod
+    def _bucket(network: str) -> str:
+        """Index slot of a network: references ``same_network`` may match share it."""
+        return last_segment(network.strip()).lower()
+
+    def network_vms(self, provider: str, network: str) -> list[VM]:
+        """The VMs of ``provider`` with an interface in ``network``."""
+        return [
+            vm
+            for key, vm in self._network_members.get(self._bucket(network), [])
+            if vm.provider == provider and self.same_network(provider, key, network)
+        ]
 
     def gcp_candidates(
         self, networks: Iterable[str], attached: Iterable[str]
     ) -> list[FirewallObject]:
-        """The GCP firewall objects that may apply to a VM in ``networks`` (names)
-        with the policies ``attached`` (lower-case ids), in inventory order: every
-        object that applies is among them; the provider decides exactly."""
+        """The GCP firewall objects that may apply to a VM in ``networks`` with the
+        policies ``attached`` (lower-case ids), in inventory order: every object that
+        applies is among them (same network name); the provider decides exactly."""
         positions = set(self._gcp_index.get(("any", ""), ()))
-        for name in networks:
-            positions.update(self._gcp_index.get(("network", name), ()))
+        for network in networks:
+            positions.update(self._gcp_index.get(("network", self._bucket(network)), ()))
         for policy in attached:
             positions.update(self._gcp_index.get(("id", policy), ()))
         return [self.inventory.firewalls[i] for i in sorted(positions)]
@@ -116,9 +141,16 @@ class Context:
         return res
 
     def network(self, network_id: str) -> Network | None:
-        return self.networks.get(network_id.lower()) or self.networks.get(
-            last_segment(network_id).lower()
-        )
+        """The inventory's network a reference means (the exact one first)."""
+        candidates = self.networks.get(self._bucket(network_id), [])
+        exact = [n for n in candidates if n.id.lower() == network_id.lower()]
+        # By name otherwise, except across GCP projects (each has its own "default").
+        same = [
+            n
+            for n in candidates
+            if n.provider != "gcp" or self.same_network("gcp", n.id, network_id)
+        ]
+        return next(iter(exact + same), None)
 
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from policycheck.engine.context import Context
-from policycheck.model import VM
+from policycheck.model import VM, last_segment
 from policycheck.profile import Profile
 
 DEPLOYMENT_TAG = "swyx-deployment"
@@ -69,7 +69,9 @@ class Deployments:
         self.ctx = ctx
         self.peer_roles = dict(peer_roles)
         self.by_marker: dict[tuple[str, str], list[VM]] = defaultdict(list)
-        self.by_network: dict[tuple[str, str, str], list[VM]] = defaultdict(list)
+        #: (role, provider, network name) -> (network key, holder); ``holders`` keeps
+        #: those whose network is the VM's (``Context.same_network``).
+        self.by_network: dict[tuple[str, str, str], list[tuple[str, VM]]] = defaultdict(list)
         for vm in vms:
             for role in self.peer_roles:
                 if role not in roles[id(vm)]:
@@ -77,12 +79,14 @@ class Deployments:
                 marker = deployment_of(vm, ctx)
                 if marker is not None:
                     self.by_marker[(role, marker)].append(vm)
-                for provider, network in self._network_keys(vm):
-                    self.by_network[(role, provider, network)].append(vm)
+                for network in self._networks(vm):
+                    self.by_network[(role, vm.provider, last_segment(network))].append(
+                        (network, vm)
+                    )
 
-    def _network_keys(self, vm: VM) -> list[tuple[str, str]]:
-        keys = [(str(vm.provider), self.ctx.network_key(vm.provider, n)) for n in vm.networks]
-        return keys or [(str(vm.provider), "")]  # network unknown: its own group
+    def _networks(self, vm: VM) -> list[str]:
+        keys = [self.ctx.network_key(vm.provider, n) for n in vm.networks]
+        return keys or [""]  # network unknown: its own group
 
     def holders(self, vm: VM, role: str, profile: Profile) -> list[VM]:
         """The other VMs holding ``role`` in ``vm``'s deployment (none when the
@@ -95,8 +99,11 @@ class Deployments:
         else:
             candidates = [
                 other
-                for provider, network in self._network_keys(vm)
-                for other in self.by_network.get((role, provider, network), [])
+                for network in self._networks(vm)
+                for key, other in self.by_network.get(
+                    (role, vm.provider, last_segment(network)), []
+                )
+                if self.ctx.same_network(vm.provider, key, network)
             ]
         return [other for other in dict.fromkeys(candidates) if other is not vm]
 

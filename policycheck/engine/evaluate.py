@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from policycheck import __version__
@@ -73,6 +74,24 @@ class VMExpectations:
         return found
 
 
+@dataclass(frozen=True)
+class VMEvaluation:
+    """Everything the native pass computed for one VM, for an observer (the Rego
+    input document is written from it, so nothing is computed twice)."""
+
+    vm: VM
+    assignment: RoleAssignment
+    inbound: Access
+    outbound: Access
+    #: The comparison with the matrix; None for a VM without a recognised role.
+    expected: Expected | None = None
+    comparer: Comparer | None = None
+
+
+#: Receives each VM's evaluation, with the scan's context.
+Observer = Callable[[VMEvaluation, Context], None]
+
+
 def evaluate(
     inventory: Inventory,
     profile: Profile,
@@ -80,10 +99,12 @@ def evaluate(
     *,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
+    observe: Observer | None = None,
 ) -> ScanResult:
     """Every finding of the inventory (or of the VMs ``select`` accepts: one
-    shard's), with the profile's and inline suppressions."""
-    compared = compare_all(inventory, profile, catalog, select=select)
+    shard's), with the profile's and inline suppressions. ``observe``: see
+    :func:`compare_all`."""
+    compared = compare_all(inventory, profile, catalog, select=select, observe=observe)
     return scan_result(inventory, compared, profile, today=today)
 
 
@@ -103,10 +124,12 @@ def compare_all(
     catalog: Catalog,
     *,
     select: Callable[[VM], bool] | None = None,
+    observe: Observer | None = None,
 ) -> Compared:
     """Every VM's findings before suppressions, its expected flows and its roles;
     only the VMs ``select`` accepts (one shard's), while the whole inventory still
-    resolves peers and servers."""
+    resolves peers and servers. With ``observe``, every evaluated VM's access is
+    computed (also for VMs without a role, otherwise only SWYX006) and handed to it."""
     ctx = Context(inventory, profile.internal_networks)
     known = catalog.role_slugs
     roles = {id(vm): assign_roles(vm, ctx, profile, known) for vm in inventory.vms}
@@ -118,6 +141,10 @@ def compare_all(
         assignment = roles[id(vm)]
         findings.extend(_unassigned(vm, assignment))
         if not assignment.roles:
+            if observe is not None:
+                _, unassigned_in = vm_access(vm, "inbound", ctx)
+                _, unassigned_out = vm_access(vm, "outbound", ctx)
+                observe(VMEvaluation(vm, assignment, unassigned_in, unassigned_out), ctx)
             continue
         expected = expectations.expected(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
@@ -132,6 +159,8 @@ def compare_all(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
+        if observe is not None:
+            observe(VMEvaluation(vm, assignment, access_in, access_out, expected, comparer), ctx)
     checked = sorted((roles[id(vm)].checked(vm) for vm in evaluated), key=CheckedVM.sort_key)
     return Compared(findings, expected_of, checked)
 
@@ -236,6 +265,7 @@ def _unassigned(vm: VM, assignment: RoleAssignment) -> list[Finding]:
 
 __all__ = [
     "Compared",
+    "VMEvaluation",
     "VMExpectations",
     "compare_all",
     "evaluate",

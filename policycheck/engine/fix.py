@@ -196,7 +196,7 @@ class _Changes:
     def for_finding(self, finding: Finding) -> list[RuleChange]:
         if finding.rule_id not in CHANGED_BY_FIX:
             return []
-        base = {
+        base: dict[str, object] = {
             "finding": finding.fingerprint(),
             "finding_rule": finding.rule_id,
             "direction": finding.direction,
@@ -256,7 +256,7 @@ def plan_fix(
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     findings: dict[tuple[str, str], list[Finding]] = {}
     for finding in scan.findings:
-        findings.setdefault((finding.provider, finding.vm_id), []).append(finding)
+        findings.setdefault((finding.provider or "", finding.vm_id), []).append(finding)
     sets: list[RuleSet] = []
     fixes: list[tuple[VM, tuple[str, ...], tuple[FixRule, ...], list[RuleChange], list[RuleRef]]]
     fixes = []

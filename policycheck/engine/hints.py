@@ -41,7 +41,7 @@ def with_hints(finding: Finding, expected: Expected | None) -> Finding:
 
 def _assumed(finding: Finding, expected: Expected) -> list[AssumedParameterHint]:
     out: list[AssumedParameterHint] = []
-    for flow in expected.for_direction(finding.direction):
+    for flow in expected.for_direction(finding.direction or "inbound"):
         for assumption in flow.assumed:
             lo = min(p.lo for p in flow.ports)
             hi = max(p.hi for p in flow.ports)

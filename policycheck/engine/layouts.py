@@ -482,7 +482,7 @@ def gcp_layout(sets: list[RuleSet], ctx: Context) -> Laid:
     out = Laid()
     by_network: dict[str, list[RuleSet]] = {}
     for s in sets:
-        networks = list(dict.fromkeys(last_segment(n) for n in s.vm.networks))
+        networks = list(dict.fromkeys(ctx.network_key("gcp", n) for n in s.vm.networks))
         if not networks:
             out.skip(s.vm, "its network is unknown: no VPC to put firewall rules in")
         for network in networks:
@@ -496,15 +496,19 @@ def gcp_layout(sets: list[RuleSet], ctx: Context) -> Laid:
             if not all(tag in vm.network_tags for vm in vms):
                 for vm in vms:
                     out.step(vm, "add_network_tag", tag)
-            project = next((vm.provenance.scope for vm in vms if vm.provenance.scope), None)
+            # A shared VPC's rules live in the network's (host) project, not the VM's.
+            parts = network.split("/")
+            project = parts[1] if parts[0] == "projects" else None
+            scopes = (vm.provenance.scope for vm in vms if vm.provenance.scope)
+            name = last_segment(network)
             out.place(
                 Placement(
                     provider="gcp",
                     kind="vpc_firewall",
-                    name=f"{network}/{tag}",
+                    name=f"{name}/{tag}",
                     new=True,
-                    network=network,
-                    scope=project,
+                    network=name,
+                    scope=project or next(scopes, None),
                     target_tags=(tag,),
                     vms=tuple(vm.id for vm in vms),
                     rules=_gcp_rules(group[0].rules, tag),
@@ -516,9 +520,7 @@ def gcp_layout(sets: list[RuleSet], ctx: Context) -> Laid:
 def _gcp_tag(vms: Sequence[VM], network: str, ctx: Context, taken: set[str]) -> str:
     """A network tag these VMs carry and no other VM of the network does (their own
     tags before their role tags), else a new one to add to them."""
-    others = [
-        m for m in ctx.network_members.get(network, []) if m.provider == "gcp" and m not in vms
-    ]
+    others = [m for m in ctx.network_vms("gcp", network) if m not in vms]
     common = [t for t in vms[0].network_tags if all(t in vm.network_tags for vm in vms)]
     own = [
         t for t in common if t not in taken and not any(t in other.network_tags for other in others)

@@ -610,20 +610,16 @@ def _policies_first(vm: VM, ctx: Context, out: VMLayers) -> bool:
 @provider("gcp")
 def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
-    networks = {last_segment(n) for n in vm.networks}
+    networks = list(dict.fromkeys(ctx.network_key("gcp", n) for n in vm.networks))
     tags = set(vm.network_tags)
     accounts = set(vm.service_accounts)
     attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
 
     # VMs sharing a network with this one: what source tags/service accounts mean.
-    in_network = list(
-        {
-            id(m): m
-            for net in sorted(networks)
-            for m in ctx.network_members.get(net, [])
-            if m.provider == "gcp"
-        }.values()
-    )
+    in_network = list({id(m): m for net in networks for m in ctx.network_vms("gcp", net)}.values())
+
+    def on_networks(network: str | None) -> bool:
+        return network is not None and any(ctx.same_network("gcp", network, n) for n in networks)
 
     def special(peer: Peer) -> Resolution | None:
         if peer.kind == "network_tag":
@@ -667,12 +663,10 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
 
     def in_scope(fw: FirewallObject) -> bool:
         if fw.kind == "vpc_firewall":
-            return fw.network is None or last_segment(fw.network) in networks
+            return fw.network is None or on_networks(fw.network)
         if fw.kind == "firewall_policy":
             # Attached explicitly (live), or associated with the VM's network (plan).
-            return fw.id.lower() in attached or (
-                fw.network is not None and last_segment(fw.network) in networks
-            )
+            return fw.id.lower() in attached or on_networks(fw.network)
         return False
 
     entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool, Match]] = []
@@ -680,8 +674,10 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
     tiers = _gcp_tiers(objects, _policies_first(vm, ctx, out))
     families = address_families(vm)
+    # Named by network name, as reports have always shown them.
     implied_objects = [
-        gcp_implied_rules(direction, net, vm.provenance, families) for net in sorted(networks)
+        gcp_implied_rules(direction, name, vm.provenance, families)
+        for name in sorted({last_segment(n) for n in networks})
     ]
     for fw in [*objects, *implied_objects]:
         implied = id(fw) not in tiers

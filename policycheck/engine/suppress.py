@@ -188,7 +188,7 @@ def _profile_test(s: ProfileSuppression, vms: dict[tuple[str, str], VM]) -> Test
             return False
         if not needs_vm:
             return True
-        vm = vms.get((f.provider, f.vm_id))
+        vm = vms.get((f.provider or "", f.vm_id))
         return vm is not None and _vm_matches(vm, s, scopes)
 
     return test

@@ -77,7 +77,8 @@ def group_by_vm(findings: Iterable[Finding]) -> Iterator[tuple[Finding, list[Fin
     """
     groups: dict[tuple[str, str], list[Finding]] = {}
     for finding in sorted_findings(findings):
-        groups.setdefault((finding.provider, finding.vm_id), []).append(finding)
+        # A user policy's finding about no VM groups under provider "" and VM "".
+        groups.setdefault((finding.provider or "", finding.vm_id), []).append(finding)
     for group in groups.values():
         yield group[0], group
 
@@ -105,6 +106,18 @@ class Summary:
     @property
     def incomplete(self) -> bool:
         return self.errors > 0
+
+
+def rule_ids(result: ScanResult) -> list[str]:
+    """SWYX001..SWYX007, then the user policies' rules (each once, in id order)."""
+    policy = {r.id for r in result.policy_rules} | {f.rule_id for f in result.findings}
+    return sorted(RULES) + sorted(policy - set(RULES))
+
+
+def rule_title(finding: Finding) -> str:
+    if finding.rule_id in RULES:
+        return RULES[finding.rule_id].title
+    return finding.policy.title if finding.policy is not None else finding.rule_id
 
 
 @dataclass(frozen=True)
@@ -166,12 +179,13 @@ def summarize(result: ScanResult) -> Summary:
     rule_counts: Counter[str] = Counter(f.rule_id for f in active)
     level_counts: Counter[str] = Counter(f.level for f in active)
     suppressed_counts: Counter[str] = Counter(f.rule_id for f in suppressed)
+    ids = rule_ids(result)
     return Summary(
         vms=result.vm_count,
         firewalls=result.firewall_count,
-        by_rule={rule_id: rule_counts[rule_id] for rule_id in sorted(RULES)},
+        by_rule={rule_id: rule_counts[rule_id] for rule_id in ids},
         by_level={level: level_counts[level] for level in LEVELS},
-        suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in sorted(RULES)},
+        suppressed_by_rule={rule_id: suppressed_counts[rule_id] for rule_id in ids},
         suppressed=len(suppressed),
         errors=len(result.errors),
         suppressions_expired=len(result.suppressions_in("expired")),
@@ -355,7 +369,10 @@ def rule_ref_text(ref: RuleRef) -> str:
 
 
 def vm_text(finding: Finding) -> str:
-    """``pbx1 (aws)``: VM names repeat across clouds in one scan."""
+    """``pbx1 (aws)``: VM names repeat across clouds in one scan; empty for a
+    user policy's finding about no VM."""
+    if not finding.vm_id:
+        return ""
     return f"{finding.vm_name} ({finding.provider})"
 
 
@@ -414,7 +431,7 @@ def places(finding: Finding) -> list[Place]:
         # (SWYX006, unknown groups) points at the VM itself.
         place(
             ref,
-            finding.provider,
+            finding.provider or "",
             missing=finding.rule_id == "SWYX003" or ref.firewall_id == finding.vm_id,
         )
         for ref in finding.rules
@@ -578,7 +595,7 @@ def _rule_phrase(finding: Finding, *, with_peers: bool) -> str:
     labels = ", ".join(rule_label(r) for r in finding.rules)
     scope = [f"priority {ref.priority}"] if ref is not None and ref.priority is not None else []
     region = flow_text(finding, with_peers=with_peers)
-    scope.append(f"{finding.direction} {region}" if region else finding.direction)
+    scope.append(f"{finding.direction} {region}" if region else finding.direction or "")
     return f"{action} {labels} ({'; '.join(scope)})"
 
 
@@ -614,6 +631,8 @@ def message(finding: Finding) -> str:
     ``message`` and the SARIF result message. The rule's title is not repeated
     (SARIF shows it beside the message); the first sentence names the VM, the
     region and the responsible rules, so it triages on its own. Hints follow."""
+    if finding.policy is not None:
+        return finding.policy.message
     vm = finding.vm_name
     via = ", ".join(rule_label(r) for r in finding.rules)
     rule = finding.rule_id

@@ -20,6 +20,7 @@ from policycheck.report.common import (
     plural,
     profile_text,
     roles_text,
+    rule_title,
     sorted_findings,
     summarize,
     suppression_status_text,
@@ -74,7 +75,7 @@ def render_markdown(result: ScanResult) -> str:
             f"{plural(summary.errors, 'part')} of the estate could not be read. "
             "See *Collection errors* below."
         )
-    parts.append(_rules_table(summary))
+    parts.append(_rules_table(result, summary))
     if result.vms:
         parts.append(_vms_section(result))
     prefix = ""
@@ -133,12 +134,14 @@ def _context(result: ScanResult, summary: Summary) -> str:
     ) + (f" {escape(baseline_text(result))}" if result.baseline is not None else "")
 
 
-def _rules_table(summary: Summary) -> str:
+def _rules_table(result: ScanResult, summary: Summary) -> str:
     rows = ["| Rule | Title | Default level | Findings | Suppressed |", "|---|---|---|---:|---:|"]
-    for rule_id in sorted(RULES):
-        rule = RULES[rule_id]
+    policy = {r.id: r for r in result.policy_rules}
+    for rule_id in summary.by_rule:
+        info = RULES.get(rule_id) or policy.get(rule_id)
+        title, level = (info.title, info.level) if info is not None else (rule_id, "")
         rows.append(
-            f"| {rule.id} | {escape(rule.title)} | {rule.level} | "
+            f"| {escape(rule_id)} | {escape(title)} | {level} | "
             f"{summary.by_rule[rule_id]} | {summary.suppressed_by_rule[rule_id]} |"
         )
     return "### Findings by rule\n\n" + "\n".join(rows)
@@ -148,7 +151,7 @@ def _finding_cells(finding: Finding) -> list[str]:
     what = [what_text(finding), *detail_lines(finding)]
     return [
         finding.level,
-        f"{finding.rule_id} {escape(RULES[finding.rule_id].title)}",
+        f"{escape(finding.rule_id)} {escape(rule_title(finding))}",
         escape(vm_text(finding)),
         "<br>".join(escape(line) for line in what if line),
         "<br>".join(_place_cell(finding)),
@@ -183,7 +186,8 @@ def _vms_section(result: ScanResult) -> str:
     suppressed: dict[tuple[str, str], int] = {}
     for f in result.findings:
         counts = active if f.suppression is None else suppressed
-        counts[(f.provider, f.vm_id)] = counts.get((f.provider, f.vm_id), 0) + 1
+        key = (f.provider or "", f.vm_id)
+        counts[key] = counts.get(key, 0) + 1
     rows = []
     for vm in result.vms:
         key = (vm.provider, vm.id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from policycheck.findings import RULES, RuleInfo
+from policycheck.findings import RULES, PolicyRule, RuleInfo
 
 
 @dataclass(frozen=True)
@@ -579,6 +579,27 @@ def help_markdown(rule: RuleInfo, providers: Iterable[str] | None = None) -> str
         f"**How to fix.** {rule.remediation}\n\n"
         f"{examples}"
     )
+
+
+def policy_help_text(rule: PolicyRule) -> str:
+    """Help for a user policy's rule, from its METADATA."""
+    parts = [f"{rule.id} {rule.title}", f"What it means: {rule.description}"]
+    if rule.remediation:
+        parts.append(f"How to fix: {rule.remediation}")
+    if rule.related:
+        parts.append("See: " + ", ".join(rule.related))
+    parts.append(f"Reported by the Rego policy {rule.package} ({rule.file}:{rule.line}).")
+    return "\n\n".join(parts)
+
+
+def policy_help_markdown(rule: PolicyRule) -> str:
+    parts = [f"## {rule.id}: {rule.title}", f"**What it means.** {rule.description}"]
+    if rule.remediation:
+        parts.append(f"**How to fix.** {rule.remediation}")
+    if rule.related:
+        parts.append("**See also.**\n\n" + "\n".join(f"- <{ref}>" for ref in rule.related))
+    parts.append(f"Reported by the Rego policy `{rule.package}` (`{rule.file}:{rule.line}`).")
+    return "\n\n".join(parts) + "\n"
 
 
 def check_complete() -> None:

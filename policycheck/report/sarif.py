@@ -19,6 +19,7 @@ from policycheck.findings import (
     RULES,
     BaselineFinding,
     Finding,
+    PolicyRule,
     ScanResult,
     Suppression,
     SuppressionState,
@@ -30,11 +31,17 @@ from policycheck.report.common import (
     information_uri,
     message,
     places,
+    rule_ids,
     rule_refs_text,
     sorted_findings,
     suppression_status_text,
 )
-from policycheck.report.rule_help import help_markdown, help_text
+from policycheck.report.rule_help import (
+    help_markdown,
+    help_text,
+    policy_help_markdown,
+    policy_help_text,
+)
 from policycheck.report.stream import Streamed, Write, collect, dump
 
 SARIF_VERSION = "2.1.0"
@@ -74,21 +81,22 @@ def build_sarif(
     result: ScanResult, *, category: str | None = None, streamed: bool = False
 ) -> dict[str, Any]:
     """The SARIF log; ``streamed`` leaves the results to be produced while writing."""
-    rule_ids = sorted(RULES)
+    ids = rule_ids(result)
+    index = {rule_id: i for i, rule_id in enumerate(ids)}
+    policy_rules = {r.id: r for r in result.policy_rules}
     # Help shows the Terraform examples of the clouds this scan covers only.
-    clouds: set[str] = {f.provider for f in result.findings} | {vm.provider for vm in result.vms}
+    clouds: set[str] = {f.provider for f in result.findings if f.provider} | {
+        vm.provider for vm in result.vms
+    }
     results = itertools.chain(
+        (_result(f, index[f.rule_id], result.sources) for f in sorted_findings(result.findings)),
         (
-            _result(f, rule_ids.index(f.rule_id), result.sources)
-            for f in sorted_findings(result.findings)
-        ),
-        (
-            _absent_result(f, rule_ids.index(f.rule_id))
+            _absent_result(f, index[f.rule_id])
             for f in (result.baseline.absent if result.baseline else [])
         ),
     )
     run: dict[str, Any] = {
-        "tool": {"driver": _driver(result.tool_version, rule_ids, clouds or None)},
+        "tool": {"driver": _driver(result.tool_version, ids, clouds or None, policy_rules)},
         "automationDetails": {"id": automation_id(category, _source_kinds(result))},
         "originalUriBaseIds": {
             SRCROOT: {
@@ -127,13 +135,23 @@ def build_sarif(
 # ---------------------------------------------------------------------- rules
 
 
-def _driver(version: str, rule_ids: list[str], clouds: set[str] | None) -> dict[str, Any]:
+def _driver(
+    version: str,
+    ids: list[str],
+    clouds: set[str] | None,
+    policy_rules: dict[str, PolicyRule],
+) -> dict[str, Any]:
     return {
         "name": TOOL_NAME,
         "version": version,
         "semanticVersion": version,
         "informationUri": information_uri(),
-        "rules": [_rule(rule_id, clouds) for rule_id in rule_ids],
+        "rules": [
+            _rule(rule_id, clouds)
+            if rule_id in RULES
+            else _policy_rule(rule_id, policy_rules.get(rule_id))
+            for rule_id in ids
+        ],
         "notifications": [
             {
                 "id": COLLECTION_ERROR_ID,
@@ -188,6 +206,32 @@ def _rule(rule_id: str, clouds: set[str] | None) -> dict[str, Any]:
     }
 
 
+def _policy_rule(rule_id: str, rule: PolicyRule | None) -> dict[str, Any]:
+    """A user policy's rule, from its METADATA (docs/rego.md)."""
+    if rule is None:  # a result id no METADATA describes: still a described rule
+        return {"id": rule_id, "shortDescription": {"text": rule_id}}
+    out: dict[str, Any] = {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.description},
+        "help": {"text": policy_help_text(rule), "markdown": policy_help_markdown(rule)},
+        "defaultConfiguration": {"level": rule.level},
+        "properties": {
+            "tags": ["security", "network", "firewall", "policy", "rego"],
+            "security-severity": f"{rule.security_severity:.1f}",
+            "problem.severity": PROBLEM_SEVERITY[rule.level],
+            "package": rule.package,
+            "policyFile": rule.file,
+            "policyLine": rule.line,
+        },
+    }
+    web = [ref for ref in rule.related if ref.startswith(("https://", "http://"))]
+    if web:
+        out["helpUri"] = web[0]
+    return out
+
+
 # -------------------------------------------------------------------- results
 
 
@@ -228,6 +272,14 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
             "remediation": finding.remediation,
         },
     }
+    if finding.policy is not None:
+        result["properties"]["policy"] = {
+            "package": finding.policy.package,
+            "rule": finding.policy.rule,
+            "file": finding.policy.file,
+            "line": finding.policy.line,
+            "details": finding.policy.details,
+        }
     consoles = [p.console_url for p in places(finding) if p.console_url]
     if consoles:
         # Live scans: the console pages of the responsible firewalls, in rule order.
@@ -318,7 +370,7 @@ def artifact_region(finding: Finding, sources: list[str]) -> tuple[str, int, int
         kind, _, value = source.partition(":")
         if kind in FILE_SOURCE_KINDS and value:
             return relative_uri(value), 1, 1
-    return pseudo_uri(finding.provider, finding.resource), 1, 1
+    return pseudo_uri(finding.provider or "policy", finding.resource), 1, 1
 
 
 def relative_uri(path: str) -> str:

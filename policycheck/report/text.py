@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from policycheck.findings import RULES, CheckedVM, Finding, ScanResult
+from policycheck.findings import CheckedVM, Finding, ScanResult
 from policycheck.report.common import (
     SUPPRESSION_STATE_TITLES,
     Place,
@@ -37,6 +37,7 @@ from policycheck.report.common import (
     profile_text,
     roles_text,
     rule_kind_text,
+    rule_title,
     summarize,
     suppression_status_text,
     vm_place,
@@ -109,7 +110,7 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
 
 def _vm_blocks(out: _Out, findings: list[Finding], vms: dict[tuple[str, str], CheckedVM]) -> None:
     for first, group in group_by_vm(findings):
-        _vm_block(out, first, group, vms.get((first.provider, first.vm_id)))
+        _vm_block(out, first, group, vms.get((first.provider or "", first.vm_id)))
 
 
 def _baseline_sections(
@@ -236,7 +237,7 @@ def _finding(out: _Out, finding: Finding) -> None:
         f"{finding.level:<{LEVEL_WIDTH}}", "dim" if suppressed else LEVEL_STYLE[finding.level]
     )
     head.append(f"{finding.rule_id:<{RULE_WIDTH}}", style)
-    title = wrap(RULES[finding.rule_id].title, out.width - INDENT, out.width - INDENT - 2)
+    title = wrap(rule_title(finding), out.width - INDENT, out.width - INDENT - 2)
     head.append(title[0], "bold" if not suppressed else style)
     out.line(head)
     for piece in title[1:]:

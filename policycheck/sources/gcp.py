@@ -48,6 +48,7 @@ from policycheck.model import (
     PortRange,
     Provenance,
     Rule,
+    gcp_network_ref,
     last_segment,
     normalize_protocol,
 )
@@ -267,7 +268,7 @@ def _read_project(api: _Api, project: str) -> _Outcome:
         firewalls=[_vpc_firewall(fw, project) for fw in firewalls]
         + [_policy_object(p, scope=project) for p in policies],
         vms=[_vm(i, project, _network_policy_attachments(i, policies)) for i in instances],
-        networks=_networks(networks, subnets),
+        networks=_networks(networks, subnets, project),
     )
     return _Outcome(inventory)
 
@@ -294,20 +295,17 @@ def _network_policy_attachments(instance: Any, policies: Sequence[Any]) -> list[
     A regional policy only governs VMs in its region, so its association counts
     only when the VM's zone is in that region.
     """
-    nets = {
-        _resource_path(nic.network): last_segment(nic.network)
-        for nic in instance.network_interfaces
-    }
+    nets = {gcp_network_ref(nic.network) for nic in instance.network_interfaces}
     region = _zone_region(instance.zone)
     attached: list[Attachment] = []
     for policy in policies:
         if policy.region and last_segment(policy.region) != region:
             continue
         for assoc in policy.associations:
-            target = _resource_path(assoc.attachment_target)
+            target = gcp_network_ref(assoc.attachment_target)
             if target in nets:
                 attached.append(
-                    Attachment(firewall_id=_object_id(policy), level="network", via=nets[target])
+                    Attachment(firewall_id=_object_id(policy), level="network", via=target)
                 )
     return attached
 
@@ -334,8 +332,9 @@ def _vm(instance: Any, project: str, attachments: list[Attachment]) -> VM:
         tags=dict(instance.labels),
         network_tags=tuple(instance.tags.items),
         service_accounts=tuple(sa.email for sa in instance.service_accounts if sa.email),
+        # The NIC's network, in whichever project it is (a shared VPC's host).
         networks=tuple(
-            dict.fromkeys(last_segment(nic.network) for nic in instance.network_interfaces)
+            dict.fromkeys(gcp_network_ref(nic.network) for nic in instance.network_interfaces)
         ),
         attachments=tuple(attachments),
         provenance=Provenance(
@@ -347,16 +346,17 @@ def _vm(instance: Any, project: str, attachments: list[Attachment]) -> VM:
     )
 
 
-def _networks(networks: Sequence[Any], subnets: Sequence[Any]) -> list[Network]:
+def _networks(networks: Sequence[Any], subnets: Sequence[Any], project: str) -> list[Network]:
     """Address spaces: a legacy network's own range, else its subnets' ranges."""
     ranges: dict[str, list[str]] = {}
     for subnet in subnets:
-        spaces = ranges.setdefault(_resource_path(subnet.network), [])
+        spaces = ranges.setdefault(gcp_network_ref(subnet.network, project), [])
         spaces += [subnet.ip_cidr_range, subnet.ipv6_cidr_range]
         spaces += [r.ip_cidr_range for r in subnet.secondary_ip_ranges]
     result = []
     for net in networks:
-        spaces = [net.I_pv4_range, *ranges.get(_resource_path(net.self_link), [])]
+        ref = gcp_network_ref(net.self_link or net.name, project)
+        spaces = [net.I_pv4_range, *ranges.get(ref, [])]
         order = net.network_firewall_policy_enforcement_order or None
         if order not in (None, "AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC_FIREWALL"):
             raise InputError(
@@ -366,7 +366,7 @@ def _networks(networks: Sequence[Any], subnets: Sequence[Any]) -> list[Network]:
         result.append(
             Network(
                 provider="gcp",
-                id=last_segment(net.self_link or net.name),
+                id=ref,
                 name=net.name,
                 address_spaces=tuple(dict.fromkeys(s for s in spaces if s)),
                 policy_enforcement_order=order,
@@ -427,7 +427,7 @@ def _vpc_firewall(fw: Any, project: str) -> FirewallObject:
         kind="vpc_firewall",
         id=_object_id(fw),
         name=fw.name,
-        network=last_segment(fw.network) if fw.network else None,
+        network=gcp_network_ref(fw.network, project) if fw.network else None,
         rules=tuple(rules),
         provenance=provenance,
     )

@@ -20,6 +20,7 @@ from policycheck.model import (
     Network,
     Peer,
     Rule,
+    gcp_network_ref,
     last_segment,
 )
 from policycheck.sources.normalize import cidr_peers, gcp_ports
@@ -45,8 +46,10 @@ _ANYWHERE = ("0.0.0.0/0",)
 
 
 def translate(ctx: Context) -> None:
+    # Planned network (by id or address) -> its project-qualified reference.
     names = {
-        ctx.object_id(n): ctx.fields(n).text("name") or n.address for n in ctx.of_type(*NETWORK)
+        ctx.object_id(n): gcp_network_ref(ctx.fields(n).text("name") or n.address, _project(ctx, n))
+        for n in ctx.of_type(*NETWORK)
     }
     for res in ctx.of_type("google_compute_firewall"):
         _firewall(ctx, res, names)
@@ -55,11 +58,18 @@ def translate(ctx: Context) -> None:
     _networks(ctx, names)
 
 
+def _project(ctx: Context, res: PlannedResource) -> str | None:
+    """The resource's project: its own attribute, else the google provider's default
+    when the plan records it; None when the plan does not say."""
+    return ctx.fields(res).text("project") or ctx.plan.provider_default("google", "project")
+
+
 def _networks(ctx: Context, names: dict[str, str]) -> None:
-    """Networks by name (as VMs and rules name them), with their subnetworks' ranges."""
+    """Networks by project-qualified reference (as VMs and rules name them), with
+    their subnetworks' ranges."""
     ranges: dict[str, list[str]] = {}
     for sub in ctx.of_type("google_compute_subnetwork"):
-        network = _network_name(ctx, sub, "network", names)
+        network = _network_ref(ctx, sub, "network", names)
         cidrs = ctx.fields(sub).cidrs("ip_cidr_range")
         if network and cidrs:
             ranges.setdefault(network, []).extend(cidrs)
@@ -74,14 +84,14 @@ def _networks(ctx: Context, names: dict[str, str]) -> None:
                     order,
                 )
             orders[names[ctx.object_id(net)]] = order
-    for name in dict.fromkeys(names.values()):
+    for ref in dict.fromkeys(names.values()):
         ctx.networks.append(
             Network(
                 provider="gcp",
-                id=name,
-                name=name,
-                address_spaces=tuple(ranges.get(name, [])),
-                policy_enforcement_order=_ENFORCEMENT_ORDERS.get(orders.get(name, "")),
+                id=ref,
+                name=last_segment(ref),
+                address_spaces=tuple(ranges.get(ref, [])),
+                policy_enforcement_order=_ENFORCEMENT_ORDERS.get(orders.get(ref, "")),
             )
         )
 
@@ -92,13 +102,12 @@ _ENFORCEMENT_ORDERS: dict[str, Literal["AFTER_CLASSIC_FIREWALL", "BEFORE_CLASSIC
 }
 
 
-def _network_name(
-    ctx: Context, res: PlannedResource, key: str, names: dict[str, str]
-) -> str | None:
-    """A network's name from a self link, a name, or a reference to a planned network."""
+def _network_ref(ctx: Context, res: PlannedResource, key: str, names: dict[str, str]) -> str | None:
+    """A network's reference from a self link, a name (in the resource's project), or
+    a reference to a planned network."""
     ids, _ = ctx.linked(res, key, NETWORK)
     for value in ids:
-        return names.get(value) or last_segment(value)
+        return names.get(value) or gcp_network_ref(value, _project(ctx, res))
     return None
 
 
@@ -183,7 +192,7 @@ def _firewall(ctx: Context, res: PlannedResource, names: dict[str, str]) -> None
         kind="vpc_firewall",
         id=ctx.object_id(res),
         name=f.text("name") or res.address,
-        network=_network_name(ctx, res, "network", names),
+        network=_network_ref(ctx, res, "network", names),
         provenance=ctx.provenance(res),
     )
     priority = f.integer("priority")
@@ -248,7 +257,7 @@ def _policies(ctx: Context, names: dict[str, str]) -> None:
         )
     for link in ctx.of_type("google_compute_network_firewall_policy_association"):
         policy = _policy_id(ctx, link)
-        ctx.firewall(policy, link, "gcp", "firewall_policy").network = _network_name(
+        ctx.firewall(policy, link, "gcp", "firewall_policy").network = _network_ref(
             ctx, link, "attachment_target", names
         )
     for res in ctx.of_type(
@@ -428,7 +437,8 @@ def _instances(ctx: Context, names: dict[str, str]) -> None:
         for i, nic in enumerate(f.blocks("network_interface")):
             network = nic.text("network")
             if network:
-                networks.append(names.get(network) or last_segment(network))
+                # A shared VPC's NIC names the host project's network: the link decides.
+                networks.append(names.get(network) or gcp_network_ref(network, _project(ctx, res)))
             else:
                 refs = ctx.nested_linked(res, "network_interface", i, "network", NETWORK)
                 networks.extend(names.get(r, r) for r in refs)

@@ -184,6 +184,16 @@ class Plan:
                 return (exprs if isinstance(exprs, dict) else {}), True
         return {}, False
 
+    def provider_default(self, provider: str, attribute: str) -> str | None:
+        """A constant the default (unaliased) provider block sets, e.g. google's project."""
+        config = self.doc.get("configuration")
+        providers = config.get("provider_config") if isinstance(config, dict) else None
+        block = providers.get(provider) if isinstance(providers, dict) else None
+        exprs = block.get("expressions") if isinstance(block, dict) else None
+        expr = exprs.get(attribute) if isinstance(exprs, dict) else None
+        value = expr.get("constant_value") if isinstance(expr, dict) else None
+        return value if isinstance(value, str) and value else None
+
     def references(self, res: PlannedResource, attribute: str) -> list[str]:
         """Addresses of planned resources that ``attribute`` of ``res`` refers to.
 

@@ -1,0 +1,165 @@
+"""Measure the Rego path against the native one and write its section of RESULTS.md.
+
+Reproduce (from the repository root, after ``make setup``):
+
+    .venv/bin/python benchmarks/rego.py --sizes 500,2000 --plan 2000
+
+For every size (VMs) it generates the snapshot of benchmarks/estates.py (as
+run.py does) and measures, each in a fresh child process (benchmarks/measure.py:
+wall time, peak RSS of the child and its engine process):
+
+- ``native``: ``scan snapshot FILE --profile P --format json -o F``;
+- ``swyx``: the same with ``--rego embedded`` (SWYX001-SWYX003 from
+  policies/swyx.rego on the input document);
+- ``policies``: ``--rego embedded --policy-dir examples/policies`` (the Swyx
+  policy and the four example user policies).
+
+Each Rego figure is also given as a multiple of the native one (issue 15: at most
+5x). ``--plan N`` additionally scans the N-VM Terraform plan natively and with
+``--rego embedded`` and compares the findings (rule, VM, region, rules, message):
+they must be the same. The section between the ``rego`` markers of RESULTS.md is
+replaced; the rest of the file is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import REPO, Run, generate, load_average, machine, policycheck, run
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+BEGIN, END = "<!-- rego:begin -->", "<!-- rego:end -->"
+PATHS = {
+    "native": [],
+    "swyx": ["--rego", "embedded"],
+    "policies": ["--rego", "embedded", "--policy-dir", "examples/policies"],
+}
+
+
+@dataclass
+class Row:
+    path: str
+    vms: int
+    run: Run
+    findings: int | None
+
+    @property
+    def cell(self) -> str:
+        if self.run.returncode not in (0, 1) or self.run.timed_out:
+            last = (self.run.stderr.strip().splitlines() or [""])[-1]
+            return f"{self.run.status} {last}".strip()
+        return "ok"
+
+
+def scan(
+    kind: str, estate: Path, profile: Path, out: Path, extra: list[str], timeout: float
+) -> Run:
+    out.unlink(missing_ok=True)
+    command = "terraform" if kind == "plan" else "snapshot"
+    args = ["scan", command, str(estate), "--profile", str(profile), "--format", "json"]
+    return run(policycheck(*args, "-o", str(out), "--quiet", *extra), timeout=timeout, cwd=REPO)
+
+
+def findings(report: Path) -> list[dict[str, Any]] | None:
+    try:
+        doc: dict[str, Any] = json.loads(report.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return list(doc["findings"])
+
+
+def key(f: dict[str, Any]) -> str:
+    """What must agree between the native and the Rego findings."""
+    keep = ("rule_id", "vm_id", "direction", "region", "rules", "message", "level")
+    return json.dumps({k: f.get(k) for k in keep}, sort_keys=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--sizes", default="500,2000", help="VM counts of the snapshots.")
+    parser.add_argument("--plan", type=int, default=0, help="VMs of the plan to compare (0: none).")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per run.")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="Estates and reports.")
+    parser.add_argument("--no-write", action="store_true", help="Print, do not update RESULTS.md.")
+    args = parser.parse_args()
+    info = machine()
+    info["load_before"] = load_average()
+    estates = args.out / "estates"
+    profile = Path(generate("profile", 0, estates)["path"])
+    reports = args.out / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    for vms in sorted({int(s) for s in args.sizes.split(",") if s.strip()}):
+        estate = Path(generate("snapshot", vms, estates)["path"])
+        for path, extra in PATHS.items():
+            report = reports / f"rego-{path}-{vms}.json"
+            done = scan("snapshot", estate, profile, report, extra, args.timeout)
+            found = findings(report) if done.returncode in (0, 1) else None
+            rows.append(Row(path, vms, done, None if found is None else len(found)))
+            print(
+                f"{path:9} {vms:>6} VMs {done.seconds:8.1f} s {done.peak_mib:7.0f} MiB "
+                f"{rows[-1].cell}",
+                flush=True,
+            )
+    lines = [BEGIN, "", f"Command: `python benchmarks/rego.py {' '.join(sys.argv[1:])}`", ""]
+    lines += [
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, {info['python']}; "
+        f"policycheck at `{info['commit']}`; load average {info['load_before']} before, "
+        f"{load_average()} after (a shared machine: compare within a size).",
+        "",
+        "| VMs | path | wall | x native | peak RSS | findings | result |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    native = {r.vms: r.run.seconds for r in rows if r.path == "native"}
+    for r in rows:
+        ratio = r.run.seconds / native[r.vms] if native.get(r.vms) else None
+        lines.append(
+            f"| {r.vms:,} | {r.path} | {r.run.seconds:.1f} s | "
+            f"{'-' if ratio is None else f'{ratio:.1f}x'} | {r.run.peak_mib:,.0f} MiB | "
+            f"{'-' if r.findings is None else f'{r.findings:,}'} | {r.cell} |"
+        )
+    if args.plan:
+        plan = Path(generate("plan", args.plan, estates)["path"])
+        got: dict[str, Run] = {}
+        keys: dict[str, list[str] | None] = {}
+        for path in ("native", "swyx"):
+            report = reports / f"rego-plan-{path}-{args.plan}.json"
+            got[path] = scan("plan", plan, profile, report, PATHS[path], args.timeout)
+            found = findings(report)
+            keys[path] = None if found is None else sorted(key(f) for f in found)
+            print(
+                f"plan {path:9} {got[path].seconds:8.1f} s {len(keys[path] or [])} findings",
+                flush=True,
+            )
+        same = keys["native"] is not None and keys["native"] == keys["swyx"]
+        lines += [
+            "",
+            f"Plan of {args.plan:,} VMs: native {got['native'].seconds:.1f} s, "
+            f"`--rego embedded` {got['swyx'].seconds:.1f} s "
+            f"({got['swyx'].peak_mib:,.0f} MiB); findings "
+            + (f"identical ({len(keys['native'] or []):,})" if same else "DIFFER")
+            + " (rule, VM, direction, region, rules, message, level).",
+        ]
+    lines += ["", END]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+        if BEGIN in old and END in old:
+            head, rest = old.split(BEGIN, 1)
+            new = head + text + rest.split(END, 1)[1]
+        else:
+            new = old.rstrip("\n") + "\n\n## Rego path (issue 15)\n\n" + text + "\n"
+        RESULTS.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The embedded engine (rego-cpp via regopy), driven in a child process.
+
+:class:`EmbeddedEngine` starts ``python -m policycheck.policy.worker`` and talks
+to it line by line (policycheck/policy/worker.py). Every request has a time
+limit: past it, the child is killed and :class:`EngineTimeout` raised, so a
+policy that loops cannot hang a CI job. A child that dies (rego-cpp crashes on
+a few constructs) raises :class:`EngineCrash`; the caller decides what it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+#: Seconds a policy may take for one step (loading, one query) by default.
+DEFAULT_TIMEOUT = 300.0
+_MISSING = object()
+
+
+class EngineError(Exception):
+    """The engine reported an error: its message, and where when it says so."""
+
+    def __init__(self, message: str, file: str | None = None, offset: int | None = None):
+        super().__init__(message)
+        self.message, self.file, self.offset = message, file, offset
+
+
+class EngineTimeout(Exception):
+    """A step took longer than the time limit; the child was stopped."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"did not finish within {seconds:g} s")
+        self.seconds = seconds
+
+
+class EngineCrash(Exception):
+    """The child process ended without answering."""
+
+    def __init__(self, returncode: int | None):
+        how = f"exit status {returncode}" if returncode is not None else "no answer"
+        super().__init__(f"the embedded Rego engine (rego-cpp) stopped ({how})")
+        self.returncode = returncode
+
+
+class EngineUnavailable(Exception):
+    """regopy is not installed."""
+
+
+class EmbeddedEngine:
+    """One rego-cpp interpreter in a child process; a context manager."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._replies: queue.Queue[bytes] = queue.Queue()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> EmbeddedEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        try:
+            import regopy  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError as exc:
+            raise EngineUnavailable(
+                "the embedded Rego engine needs regopy (pip install regopy)"
+            ) from exc
+        env = dict(os.environ)
+        # The child must import this very policycheck, wherever it runs from.
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "policycheck.policy.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        replies: queue.Queue[bytes] = queue.Queue()
+        self._replies = replies
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def read() -> None:
+            for line in stdout:
+                replies.put(line)
+            replies.put(b"")  # end of output: the child is gone
+
+        threading.Thread(target=read, daemon=True).start()
+        self._proc = proc
+        return proc
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    # ------------------------------------------------------------- requests
+
+    def _request(self, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        proc = self._proc or self._start()
+        assert proc.stdin is not None
+        limit = self.timeout if timeout is None else timeout
+        try:
+            proc.stdin.write(orjson.dumps(request, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self._kill()
+            raise EngineCrash(proc.poll()) from exc
+        try:
+            raw = self._replies.get(timeout=limit)
+        except queue.Empty:
+            self._kill()
+            raise EngineTimeout(limit) from None
+        if not raw:
+            code = proc.wait()
+            self._proc = None
+            raise EngineCrash(code)
+        reply: dict[str, Any] = orjson.loads(raw)
+        if not reply.get("ok"):
+            raise EngineError(
+                str(reply.get("error") or "the engine failed"),
+                reply.get("file"),
+                reply.get("offset"),
+            )
+        return reply
+
+    def load(
+        self,
+        modules: Sequence[tuple[str, str]],
+        data: dict[str, Any] | None = None,
+        input_document: Any = _MISSING,
+    ) -> None:
+        """Add modules (name, text), data and the input document."""
+        request: dict[str, Any] = {"op": "load", "modules": [list(m) for m in modules]}
+        if data:
+            request["data"] = data
+        if input_document is not _MISSING:
+            request["input"] = input_document
+        self._request(request)
+
+    def query(self, query: str) -> tuple[bool, Any]:
+        """(defined, value) of a query such as ``data.pkg.deny``."""
+        reply = self._request({"op": "query", "query": query})
+        return bool(reply.get("defined")), reply.get("value")
+
+    def missing_builtins(self, names: Sequence[str]) -> list[str]:
+        """The names that are not built-in functions of rego-cpp."""
+        reply = self._request({"op": "builtins", "names": list(names)})
+        return [str(n) for n in reply.get("missing", [])]
+
+    def version(self) -> str:
+        return str(self._request({"op": "version"}).get("version", "?"))
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None

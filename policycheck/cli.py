@@ -509,6 +509,16 @@ def _register_merge() -> None:
 _register_merge()
 
 
+def _register_question_commands() -> None:
+    """`policycheck explain` lives in policycheck/commands/explain.py."""
+    from policycheck.commands import explain
+
+    explain.register(cli, _profile_option)
+
+
+_register_question_commands()
+
+
 def main() -> None:
     cli(prog_name="policycheck")
 

@@ -16,6 +16,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -84,19 +85,30 @@ AWS_ENV = {
 }
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_live_aws_matches_terraform(moto_server: str, variant: str, tmp_path: Path) -> None:
+def fresh_ec2(moto_server: str) -> Any:
+    """An EC2 client of the moto server, emptied first (its state is per process)."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
-    ec2 = boto3.client(
+    return boto3.client(
         "ec2",
         endpoint_url=moto_server,
         region_name="eu-central-1",
         aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
-    build_estate(ec2, variant)  # type: ignore[arg-type]
+
+
+def aws_cli_env() -> dict[str, str]:
+    """The environment of a CLI subprocess that sees only the test's credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ENV, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    return env
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_live_aws_matches_terraform(moto_server: str, variant: str, tmp_path: Path) -> None:
+    ec2 = fresh_ec2(moto_server)
+    build_estate(ec2, variant)  # type: ignore[arg-type]
+    env = aws_cli_env()
     proc = subprocess.run(
         [
             sys.executable,
@@ -216,17 +228,9 @@ def gcp_live_signatures(variant: str) -> dict[Signature, int]:
 
 def test_snapshot_round_trip_keeps_the_findings(moto_server: str, tmp_path: Path) -> None:
     """collect -> snapshot file -> scan snapshot gives the live scan's findings."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=moto_server,
-        region_name="eu-central-1",
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    ec2 = fresh_ec2(moto_server)
     build_estate(ec2, "broken")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENV, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env = aws_cli_env()
     snap = tmp_path / "inventory.json"
     collect = subprocess.run(
         [

@@ -89,3 +89,43 @@ def write_snapshot(inventory: Inventory, output: Path) -> int:
     for err in inventory.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)
     return 3 if inventory.errors else 0
+
+
+def live_commands(
+    group: click.Group,
+    options: Callable[[Any], Any],
+    run: Callable[..., None],
+    describe: Callable[[LiveSource], str],
+    epilog: str = "",
+) -> None:
+    """Add ``GROUP aws|azure|gcp``: a live cloud as the input of another command
+    (explain, drift), with the options of ``scan X``. ``run(load, **opts)`` gets
+    the reader and the command's own options. The whole estate is read: a shard of
+    it cannot answer for one packet or one plan."""
+    from policycheck.commands import aws, azure, gcp
+
+    for live in (aws.LIVE, azure.LIVE, gcp.LIVE):
+        _live_command(group, live, options, run, describe(live), epilog)
+
+
+def _live_command(
+    group: click.Group,
+    live: LiveSource,
+    options: Callable[[Any], Any],
+    run: Callable[..., None],
+    help_text: str,
+    epilog: str,
+) -> None:
+    # Which keyword arguments are the cloud's collection options.
+    probe = click.command()(live.options(lambda **_: None))
+    reading = {p.name for p in probe.params if p.name}
+
+    @group.command(live.name, help=help_text, epilog=epilog + (live.epilog or ""))
+    @live.options
+    @options
+    def command(**opts: Any) -> None:
+        read = {k: opts.pop(k) for k in list(opts) if k in reading}
+        if read.pop("shard", None) is not None:
+            raise click.UsageError("--shard: this command reads the whole estate")
+        quiet = bool(opts.get("quiet"))
+        run(lambda: live.read(quiet, **read), **opts)

@@ -145,15 +145,7 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     protocols = _protocols(layers)
     for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
-        per_layer = [
-            [
-                r
-                for r in layer.rules
-                if r.matches_protocol(protocol)
-                and (with_ports or (r.ports == ALL_PORT_SET and r.source_ports == ALL_PORT_SET))
-            ]
-            for layer in layers
-        ]
+        per_layer = [layer_rules(layer, protocol) for layer in layers]
         if any(not rules for rules, layer in zip(per_layer, layers, strict=True)):
             # A layer with no matching rule allows nothing on this protocol.
             continue
@@ -228,9 +220,65 @@ def effective_access(layers: Sequence[Layer]) -> Access:
 
 def _decide(layer: Layer, matching: list[ResolvedRule], decided: set[ResolvedRule]) -> list[Piece]:
     """What one layer allows in one cell, from the rules (in order) matching it."""
+    decisions = decide(layer, matching)
+    if layer.ordered:
+        decided.update(d.rule for d in decisions)
+    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.allows]
+
+
+def layer_rules(layer: Layer, protocol: str) -> list[ResolvedRule]:
+    """The layer's rules that can match a packet of ``protocol`` (a name, number or
+    :data:`OTHER`), in evaluation order. A packet without ports (ICMP, GRE, ...)
+    is matched only by rules that cover every port."""
+    with_ports = protocol in PORT_PROTOCOLS
+    return [
+        r
+        for r in layer.rules
+        if r.matches_protocol(protocol)
+        and (with_ports or (r.ports == ALL_PORT_SET and r.source_ports == ALL_PORT_SET))
+    ]
+
+
+def source_port_cells(
+    per_layer: Iterable[Iterable[ResolvedRule]], protocol: str
+) -> list[tuple[int, int]]:
+    """Source-port intervals inside which every rule matches fully or not at all."""
+    if protocol not in PORT_PROTOCOLS:
+        return [(0, 65535)]
+    return _cells(r.source_ports for rules in per_layer for r in rules)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule deciding (or, for ``goto_next``, handing on) ``addrs`` in its layer."""
+
+    rule: ResolvedRule
+    addrs: IntervalSet
+
+
+def layer_decisions(
+    layer: Layer, rules: Sequence[ResolvedRule], dport: int, sport: int
+) -> list[Decision]:
+    """What each rule of ``rules`` (from :func:`layer_rules`) decides for packets to
+    ``dport`` from ``sport``, in evaluation order (see :func:`decide`)."""
+    return decide(
+        layer, [r for r in rules if r.ports.contains(dport) and r.source_ports.contains(sport)]
+    )
+
+
+def decide(layer: Layer, matching: Sequence[ResolvedRule]) -> list[Decision]:
+    """What each rule of ``matching`` (in order; all match the packet's protocol
+    and ports) decides in its layer: the one evaluation effective access and
+    ``explain`` share.
+
+    A union layer: every matching allow rule allows its addresses. An ordered
+    layer: first match wins, so a rule decides only the addresses no earlier rule
+    of its tier took; ``goto_next`` hands its addresses to the next tier. Addresses
+    no decision allows are denied by the layer.
+    """
     if not layer.ordered:
-        return [(r.addrs, (r,)) for r in matching if r.allows and r.addrs]
-    pieces: list[Piece] = []
+        return [Decision(r, r.addrs) for r in matching if r.allows and r.addrs]
+    out: list[Decision] = []
     remaining = ALL_ADDRS
     parked = IntervalSet()  # addresses sent to the next level by goto_next
     tier = None
@@ -240,15 +288,13 @@ def _decide(layer: Layer, matching: list[ResolvedRule], decided: set[ResolvedRul
         hit = r.addrs & remaining
         if not hit:
             continue
-        decided.add(r)
+        out.append(Decision(r, hit))
         if r.rule.action == "goto_next":
             parked = parked | hit
-        elif r.allows:
-            pieces.append((hit, (r,)))
         remaining = remaining - r.addrs
         if not remaining and not parked:
             break
-    return pieces
+    return out
 
 
 def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
@@ -308,3 +354,7 @@ def _flatten(pieces: list[Piece]) -> list[tuple[int, int, int]] | None:
         if flat[k][0] <= flat[k - 1][1]:
             return None
     return flat
+
+
+#: Combines the layers' pieces (every layer must allow): public for ``explain``.
+combine = _combine

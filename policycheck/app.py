@@ -68,6 +68,19 @@ def run_report(
             )
     if baseline is not None:
         result = api.compare_baseline(result, baseline)
+    return deliver(result, destinations, fail_on=fail_on, category=category)
+
+
+def deliver(
+    result: ScanResult,
+    destinations: list[Destination],
+    *,
+    fail_on: str = "error",
+    category: str | None = None,
+) -> int:
+    """Write every report, say what could not be read and which suppressions
+    expired, and return the exit code: the end of every command that reports
+    findings (scan, demo, drift)."""
     write_reports(result, destinations, category=category)
     for err in result.errors:
         click.echo(f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True)

@@ -160,8 +160,8 @@ def _profile_option(f: F) -> F:
     )(f)
 
 
-def _report_options(f: F) -> F:
-    """Options shared by every command that produces findings.
+def _output_options(f: F) -> F:
+    """How findings are written: every command that reports findings (scan, drift).
 
     ``--format``/``--output`` reach the command as ``destinations``, decided
     before the command reads anything (see policycheck.report.output)."""
@@ -169,21 +169,12 @@ def _report_options(f: F) -> F:
     body = f
 
     @functools.wraps(body)
-    def command(
-        *args: Any,
-        fmt: str | None,
-        outputs: tuple[str, ...],
-        baseline_path: Path | None,
-        **kwargs: Any,
-    ) -> Any:
-        from policycheck import api
+    def command(*args: Any, fmt: str | None, outputs: tuple[str, ...], **kwargs: Any) -> Any:
         from policycheck.report.output import plan_destinations
 
         kwargs["destinations"] = plan_destinations(
             outputs, fmt, stdout_is_terminal=sys.stdout.isatty()
         )
-        # Read before the scan: a baseline that cannot be used costs no scan.
-        kwargs["baseline"] = None if baseline_path is None else api.load_baseline(baseline_path)
         return body(*args, **kwargs)
 
     f = command  # type: ignore[assignment]
@@ -216,6 +207,30 @@ def _report_options(f: F) -> F:
         "--baseline: a new one).",
     )(f)
     f = click.option(
+        "--category",
+        default=None,
+        callback=_check_category,
+        help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
+    )(f)
+    return click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+
+
+def _report_options(f: F) -> F:
+    """Options shared by every command that evaluates and reports findings."""
+
+    body = f
+
+    @functools.wraps(body)
+    def command(*args: Any, baseline_path: Path | None, **kwargs: Any) -> Any:
+        from policycheck import api
+
+        # Read before the scan: a baseline that cannot be used costs no scan.
+        kwargs["baseline"] = None if baseline_path is None else api.load_baseline(baseline_path)
+        return body(*args, **kwargs)
+
+    f = command  # type: ignore[assignment]
+    f = _output_options(f)
+    f = click.option(
         "--baseline",
         "baseline_path",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -226,13 +241,6 @@ def _report_options(f: F) -> F:
         "since are listed as absent, and --fail-on counts new findings only. It may "
         "be the -o file this run replaces.",
     )(f)
-    f = click.option(
-        "--category",
-        default=None,
-        callback=_check_category,
-        help="SARIF automationDetails.id (e.g. terraform/prod); one per upload.",
-    )(f)
-    f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
     f = click.option(
         "--evidence",
         is_flag=True,
@@ -517,10 +525,11 @@ _register_merge()
 
 
 def _register_question_commands() -> None:
-    """`policycheck explain` lives in policycheck/commands/explain.py."""
-    from policycheck.commands import explain
+    """`policycheck explain` and `policycheck drift` live in policycheck/commands/."""
+    from policycheck.commands import drift, explain
 
     explain.register(cli, _profile_option)
+    drift.register(cli, _output_options)
 
 
 _register_question_commands()

@@ -1,6 +1,6 @@
 """Findings: what the engine concludes and every report renders.
 
-The rule ids (SWYX001..SWYX007) are fixed: SARIF, JSON and the Rego policies use
+The rule ids (SWYX001..SWYX008) are fixed: SARIF, JSON and the Rego policies use
 the same ids, titles and default levels from :data:`RULES`.
 """
 
@@ -14,12 +14,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from policycheck.model import CollectionError, Direction, PortRange, Provenance, Provider
+from policycheck.model import (
+    CollectionError,
+    Direction,
+    FirewallObject,
+    PortRange,
+    Provenance,
+    Provider,
+    Rule,
+)
 
 Level = Literal["error", "warning", "note"]
 #: A current finding's state against a baseline; ``absent`` ones are BaselineFinding.
 FoundState = Literal["new", "unchanged"]
-RuleId = Literal["SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007"]
+RuleId = Literal[
+    "SWYX001", "SWYX002", "SWYX003", "SWYX004", "SWYX005", "SWYX006", "SWYX007", "SWYX008"
+]
 LEVEL_ORDER: dict[str, int] = {"note": 1, "warning": 2, "error": 3}
 
 
@@ -147,6 +157,25 @@ RULES: dict[str, RuleInfo] = {
             security_severity=1.0,
             precision="high",
         ),
+        RuleInfo(
+            id="SWYX008",
+            name="Drift",
+            title="Drift between Terraform and the cloud",
+            level="error",
+            description=(
+                "A firewall rule differs between the Terraform plan and the cloud: it exists "
+                "in the cloud but not in the plan (added by hand), is declared in the plan "
+                "but missing from the cloud, or exists in both with different values "
+                "(policycheck drift)."
+            ),
+            remediation=(
+                "Bring the rule into Terraform (or delete it in the cloud) so the code is the "
+                "only way the firewall changes; for a missing or changed rule, apply the "
+                "plan or find out who changed the cloud and why."
+            ),
+            security_severity=6.0,
+            precision="high",
+        ),
     ]
 }
 
@@ -168,6 +197,19 @@ class RuleRef(BaseModel):
     #: A rule nobody wrote: a platform default (Azure's default security rules),
     #: an implied rule (GCP), or the allow-all of a VM without a firewall.
     default: bool = False
+
+    @classmethod
+    def of(cls, firewall: FirewallObject, rule: Rule) -> RuleRef:
+        """The reference to ``rule`` of ``firewall`` (a rule someone wrote)."""
+        return cls(
+            firewall_id=firewall.id,
+            firewall_name=firewall.name,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            action=rule.action,
+            priority=rule.priority,
+            provenance=rule.provenance,
+        )
 
 
 #: Where a suppression is written, in SARIF's words: the deployment profile
@@ -331,6 +373,36 @@ class UncertainRowsHint(BaseModel):
 
 Hint = Annotated[AssumedParameterHint | UncertainRowsHint, Field(discriminator="kind")]
 
+DriftKind = Literal["added", "missing", "changed"]
+
+
+class DriftChange(BaseModel):
+    """One field of a rule that differs, as each side states it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    plan: str
+    cloud: str
+
+
+class Drift(BaseModel):
+    """SWYX008: how a rule differs between the Terraform plan and the cloud.
+
+    ``added``: in the cloud, not in the plan; ``missing``: in the plan, not in the
+    cloud; ``changed``: in both, with ``changes``. ``terraform_address`` is the
+    rule's address in the plan (for ``added``, the address of the firewall object
+    it was added to, when the plan declares that object); ``cloud_id`` is the
+    cloud rule's id (for ``missing``, the cloud object's id, when it exists).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: DriftKind
+    terraform_address: str | None = None
+    cloud_id: str | None = None
+    changes: list[DriftChange] = Field(default_factory=list)
+
 
 class PolicyRule(BaseModel):
     """A rule of a user Rego policy (``--policy-dir``), described by its METADATA
@@ -427,6 +499,9 @@ class Finding(BaseModel):
     #: With ``--baseline``: ``new`` (its fingerprint is not in the baseline) or
     #: ``unchanged``; None without a baseline.
     baseline_state: FoundState | None = None
+    #: SWYX008 only: how the rule drifted. A drift finding is about a firewall
+    #: object, not a VM: ``vm_id``/``vm_name`` name that object.
+    drift: Drift | None = None
 
     @field_validator("region")
     @classmethod
@@ -474,6 +549,7 @@ class Finding(BaseModel):
             self.direction or "",
             *(p.canonical_text() for p in self.region),
             ",".join(sorted(self.unresolved)),
+            *([self.drift.kind] if self.drift is not None else []),
         ]
         if self.policy is not None:
             # A policy may report several things about one resource, and several

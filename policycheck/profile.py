@@ -220,9 +220,9 @@ class Suppression(_Strict):
     expires: dt.date
     rule: str | None = Field(
         default=None,
-        # SWYX001..SWYX007, or the id of a rule of your own Rego policies.
+        # SWYX001..SWYX008, or the id of a rule of your own Rego policies.
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$",
-        description="SWYX001..SWYX007, or a rule id of your Rego policies (e.g. NET001).",
+        description="SWYX001..SWYX008, or a rule id of your Rego policies (e.g. NET001).",
     )
     vm: str | None = Field(default=None, description="Glob on VM name or id.")
     resource: str | None = Field(
@@ -254,7 +254,7 @@ class Suppression(_Strict):
     @classmethod
     def _rule_id(cls, value: str | None) -> str | None:
         if value is not None and value.upper().startswith("SWYX") and value not in RULES:
-            raise ValueError(f"unknown rule {value!r} (SWYX001..SWYX007)")
+            raise ValueError(f"unknown rule {value!r} (SWYX001..SWYX008)")
         return value
 
     @field_validator("ports", mode="before")

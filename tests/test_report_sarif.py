@@ -106,7 +106,7 @@ def test_driver_describes_tool_and_every_rule() -> None:
 
 def test_rules_are_listed_even_without_findings() -> None:
     run = run_of(clean_result())
-    assert len(run["tool"]["driver"]["rules"]) == len(RULES) == 7
+    assert len(run["tool"]["driver"]["rules"]) == len(RULES) == 8
     assert run["results"] == []
 
 

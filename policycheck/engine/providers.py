@@ -737,3 +737,56 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
 
 def priority_of(rule: Rule) -> int:
     return rule.priority if rule.priority is not None else 1000
+
+
+# ---------------------------------------------------------------------- drift
+
+#: GCP's predefined firewall-policy rules (goto_next for everything not decided).
+GCP_POLICY_PREDEFINED_FLOOR = 2147483644
+
+
+def cloud_name(provider: str, text: str) -> str:
+    """A name or id as the cloud compares it: Azure's are case-insensitive."""
+    return text.lower() if provider == "azure" else text
+
+
+def platform_rule(fw: FirewallObject, rule: Rule) -> bool:
+    """A rule the cloud adds to every object of its kind, which no Terraform
+    configuration declares: never drift."""
+    priority = rule.priority or 0
+    if fw.kind == "nsg":
+        return priority >= AZURE_DEFAULT_FLOOR
+    if fw.kind == "network_acl":
+        return priority == NACL_DEFAULT_RULE
+    if fw.kind == "firewall_policy":
+        return priority >= GCP_POLICY_PREDEFINED_FLOOR
+    return False
+
+
+def rule_identity(fw: FirewallObject, rule: Rule) -> tuple[str, ...] | None:
+    """What names a rule inside its object in the cloud, so the same rule with
+    other values is *changed* rather than removed and added: an NSG rule's name
+    (case-insensitive in Azure); a network ACL's rule number and a firewall
+    policy's priority per direction (each unique there). AWS security-group
+    rules and a GCP VPC firewall's allow/deny entries have no name of their own:
+    None, they are matched by their values."""
+    if fw.kind == "nsg" and rule.name:
+        return ("name", rule.name.lower())
+    if fw.kind in ("network_acl", "firewall_policy") and rule.priority is not None:
+        return (rule.direction, str(rule.priority))
+    return None
+
+
+def drift_targets(fw: FirewallObject, rule: Rule) -> tuple[str, ...]:
+    """The rule's VM side as drift compares it: Azure's ``*`` destination is no
+    narrowing at all, whether a source wrote it or left it out."""
+    targets = rule.targets
+    if fw.kind == "nsg":
+        targets = tuple(t for t in targets if (t.kind, t.value) != ("service_tag", AZURE_ANY))
+    return tuple(sorted(drift_peer(t) for t in targets))
+
+
+def drift_peer(peer: Peer) -> str:
+    """A peer as drift compares it."""
+    # Service tag names are case-insensitive in Azure.
+    return f"service_tag:{peer.value.lower()}" if peer.kind == "service_tag" else str(peer)

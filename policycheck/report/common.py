@@ -22,6 +22,7 @@ from policycheck.findings import (
     AssumedParameterHint,
     BaselineFinding,
     CheckedVM,
+    Drift,
     Finding,
     PeerSummary,
     RegionPart,
@@ -376,6 +377,11 @@ def vm_text(finding: Finding) -> str:
     return f"{finding.vm_name} ({finding.provider})"
 
 
+def subject_word(finding: Finding) -> str:
+    """What ``vm_name`` names: a VM, or (SWYX008 drift) a firewall object."""
+    return "firewall" if finding.drift is not None else "VM"
+
+
 def rule_refs_text(finding: Finding) -> str:
     return ", ".join(rule_label(ref) for ref in finding.rules)
 
@@ -533,7 +539,7 @@ def detail_lines(finding: Finding) -> list[str]:
     """What a finding says beyond its title and region, as short lines: the
     documented peers (SWYX002), the requirement (SWYX003), what could not be
     resolved (SWYX005), the role problem (SWYX006), why a rule is dead (SWYX007),
-    then its hints."""
+    how a rule drifted (SWYX008), then its hints."""
     return [*_rule_details(finding), *hint_lines(finding)]
 
 
@@ -549,7 +555,27 @@ def _rule_details(finding: Finding) -> list[str]:
         return [_role_problem(finding)]
     if rule == "SWYX007":
         return ["higher-priority rules already decide all its traffic"]
+    if finding.drift is not None:
+        return drift_lines(finding.drift)
     return []
+
+
+def drift_lines(drift: Drift) -> list[str]:
+    """SWYX008 as short lines: which side has the rule, the Terraform address and
+    cloud id, and each field that differs."""
+    sides = {
+        "added": "in the cloud, not in the Terraform plan",
+        "missing": "in the Terraform plan, not in the cloud",
+        "changed": "in both, with other values",
+    }
+    lines = [f"{drift.kind}: {sides[drift.kind]}"]
+    lines.append(f"terraform: {drift.terraform_address or '(not in the plan)'}")
+    lines.append(f"cloud: {drift.cloud_id or '(not in the cloud)'}")
+    lines += [
+        f"{c.field}: {c.plan or '(none)'} in the plan, {c.cloud or '(none)'} in the cloud"
+        for c in drift.changes
+    ]
+    return lines
 
 
 def _role_problem(finding: Finding) -> str:
@@ -633,6 +659,8 @@ def message(finding: Finding) -> str:
     region and the responsible rules, so it triages on its own. Hints follow."""
     if finding.policy is not None:
         return finding.policy.message
+    if finding.drift is not None:
+        return drift_text(finding, finding.drift)
     vm = finding.vm_name
     via = ", ".join(rule_label(r) for r in finding.rules)
     rule = finding.rule_id
@@ -693,3 +721,22 @@ def suppression_status_text(status: SuppressionStatus) -> str:
     if status.state == "unmatched":
         return f"{what} suppressed no finding: remove it, or correct its selectors"
     return f"{what} suppressed {plural(status.findings, 'finding')}"
+
+
+def drift_text(finding: Finding, drift: Drift) -> str:
+    """SWYX008: which rule, which side has it, and what differs."""
+    ref = finding.rules[-1] if finding.rules else None
+    rule = f"{ref.action or 'allow'} rule {rule_ref_text(ref)}" if ref is not None else "a rule"
+    what = f"{rule} ({flow_text(finding)})"
+    address = drift.terraform_address or "the plan"
+    if drift.kind == "added":
+        where = f"; its firewall is {address} in Terraform" if drift.terraform_address else ""
+        return f"{what} is in the cloud ({drift.cloud_id}) but not in the Terraform plan{where}"
+    if drift.kind == "missing":
+        cloud = f" (its firewall is {drift.cloud_id})" if drift.cloud_id else ""
+        return f"{what} is declared at {address} but missing from the cloud{cloud}"
+    changes = "; ".join(
+        f"{c.field} {c.plan or '(none)'} in the plan, {c.cloud or '(none)'} in the cloud"
+        for c in drift.changes
+    )
+    return f"{what} differs between {address} and the cloud ({drift.cloud_id}): {changes}"

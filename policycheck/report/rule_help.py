@@ -539,6 +539,61 @@ resource "google_compute_firewall" "allow_rdp_jump" {
 """,
         },
     ),
+    "SWYX008": RuleHelp(
+        why=(
+            "A rule added in the console never passes review, and the next terraform apply "
+            "silently removes it again (or fails): exposure creeps in where the code says "
+            "nothing about it. A rule missing from, or changed in, the cloud means the "
+            "reviewed configuration is not what runs."
+        ),
+        examples={
+            "aws": """\
+# The cloud has an inbound rule tcp 3389 from 198.51.100.0/24 on swyx-pbx that no
+# Terraform resource declares. Either delete it in the cloud, or declare it so it
+# is reviewed (and scanned) like every other rule:
+resource "aws_vpc_security_group_ingress_rule" "rdp_admin" {
+  security_group_id = aws_security_group.pbx.id
+  ip_protocol       = "tcp"
+  from_port         = 3389
+  to_port           = 3389
+  cidr_ipv4         = "198.51.100.0/24"
+  description       = "RDP from the admin network (was added by hand)"
+}
+# then: terraform import aws_vpc_security_group_ingress_rule.rdp_admin sgr-...
+""",
+            "azure": """\
+# The NSG has a security rule "rdp-admin" no Terraform resource declares. Delete it
+# in the portal, or declare it (then terraform import it):
+resource "azurerm_network_security_rule" "rdp_admin" {
+  name                        = "rdp-admin"
+  priority                    = 300
+  direction                   = "Inbound"
+  access                      = "Allow"
+  protocol                    = "Tcp"
+  source_port_range           = "*"
+  destination_port_range      = "3389"
+  source_address_prefix       = "198.51.100.0/24"
+  destination_address_prefix  = "*"
+  resource_group_name         = azurerm_resource_group.swyx.name
+  network_security_group_name = azurerm_network_security_group.pbx.name
+}
+""",
+            "gcp": """\
+# The VPC has a firewall rule "rdp-admin" no Terraform resource declares. Delete it
+# in the console, or declare it (then terraform import it):
+resource "google_compute_firewall" "rdp_admin" {
+  name          = "rdp-admin"
+  network       = google_compute_network.swyx.name
+  source_ranges = ["198.51.100.0/24"]
+  target_tags   = ["swyx-pbx"]
+  allow {
+    protocol = "tcp"
+    ports    = ["3389"]
+  }
+}
+""",
+        },
+    ),
 }
 
 #: Display names of the clouds, in the order their examples are shown.

@@ -289,6 +289,8 @@ def _result(finding: Finding, rule_index: int, sources: list[str]) -> dict[str, 
     if consoles:
         # Live scans: the console pages of the responsible firewalls, in rule order.
         result["properties"]["consoleUrls"] = list(dict.fromkeys(consoles))
+    if finding.drift is not None:
+        result["properties"]["drift"] = finding.drift.model_dump(mode="json")
     if finding.suppression is not None:
         result["suppressions"] = [_suppression(finding.suppression)]
     if finding.baseline_state is not None:

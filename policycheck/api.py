@@ -230,6 +230,7 @@ def evaluate(
     rego_input: PathLike | None = None,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
+    evidence: bool = False,
 ) -> ScanResult:
     """Compare what each VM can really be reached by with what its Swyx roles need.
 
@@ -242,6 +243,7 @@ def evaluate(
     there. ``today`` decides which suppressions have expired (default: the
     current date). ``select`` evaluates only the VMs it accepts (one shard's,
     docs/sharding.md); the whole inventory still resolves peers and servers.
+    ``evidence`` adds each VM's checked flows and their status (``result.evidence``).
     """
     cat = catalog or default_catalog()
     prof = profile if profile is not None else load_profile(None, cat)
@@ -251,7 +253,7 @@ def evaluate(
     if rego == "off" and not dirs and rego_input is None:
         from policycheck.engine.evaluate import evaluate as _evaluate
 
-        return _evaluate(inventory, prof, cat, today=today, select=select)
+        return _evaluate(inventory, prof, cat, today=today, select=select, evidence=evidence)
     if rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
     else:
@@ -272,6 +274,7 @@ def evaluate(
         today=today,
         select=select,
         write_input=None if rego_input is None else Path(rego_input),
+        evidence=evidence,
     )
 
 

@@ -39,6 +39,7 @@ def run_report(
     rego_timeout: float | None = None,
     rego_input: Path | None = None,
     baseline: Baseline | None = None,
+    evidence: bool = False,
 ) -> int:
     # The same steps as the public API (policycheck.api), so the two cannot drift.
     profile = api.load_profile(profile_path)
@@ -53,6 +54,7 @@ def run_report(
         policy_dirs=policy_dirs,
         rego_timeout=rego_timeout,
         rego_input=rego_input,
+        evidence=evidence,
     )
     if part is not None:
         result = result.model_copy(

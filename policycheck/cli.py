@@ -234,6 +234,13 @@ def _report_options(f: F) -> F:
     )(f)
     f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
     f = click.option(
+        "--evidence",
+        is_flag=True,
+        help="Also list each VM's checked flows and their status (required and open, "
+        "documented and closed, undocumented and closed, ...) in JSON, Markdown and "
+        "SARIF (as kind: pass results), for audits. See docs/evidence.md.",
+    )(f)
+    f = click.option(
         "--rego",
         type=click.Choice(["off", "embedded", "opa"]),
         default="off",

@@ -621,6 +621,70 @@ class ShardMark(BaseModel):
         return f"{self.index}/{self.count}"
 
 
+#: A checked flow's status (``--evidence``): ``required_open`` (a flow the
+#: deployment needs, allowed), ``documented_open`` / ``documented_closed`` (a
+#: documented flow allowed only from its peers, or not at all), and per direction
+#: ``undocumented_closed`` (nothing beyond the documented flows is allowed). The
+#: failing statuses ``required_blocked``, ``documented_too_broad`` and
+#: ``undocumented_open`` name the findings that say why.
+EvidenceStatus = Literal[
+    "required_open",
+    "required_blocked",
+    "documented_open",
+    "documented_closed",
+    "documented_too_broad",
+    "undocumented_closed",
+    "undocumented_open",
+]
+PASSING: frozenset[str] = frozenset(
+    {"required_open", "documented_open", "documented_closed", "undocumented_closed"}
+)
+
+
+class FlowEvidence(BaseModel):
+    """One checked flow of a VM and how it fared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    direction: Direction
+    #: ``tcp``, ``udp``, ... For ``undocumented_*``: ``all`` (everything the
+    #: documented flows of that direction do not cover).
+    protocol: str
+    ports: list[PortRange] = Field(default_factory=list)
+    #: Who may reach it (CIDRs; empty: the flow stays on the VM).
+    peers: list[str] = Field(default_factory=list)
+    #: Catalog rows (and ``profile:``/``sip_trunk:`` entries) behind the flow.
+    rows: list[str] = Field(default_factory=list)
+    role: str | None = None
+    required: bool = False
+    status: EvidenceStatus
+    #: The flow's ports that are open from its peers (empty: closed).
+    open_ports: list[PortRange] = Field(default_factory=list)
+    #: Fingerprints of the findings behind a failing status.
+    findings: list[str] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return self.status in PASSING
+
+
+class VMEvidence(BaseModel):
+    """Every flow checked for one VM (``--evidence``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    vm_id: str
+    vm_name: str
+    roles: list[str] = Field(default_factory=list)
+    flows: list[FlowEvidence] = Field(default_factory=list)
+
+    def sort_key(self) -> tuple[str, str, str]:
+        """As CheckedVM.sort_key: the same order for a whole scan and merged shards."""
+        return (self.vm_name, self.provider, self.vm_id)
+
+
 class ScanResult(BaseModel):
     """Everything a report needs; reports never recompute any of it."""
 
@@ -643,6 +707,8 @@ class ScanResult(BaseModel):
     baseline: BaselineComparison | None = None
     #: Set when this is one shard of a scan (``--shard``); merge checks all N came.
     shard: ShardMark | None = None
+    #: Each VM's checked flows and their status; None unless asked for (``--evidence``).
+    evidence: list[VMEvidence] | None = None
 
     @property
     def incomplete(self) -> bool:

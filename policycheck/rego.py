@@ -63,6 +63,7 @@ def evaluate_rego(
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
     write_input: Path | None = None,
+    evidence: bool = False,
 ) -> ScanResult:
     """A native scan plus the Rego policies.
 
@@ -72,7 +73,8 @@ def evaluate_rego(
     ``opa_url``, through opa-python-client). ``timeout``: seconds each step
     (loading, one query) may take. ``write_input``: also write the input document
     there (when the evaluation succeeds). ``select``: only the VMs it accepts (one
-    shard's) are evaluated and in the input document's ``vms``.
+    shard's) are evaluated and in the input document's ``vms``. ``evidence``: see
+    :func:`policycheck.engine.evaluate.evaluate` (judged by the findings Rego decided).
     """
     if engine not in ("embedded", "opa"):
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
@@ -80,7 +82,9 @@ def evaluate_rego(
         raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
     user = load_policy_dirs(policy_dirs) if policy_dirs else PolicySet()
     builder = DocumentBuilder(inventory, profile)
-    native = compare_all(inventory, profile, catalog, select=select, observe=builder)
+    native = compare_all(
+        inventory, profile, catalog, select=select, observe=builder, evidence=evidence
+    )
     document = builder.finish()
 
     sources: list[Source] = []

@@ -560,3 +560,23 @@ def test_collect_takes_the_shard_too(moto_url: str, tmp_path: Path) -> None:
         read += [s for s in inventory.sources if s.startswith("aws:")]
     assert sorted(r.rsplit("/", 1)[1] for r in read) == sorted(regions)
     assert len(read) == len(set(read))
+
+
+def test_evidence_of_shards_merged_equals_the_whole_scans(
+    estates_dir: Path, tmp_path: Path
+) -> None:
+    whole, merged = whole_and_merged(
+        "snapshot", estates_dir / "reference.json", ["--evidence"], tmp_path, shards=3
+    )
+    assert merged.read_bytes() == whole.read_bytes()
+    evidence = json.loads(whole.read_text())["evidence"]
+    assert len(evidence) == 3 and all(vm["flows"] for vm in evidence)
+    # A merge of reports with and without evidence is refused, not half-evidence.
+    plain = tmp_path / "plain.json"
+    plain.write_text(
+        cli(
+            "scan", "snapshot", str(estates_dir / "reference.json"), "-q", "--format", "json"
+        ).stdout
+    )
+    mixed = cli("merge", str(whole), str(plain), "--format", "json")
+    assert mixed.returncode == 2 and "--evidence" in mixed.stderr, mixed.stderr

@@ -18,12 +18,13 @@ from policycheck.engine.access import Access, effective_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
+from policycheck.engine.evidence import vm_evidence
 from policycheck.engine.hints import with_hints
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.engine.suppress import Suppressor
 from policycheck.expected import REMOTE_CONNECTOR, Expected, FlowMemo, expected_flows
-from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult
+from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult, VMEvidence
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
@@ -100,11 +101,14 @@ def evaluate(
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
     observe: Observer | None = None,
+    evidence: bool = False,
 ) -> ScanResult:
     """Every finding of the inventory (or of the VMs ``select`` accepts: one
     shard's), with the profile's and inline suppressions. ``observe``: see
-    :func:`compare_all`."""
-    compared = compare_all(inventory, profile, catalog, select=select, observe=observe)
+    :func:`compare_all`; ``evidence``: also each VM's checked flows and their status."""
+    compared = compare_all(
+        inventory, profile, catalog, select=select, observe=observe, evidence=evidence
+    )
     return scan_result(inventory, compared, profile, today=today)
 
 
@@ -116,6 +120,17 @@ class Compared(NamedTuple):
     expected: dict[str, Expected]
     #: Every VM checked, with its roles and their origins (CheckedVM.sort_key order).
     vms: list[CheckedVM]
+    #: With ``evidence``: each VM compared, its expected flows and its access, from
+    #: which :func:`scan_result` states each flow's status (after suppressions).
+    checked: list[Checked] | None = None
+
+
+class Checked(NamedTuple):
+    """One VM compared with the matrix: what ``--evidence`` reports on."""
+
+    vm: VM
+    expected: Expected
+    access: dict[Direction, Access]
 
 
 def compare_all(
@@ -125,6 +140,7 @@ def compare_all(
     *,
     select: Callable[[VM], bool] | None = None,
     observe: Observer | None = None,
+    evidence: bool = False,
 ) -> Compared:
     """Every VM's findings before suppressions, its expected flows and its roles;
     only the VMs ``select`` accepts (one shard's), while the whole inventory still
@@ -136,6 +152,7 @@ def compare_all(
     findings: list[Finding] = []
     expectations = VMExpectations(inventory, roles, profile, catalog, ctx)
     expected_of: dict[str, Expected] = {}
+    checked_flows: list[Checked] | None = [] if evidence else None
     evaluated = [vm for vm in inventory.vms if select is None or select(vm)]
     for vm in evaluated:
         assignment = roles[id(vm)]
@@ -159,10 +176,14 @@ def compare_all(
         comparer.shadowed([access_in, access_out])
         findings.extend(comparer.finish())
         expected_of[vm.id] = expected
+        if checked_flows is not None:
+            checked_flows.append(
+                Checked(vm, expected, {"inbound": access_in, "outbound": access_out})
+            )
         if observe is not None:
             observe(VMEvaluation(vm, assignment, access_in, access_out, expected, comparer), ctx)
     checked = sorted((roles[id(vm)].checked(vm) for vm in evaluated), key=CheckedVM.sort_key)
-    return Compared(findings, expected_of, checked)
+    return Compared(findings, expected_of, checked, checked_flows)
 
 
 def scan_result(
@@ -195,7 +216,25 @@ def scan_result(
         findings=findings,
         errors=list(inventory.errors),
         suppressions=statuses,
+        evidence=None
+        if compared.checked is None
+        else _evidence(compared.checked, findings, profile),
     )
+
+
+def _evidence(
+    checked: list[Checked], findings: list[Finding], profile: Profile
+) -> list[VMEvidence]:
+    """Each compared VM's flows, judged by its own findings as the report lists
+    them (a suppressed one still fails its flow: accepted is not passed)."""
+    by_vm: dict[tuple[str | None, str], list[Finding]] = {}
+    for f in findings:
+        by_vm.setdefault((f.provider, f.vm_id), []).append(f)
+    found = [
+        vm_evidence(c.vm, c.expected, c.access, by_vm.get((c.vm.provider, c.vm.id), []), profile)
+        for c in checked
+    ]
+    return sorted(found, key=VMEvidence.sort_key)
 
 
 def peer_names(inventory: Inventory, profile: Profile) -> dict[str, str]:

@@ -19,6 +19,7 @@ from policycheck.report.common import (
     suppression_status_text,
     tool_json,
 )
+from policycheck.report.evidence import evidence_json
 from policycheck.report.stream import Streamed, Write, collect, dump
 
 JSON_SCHEMA_ID = "policycheck/report/v2"
@@ -83,6 +84,8 @@ def build_json(result: ScanResult, *, streamed: bool = False) -> dict[str, Any]:
     }
     if result.shard is not None:
         document["shard"] = result.shard.model_dump()
+    if result.evidence is not None:
+        document["evidence"] = evidence_json(result.evidence)
     return document
 
 

@@ -28,6 +28,7 @@ from policycheck.report.common import (
     vm_text,
     what_text,
 )
+from policycheck.report.evidence import evidence_markdown
 
 #: Rows per findings table before "... and N more".
 MAX_ROWS = 200
@@ -100,6 +101,8 @@ def render_markdown(result: ScanResult) -> str:
             for e in result.errors
         ]
         parts.append("### Collection errors\n\n" + "\n".join(lines))
+    if result.evidence is not None:
+        parts.append(evidence_markdown(result.evidence, escape))
     return "\n\n".join(parts) + "\n"
 
 

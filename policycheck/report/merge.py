@@ -35,6 +35,7 @@ from policycheck.findings import (
     ScanResult,
     ShardMark,
     SuppressionStatus,
+    VMEvidence,
 )
 from policycheck.model import CollectionError
 from policycheck.report.json_report import JSON_SCHEMA_ID
@@ -146,6 +147,13 @@ def merge_json(reports: list[Report]) -> ScanResult:
     seen: set[str] = set()
     vms = firewalls = 0
     checked: dict[tuple[str, str], CheckedVM] = {}
+    with_evidence = {"evidence" in r.doc for r in reports}
+    if len(with_evidence) > 1:
+        raise InputError(
+            "merge: some reports have --evidence and some do not; merged, part of the "
+            "estate would look as if it had no evidence"
+        )
+    evidence: dict[tuple[str, str], VMEvidence] | None = {} if True in with_evidence else None
     statuses: dict[str, SuppressionStatus] = {}
     for report in reports:
         doc = report.doc
@@ -154,6 +162,10 @@ def merge_json(reports: list[Report]) -> ScanResult:
             for raw in doc.get("vms", []):
                 vm = CheckedVM.model_validate(raw)
                 checked.setdefault((vm.provider, vm.id), vm)
+            for raw in doc.get("evidence", []):
+                shown = VMEvidence.model_validate(raw)
+                if evidence is not None:
+                    evidence.setdefault((shown.provider, shown.vm_id), shown)
             for raw in doc.get("suppressions", []):
                 status = SuppressionStatus.model_validate(raw)
                 statuses[status.match] = _merged_status(statuses.get(status.match), status)
@@ -191,6 +203,7 @@ def merge_json(reports: list[Report]) -> ScanResult:
         findings=findings,
         errors=errors,
         suppressions=list(statuses.values()),
+        evidence=None if evidence is None else sorted(evidence.values(), key=VMEvidence.sort_key),
     )
 
 

@@ -24,6 +24,7 @@ from policycheck.findings import (
     Suppression,
     SuppressionState,
     SuppressionStatus,
+    VMEvidence,
 )
 from policycheck.report.common import (
     TOOL_NAME,
@@ -36,6 +37,7 @@ from policycheck.report.common import (
     sorted_findings,
     suppression_status_text,
 )
+from policycheck.report.evidence import evidence_sarif_results
 from policycheck.report.rule_help import (
     help_markdown,
     help_text,
@@ -93,6 +95,9 @@ def build_sarif(
         (
             _absent_result(f, index[f.rule_id])
             for f in (result.baseline.absent if result.baseline else [])
+        ),
+        evidence_sarif_results(
+            result.evidence or [], ids, lambda vm: _vm_location(vm, result.sources)
         ),
     )
     run: dict[str, Any] = {
@@ -371,6 +376,28 @@ def artifact_region(finding: Finding, sources: list[str]) -> tuple[str, int, int
         if kind in FILE_SOURCE_KINDS and value:
             return relative_uri(value), 1, 1
     return pseudo_uri(finding.provider or "policy", finding.resource), 1, 1
+
+
+def _vm_location(vm: VMEvidence, sources: list[str]) -> dict[str, Any]:
+    """Where a VM's evidence points: the first plan or snapshot file read, else the
+    VM's stable pseudo-path (see :func:`artifact_region`)."""
+    uri = next(
+        (
+            relative_uri(value)
+            for kind, _, value in (s.partition(":") for s in sources)
+            if kind in FILE_SOURCE_KINDS and value
+        ),
+        pseudo_uri(vm.provider, vm.vm_id),
+    )
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+            "region": {"startLine": 1, "endLine": 1},
+        },
+        "logicalLocations": [
+            {"fullyQualifiedName": vm.vm_id, "kind": "resource", "name": vm.vm_name}
+        ],
+    }
 
 
 def relative_uri(path: str) -> str:

@@ -24,6 +24,7 @@ from policycheck.errors import InputError
 from policycheck.policy.session import ENGINE_EXTRAS
 from policycheck.profile import load_profile
 from policycheck.rego import evaluate_rego
+from policycheck.report.markdown import escape as escape_md
 from policycheck.sources import terraform
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,6 +138,11 @@ def test_json_text_and_markdown_carry_the_same_user_findings(engine: list[str]) 
         assert len(re.findall(rf"^\s+(error|warning|note)\s+{rule_id}\s", text, re.M)) == rows
         assert len(re.findall(rf"^\| (error|warning|note) \| {rule_id} ", markdown, re.M)) == rows
     assert "TAG001   Every VM has an owner" in text
+    # Each user finding's own message is shown, not only its rule's title.
+    for finding in mine:
+        first_words = " ".join(finding["message"].split()[:4])
+        assert first_words in " ".join(text.split()), finding["message"]
+        assert escape_md(first_words) in markdown, finding["message"]
     assert "fixtures/terraform/aws-broken/modules/pbx-rules/main.tf:23-30" in markdown
     assert "| NET001 | Remote administration only from the jump hosts | error | 4 | 0 |" in markdown
 

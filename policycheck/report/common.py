@@ -536,14 +536,18 @@ def vm_place(vm: CheckedVM) -> str:
 
 
 def detail_lines(finding: Finding) -> list[str]:
-    """What a finding says beyond its title and region, as short lines: the
-    documented peers (SWYX002), the requirement (SWYX003), what could not be
+    """What a finding says beyond its title and region, as short lines: a user
+    policy's message, the documented peers (SWYX002), the requirement (SWYX003), what could not be
     resolved (SWYX005), the role problem (SWYX006), why a rule is dead (SWYX007),
     how a rule drifted (SWYX008), then its hints."""
     return [*_rule_details(finding), *hint_lines(finding)]
 
 
 def _rule_details(finding: Finding) -> list[str]:
+    if finding.policy is not None:
+        # A user policy's own words are its finding; the title alone says only the rule.
+        message = finding.policy.message
+        return [message] if message and message != finding.policy.title else []
     rule = finding.rule_id
     if rule == "SWYX002":
         return [f"documented peers: {documented_text(finding)}"]

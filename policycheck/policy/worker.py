@@ -108,6 +108,23 @@ def _location(chunk: str) -> tuple[str | None, int | None]:
         i = bar + 1
 
 
+def as_rego_strings(value: Any) -> Any:
+    """``value`` with every string (and key) as the text of its JSON literal.
+
+    rego-cpp 1.5 keeps a string handed over as an object as the text between
+    the quotes of a JSON string literal, unescaped: a Terraform address
+    ``m["k"]`` or a quoted tag would break its output. Given escaped, a string
+    is stored exactly as if the input had been parsed from JSON text.
+    """
+    if isinstance(value, str):
+        return orjson.dumps(value)[1:-1].decode()
+    if isinstance(value, dict):
+        return {as_rego_strings(k): as_rego_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_rego_strings(v) for v in value]
+    return value
+
+
 class Worker:
     def __init__(self) -> None:
         self.rego = Interpreter()
@@ -124,10 +141,9 @@ class Worker:
             if request.get("data"):
                 self._call(self.rego.add_data, request["data"])
             if "input" in request:
-                # As JSON text: rego-cpp 1.5 hands strings set as Python objects back
-                # unescaped, so a Terraform address `m["k"]` would break its output.
-                text = orjson.dumps(request["input"]).decode()
-                self._call(self.rego.set_input_term, text)
+                # As objects, not JSON text: rego-cpp 1.5 parses a replaced input
+                # text about ten times slower than it takes the same objects.
+                self._call(self.rego.set_input, as_rego_strings(request["input"]))
             return {"ok": True}
         if op == "query":
             return self._query(str(request["query"]))

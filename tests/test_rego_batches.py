@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opa_compatible_server import OpaCompatibleServer
 
 from policycheck.catalog import default_catalog
@@ -252,3 +254,23 @@ def test_cli_rego_batch(hosting: tuple[Inventory, Profile], tmp_path: Path) -> N
         "policycheck: error: Invalid value for '--rego-batch': '0' is neither a number of "
         "VMs (1 or more) nor all (see 'policycheck scan snapshot --help')"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4))
+def test_input_strings_reach_the_engine_exactly(value: dict[str, str]) -> None:
+    """The input goes to rego-cpp as nodes with each string given as its JSON
+    literal's text: what a policy reads back, and sees, is what parsing the same
+    document from JSON text gives."""
+    from regopy import Interpreter
+
+    from policycheck.policy.worker import Worker
+
+    worker = Worker()
+    worker.handle({"op": "load", "input": {"m": value}})
+    parsed = Interpreter()
+    parsed.set_input_term(json.dumps({"m": value}))
+    for query in ("input.m", "[count(k) | some k, _ in input.m]", "[k | some k in input.m]"):
+        got = worker.handle({"op": "query", "query": query})
+        assert got["value"] == json.loads(str(parsed.query(query)))["expressions"][0], query
+    assert worker.handle({"op": "query", "query": "input.m"})["value"] == value

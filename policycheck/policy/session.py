@@ -69,7 +69,9 @@ def engine_error(exc: EngineError, modules: Modules, fallback: str) -> InputErro
     where = modules.where(exc.file, exc.offset) or fallback
     hint = ""
     if exc.message.startswith(STATEMENT_BUDGET):
-        hint = "; on a large estate use --rego opa or --shard K/N (docs/rego.md, Cost)"
+        hint = (
+            "; evaluate fewer VMs at once (--rego-batch) or on OPA (--rego opa); docs/rego.md, Cost"
+        )
     return InputError(f"{where}: {one_line(exc.message)} (embedded Rego engine){hint}")
 
 

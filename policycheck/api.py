@@ -241,7 +241,7 @@ def evaluate(
     Rego policies, whose ``deny``/``warn``/``info`` results are added as findings
     (on OPA with ``rego="opa"``, else embedded; docs/rego.md). ``rego_timeout``:
     seconds the Rego evaluation may take; ``rego_batch``: VMs per Rego evaluation
-    (default 10), or ``"all"`` for the whole estate in one input document
+    (default 5), or ``"all"`` for the whole estate in one input document
     (docs/rego.md, "Batches"); ``rego_input``: also write the input document
     there. ``today`` decides which suppressions have expired (default: the
     current date). ``select`` evaluates only the VMs it accepts (one shard's,

@@ -31,7 +31,7 @@ Json = dict[str, Any]
 #: VMs per batch by default: the cheapest per VM on the benchmark estates
 #: (benchmarks/RESULTS.md, "Rego path"); smaller batches repeat the shared
 #: firewalls more often, larger ones pay rego-cpp's quadratic sets.
-DEFAULT_BATCH = 10
+DEFAULT_BATCH = 5
 #: Firewall-only batches hold about as many rules as a batch of VMs sees
 #: (about 20 rules per VM in the benchmark estates).
 RULES_PER_VM = 20

@@ -274,3 +274,41 @@ def test_input_strings_reach_the_engine_exactly(value: dict[str, str]) -> None:
         got = worker.handle({"op": "query", "query": query})
         assert got["value"] == json.loads(str(parsed.query(query)))["expressions"][0], query
     assert worker.handle({"op": "query", "query": "input.m"})["value"] == value
+
+
+def test_shards_merge_firewall_level_results_once(
+    hosting: tuple[Inventory, Profile], tmp_path: Path
+) -> None:
+    """Each shard evaluates its VMs with the firewalls they use, so a shared
+    firewall's rule is reported by several shards; the merged report holds it
+    once, as the whole scan does."""
+    inventory, _ = hosting
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_bytes(dumps(inventory))
+    common = (
+        "scan",
+        "snapshot",
+        str(snapshot),
+        "--format",
+        "json",
+        "--policy-dir",
+        "examples/policies",
+    )
+    whole = cli(*common)
+    parts = []
+    for k in (1, 2):
+        out = tmp_path / f"shard-{k}.json"
+        done = cli(*common, "--shard", f"{k}/2", "-o", str(out))
+        assert done.returncode == 1, done.stderr
+        parts.append(out)
+    merged = cli("merge", *map(str, parts), "--format", "json")
+    assert merged.returncode == 1, merged.stderr
+
+    def net002(text: str) -> Counter[str]:
+        return Counter(
+            f["fingerprint"] for f in json.loads(text)["findings"] if f["rule_id"] == "NET002"
+        )
+
+    shard_total = sum(net002(p.read_text()).total() for p in parts)
+    assert shard_total > net002(whole.stdout).total() > 0  # shards repeat shared rules
+    assert net002(merged.stdout) == net002(whole.stdout)

@@ -8,8 +8,9 @@ the engine reports as SWYX005 instead of dropping.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from policycheck.engine.intervals import IntervalSet, addr_set, address_value
 from policycheck.model import (
@@ -22,6 +23,12 @@ from policycheck.model import (
     gcp_network_ref,
     last_segment,
 )
+
+
+@cache
+def _network_key(provider: str, network: str) -> str:
+    # Parsed once per reference: every VM and firewall object of a network names it.
+    return (gcp_network_ref(network) if provider == "gcp" else network).lower()
 
 
 @dataclass
@@ -43,6 +50,9 @@ class Context:
 
     def __init__(self, inventory: Inventory, internal_networks: Iterable[str]) -> None:
         self.inventory = inventory
+        #: What the provider semantics share between VMs (e.g. one GCP network's
+        #: rules in evaluation order), keyed by everything it depends on.
+        self.memo: dict[Hashable, object] = {}
         self.internal = addr_set(internal_networks)
         self.firewalls: dict[str, FirewallObject] = {}
         for fw in inventory.firewalls:
@@ -85,7 +95,7 @@ class Context:
         """How references to one network compare: ARM ids and AWS ids ignoring case,
         GCP networks by project and name (``projects/p/global/networks/n``, whether
         named by self link or path), or by name alone where the project is unknown."""
-        return (gcp_network_ref(network) if provider == "gcp" else network).lower()
+        return _network_key(provider, network)
 
     @classmethod
     def same_network(cls, provider: str, a: str, b: str) -> bool:

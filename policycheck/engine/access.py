@@ -229,6 +229,60 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     return access
 
 
+#: What the evaluation reads of a rule: two rules alike in all of it decide alike.
+RuleContent = tuple[str, bool, str, IntervalSet, IntervalSet, IntervalSet, bool, int]
+AccessKey = tuple[tuple[bool, tuple[RuleContent, ...]], ...]
+
+
+def _content(r: ResolvedRule) -> RuleContent:
+    return (
+        r.rule.action,
+        r.rule.disabled,
+        r.protocol,
+        r.ports,
+        r.source_ports,
+        r.addrs,
+        r.synthetic,
+        r.tier,
+    )
+
+
+def shared_access(
+    layers: Sequence[Layer], memo: dict[AccessKey, tuple[Access, list[ResolvedRule]]]
+) -> Access:
+    """:func:`effective_access`, computed once per distinct content of the layers.
+
+    VMs behind the same firewalls (or behind copies of them, or per-VM firewalls with
+    the same rules) have layers alike in everything the evaluation reads: the sweep
+    runs for the first of them, and each other gets the same regions with its own
+    rules in them (the rule at the same place in its own layers), so what a finding
+    names (the rule, its firewall, what was unresolved) is always the VM's own.
+    """
+    key = tuple((layer.ordered, tuple(map(_content, layer.rules))) for layer in layers)
+    own = [r for layer in layers for r in layer.rules]
+    found = memo.get(key)
+    if found is None:
+        access = effective_access(layers)
+        memo[key] = (access, own)
+        return access
+    access, first = found
+    mine = {id(theirs): r for theirs, r in zip(first, own, strict=True)}
+    return Access(
+        regions=[
+            Region(
+                protocol=region.protocol,
+                ports=region.ports,
+                source_ports=region.source_ports,
+                addrs=region.addrs,
+                rules=tuple(mine[id(r)] for r in region.rules),
+            )
+            for region in access.regions
+        ],
+        named=access.named,
+        shadowed=[mine[id(r)] for r in access.shadowed],
+    )
+
+
 def _number(
     piece: Piece, numbered: dict[tuple[tuple[int, ...], IntervalSet], int], pieces_of: list[Piece]
 ) -> int:

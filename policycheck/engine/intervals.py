@@ -220,7 +220,14 @@ ALL_PORT_SET = IntervalSet([(0, 65535)])
 
 def port_set(ranges: Iterable[object]) -> IntervalSet:
     """From PortRange-like objects (``lo``/``hi`` attributes)."""
-    return IntervalSet((int(r.lo), int(r.hi)) for r in ranges)  # type: ignore[attr-defined]
+    return _port_set(tuple((int(r.lo), int(r.hi)) for r in ranges))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=1 << 12)
+def _port_set(pairs: tuple[tuple[int, int], ...]) -> IntervalSet:
+    """Every rule of every VM names ports; an estate names few distinct ones, and
+    each set is built once (IntervalSets are immutable, so it is shared)."""
+    return IntervalSet(pairs)
 
 
 def format_ports(ports: IntervalSet) -> list[str]:

@@ -334,11 +334,16 @@ def _network_acls(vm: VM, ctx: Context, out: VMLayers) -> list[FirewallObject]:
 
 def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VMLayers) -> Layer:
     """First match by ascending rule number, explicit deny, the ``*`` rule last."""
-    candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-    ordered = sorted(
-        [*candidates, *nacl_default_rules(fw, direction)],
-        key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
-    )
+
+    def build() -> list[Rule]:
+        candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+        return sorted(
+            [*candidates, *nacl_default_rules(fw, direction)],
+            key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
+        )
+
+    # Built once per ACL and direction, for every VM of its subnets.
+    ordered = ctx.shared(("nacl-order", id(fw), direction), build)
     rules = [
         _collect(
             out,
@@ -395,6 +400,20 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
     ]
 
 
+def _nsg_order(ctx: Context, fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """An NSG's rules of one direction with the platform defaults, by priority: built
+    once per NSG and direction, for every VM behind it."""
+
+    def build() -> list[Rule]:
+        candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+        return sorted(
+            [*candidates, *azure_default_rules(fw, direction)],
+            key=lambda r: r.priority if r.priority is not None else 0,
+        )
+
+    return ctx.shared(("nsg-order", id(fw), direction), build)
+
+
 @provider("azure")
 def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
@@ -448,14 +467,9 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if fw is None:
                 out.problems.append(f"NSG {att.firewall_id} is not in the inventory")
                 continue
-            candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-            ordered = sorted(
-                [*candidates, *azure_default_rules(fw, direction)],
-                key=lambda r: r.priority if r.priority is not None else 0,
-            )
             rules = [
                 rr
-                for r in ordered
+                for r in _nsg_order(ctx, fw, direction)
                 if (
                     rr := _applying(
                         out,
@@ -650,18 +664,13 @@ def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int
     return (tier, priority, 0 if rule.action == "deny" else 1)
 
 
-def _gcp_scope(
+def _build_gcp_scope(
     ctx: Context,
     networks: tuple[str, ...],
     attached: frozenset[str],
     direction: Direction,
     policies_first: bool,
 ) -> _GcpScope:
-    memo_key = ("gcp-scope", networks, attached, direction, policies_first)
-    found = ctx.memo.get(memo_key)
-    if isinstance(found, _GcpScope):
-        return found
-
     def on_networks(network: str | None) -> bool:
         return network is not None and any(ctx.same_network("gcp", network, n) for n in networks)
 
@@ -700,7 +709,6 @@ def _gcp_scope(
             scope.by_selector.setdefault((t.kind, t.value), []).append(position)
         if any(t.kind == "service_account" for t in selectors):
             scope.by_account.append(position)
-    ctx.memo[memo_key] = scope
     return scope
 
 
@@ -714,11 +722,7 @@ class _GcpMembers:
     by_account: dict[str, list[VM]] = field(default_factory=dict)
 
 
-def _gcp_members(ctx: Context, networks: tuple[str, ...]) -> _GcpMembers:
-    memo_key = ("gcp-members", networks)
-    found = ctx.memo.get(memo_key)
-    if isinstance(found, _GcpMembers):
-        return found
+def _build_gcp_members(ctx: Context, networks: tuple[str, ...]) -> _GcpMembers:
     vms = list({id(m): m for net in networks for m in ctx.network_vms("gcp", net)}.values())
     out = _GcpMembers(vms)
     for m in vms:
@@ -726,7 +730,6 @@ def _gcp_members(ctx: Context, networks: tuple[str, ...]) -> _GcpMembers:
             out.by_tag.setdefault(tag, []).append(m)
         for account in dict.fromkeys(m.service_accounts):
             out.by_account.setdefault(account, []).append(m)
-    ctx.memo[memo_key] = out
     return out
 
 
@@ -739,7 +742,7 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     attached = frozenset(a.firewall_id.lower() for a in vm.attachments if a.level == "network")
 
     # VMs sharing a network with this one: what source tags/service accounts mean.
-    members = _gcp_members(ctx, networks)
+    members = ctx.shared(("gcp-members", networks), lambda: _build_gcp_members(ctx, networks))
 
     def special(peer: Peer) -> Resolution | None:
         if peer.kind == "network_tag":
@@ -777,7 +780,11 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return verdict
         return all_of([verdict, vm_in(vm, addr_set(ranges))])
 
-    scope = _gcp_scope(ctx, networks, attached, direction, _policies_first(vm, ctx, out))
+    policies_first = _policies_first(vm, ctx, out)
+    scope = ctx.shared(
+        ("gcp-scope", networks, attached, direction, policies_first),
+        lambda: _build_gcp_scope(ctx, networks, attached, direction, policies_first),
+    )
     families = address_families(vm)
     # Named by network name, as reports have always shown them.
     implied: list[GcpEntry] = [

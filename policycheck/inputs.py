@@ -218,9 +218,10 @@ _Step = tuple[Any, object, bool]
 def check_depth(doc: Any, where: str, limit: int = MAX_DEPTH) -> None:
     """Refuse ``doc`` if its lists and objects nest deeper than ``limit`` (iteratively).
 
-    Every scan walks its whole input here, so only lists and objects are visited
-    and a node's path is spelled out only for the error."""
-    if not isinstance(doc, dict | list):
+    Every scan walks its whole input here, so only lists and objects are visited,
+    a level at a time in comprehensions, and only a document that is too deep is
+    walked again to spell out the path for the error."""
+    if not isinstance(doc, dict | list) or _within(doc, limit):
         return
     stack: list[tuple[dict[Any, Any] | list[Any], int, _Step | None]] = [(doc, 0, None)]
     while stack:
@@ -233,6 +234,24 @@ def check_depth(doc: Any, where: str, limit: int = MAX_DEPTH) -> None:
         for key, value in children:
             if isinstance(value, dict | list):
                 stack.append((value, depth + 1, (step, key, is_dict)))
+
+
+#: A tuple, not ``dict | list``: isinstance checks a tuple faster, once per value.
+_CONTAINERS = (dict, list)
+
+
+def _within(doc: dict[Any, Any] | list[Any], limit: int) -> bool:
+    """Whether no list or object of ``doc`` is nested ``limit`` levels deep."""
+    level: list[Any] = [doc]
+    for _ in range(limit):
+        below: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            below.extend([v for v in values if isinstance(v, _CONTAINERS)])
+        if not below:
+            return True
+        level = below
+    return False
 
 
 def _spell(step: _Step | None) -> str:

@@ -189,19 +189,35 @@ class PortRange(_Shared):
     @classmethod
     def parse(cls, text: str | int) -> PortRange:
         """Parse ``"80"``, ``"1000-2000"``, ``"*"`` or an int."""
-        raw = str(text).strip()
-        if raw in ("*", "any", "Any", "all"):
-            return ALL_PORTS
-        if "-" in raw:
-            lo, hi = raw.split("-", 1)
-            return cls(lo=int(lo), hi=int(hi))
-        return cls(lo=int(raw), hi=int(raw))
+        return _parsed_port_range(str(text).strip())
+
+    @classmethod
+    def of(cls, lo: int, hi: int) -> PortRange:
+        """The range ``lo``-``hi`` (integers), one object per range (a source builds
+        the same few ranges for thousands of rules)."""
+        return _port_range(int(lo), int(hi))
 
     def __str__(self) -> str:
         return f"{self.lo}-{self.hi}"
 
 
 ALL_PORTS = PortRange(lo=0, hi=MAX_PORT)
+
+
+@lru_cache(maxsize=1 << 12)
+def _port_range(lo: int, hi: int) -> PortRange:
+    return PortRange(lo=lo, hi=hi)
+
+
+@lru_cache(maxsize=1 << 12)
+def _parsed_port_range(raw: str) -> PortRange:
+    if raw in ("*", "any", "Any", "all"):
+        return ALL_PORTS
+    if "-" in raw:
+        lo, hi = raw.split("-", 1)
+        return _port_range(int(lo), int(hi))
+    return _port_range(int(raw), int(raw))
+
 
 PeerKind = Literal[
     "cidr",  # an IPv4/IPv6 prefix, already resolved
@@ -231,10 +247,26 @@ class Peer(_Shared):
     @classmethod
     def cidr(cls, value: str) -> Peer:
         """A prefix peer; a bare address becomes a /32 or /128, host bits are cleared."""
-        return cls(kind="cidr", value=check_cidr(value))
+        return _cidr_peer(value)
+
+    @classmethod
+    def of(cls, kind: str, value: str) -> Peer:
+        """A peer (``kind`` is validated), one object per (kind, value), shared by
+        every rule naming it."""
+        return _peer(kind, value)
 
     def __str__(self) -> str:
         return self.value if self.kind == "cidr" else f"{self.kind}:{self.value}"
+
+
+@lru_cache(maxsize=1 << 16)
+def _cidr_peer(value: str) -> Peer:
+    return Peer(kind="cidr", value=check_cidr(value))
+
+
+@lru_cache(maxsize=1 << 16)
+def _peer(kind: str, value: str) -> Peer:
+    return Peer(kind=kind, value=value)
 
 
 class Provenance(_Shared):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,9 +44,59 @@ class LiveSource:
     #: How the cloud is written in prose (AWS, Azure, GCP).
     title: str
     options: Callable[[Any], Any]
-    read: Callable[..., Inventory]
+    #: The ``policycheck.api`` function that reads it, by name: api (and with it
+    #: the cloud's SDK) is imported only when a command really reads the cloud.
+    collector: str
     #: Shown under the command's help (authentication, exit codes).
     epilog: str | None = None
+    #: Run before reading (e.g. quieting an SDK's own logging).
+    prepare: Callable[[], None] | None = None
+
+    def read(self, quiet: bool, **options: Any) -> Inventory:
+        from policycheck import api
+        from policycheck.progress import progress_display
+
+        if self.prepare is not None:
+            self.prepare()
+        collect: Callable[..., Inventory] = getattr(api, self.collector)
+        with progress_display(f"Reading {self.title}", quiet) as progress:
+            return collect(progress=progress, **options)
+
+    def option_names(self) -> frozenset[str]:
+        """The keyword arguments its collection options give a command."""
+        probe = click.command()(self.options(lambda **_: None))
+        return frozenset(p.name for p in probe.params if p.name)
+
+
+def register_live(
+    ctx: CommandContext,
+    live: LiveSource,
+    *,
+    scan_help: str,
+    collect_help: str,
+    epilog: str | None = None,
+) -> None:
+    """Add ``scan X`` and ``collect X`` for one live cloud (``epilog``: under both
+    commands' help; default the cloud's own)."""
+    from policycheck.commands.sharding import live_part
+
+    reading = live.option_names()
+
+    epilog = live.epilog if epilog is None else epilog
+
+    @ctx.scan.command(live.name, help=scan_help, epilog=epilog)
+    @live.options
+    @ctx.report_options
+    def scan(**opts: Any) -> None:
+        read = {k: opts.pop(k) for k in list(opts) if k in reading}
+        inventory = live.read(bool(opts.get("quiet")), **read)
+        ctx.finish(inventory, part=live_part(inventory, read.get("shard"), live.name), **opts)
+
+    @ctx.collect.command(live.name, help=collect_help, epilog=epilog)
+    @live.options
+    @snapshot_output_options
+    def collect(output: Path, quiet: bool, **read: Any) -> None:
+        sys.exit(write_snapshot(live.read(quiet, **read), output))
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -66,6 +117,32 @@ def timeout_option(f: F) -> F:
         help="Wait at most this long for one API response (a hung endpoint fails the "
         "scope it serves). Throttling and server errors are still retried with backoff.",
     )(f)
+
+
+def answer_options(
+    formats: Sequence[str], *, default: str | None, format_help: str, output_help: str
+) -> Callable[[F], F]:
+    """``--format``, ``--output`` and ``--quiet`` of a command that writes one answer
+    (fix, explain): to stdout, or with -o atomically to a file."""
+
+    def decorate(f: F) -> F:
+        f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
+        f = click.option(
+            "--output",
+            "-o",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help=output_help,
+        )(f)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(formats),
+            default=default,
+            show_default=default is not None,
+            help=format_help,
+        )(f)
+
+    return decorate
 
 
 def snapshot_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,15 +174,26 @@ def live_commands(
     run: Callable[..., None],
     describe: Callable[[LiveSource], str],
     epilog: str = "",
+    *,
+    epilog_end: str = "",
+    shards: bool = False,
 ) -> None:
     """Add ``GROUP aws|azure|gcp``: a live cloud as the input of another command
-    (explain, drift), with the options of ``scan X``. ``run(load, **opts)`` gets
-    the reader and the command's own options. The whole estate is read: a shard of
-    it cannot answer for one packet or one plan."""
+    (explain, drift, fix), with the options of ``scan X``. ``run(load, **opts)``
+    gets the reader and the command's own options. Unless ``shards``, the whole
+    estate is read: a shard of it cannot answer for one packet or one plan."""
     from policycheck.commands import aws, azure, gcp
 
     for live in (aws.LIVE, azure.LIVE, gcp.LIVE):
-        _live_command(group, live, options, run, describe(live), epilog)
+        _live_command(
+            group,
+            live,
+            options,
+            run,
+            describe(live),
+            epilog + (live.epilog or "") + epilog_end,
+            shards,
+        )
 
 
 def _live_command(
@@ -115,17 +203,16 @@ def _live_command(
     run: Callable[..., None],
     help_text: str,
     epilog: str,
+    shards: bool,
 ) -> None:
-    # Which keyword arguments are the cloud's collection options.
-    probe = click.command()(live.options(lambda **_: None))
-    reading = {p.name for p in probe.params if p.name}
+    reading = live.option_names()
 
-    @group.command(live.name, help=help_text, epilog=epilog + (live.epilog or ""))
+    @group.command(live.name, help=help_text, epilog=epilog)
     @live.options
     @options
     def command(**opts: Any) -> None:
         read = {k: opts.pop(k) for k in list(opts) if k in reading}
-        if read.pop("shard", None) is not None:
+        if not shards and read.pop("shard", None) is not None:
             raise click.UsageError("--shard: this command reads the whole estate")
         quiet = bool(opts.get("quiet"))
         run(lambda: live.read(quiet, **read), **opts)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -13,13 +11,10 @@ from policycheck.commands import (
     CommandContext,
     LiveSource,
     check_endpoint,
-    snapshot_output_options,
+    register_live,
     timeout_option,
-    write_snapshot,
 )
-from policycheck.commands.sharding import live_part, shard_option
-from policycheck.model import Inventory
-from policycheck.shard import Shard
+from policycheck.commands.sharding import shard_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,124 +60,48 @@ def _collection_options(f: F) -> F:
     return f
 
 
-def _read(
-    regions: tuple[str, ...],
-    aws_profile: str | None,
-    role_arns: tuple[str, ...],
-    endpoint_url: str | None,
-    max_workers: int,
-    quiet: bool,
-    timeout: float,
-    shard: Shard | None,
-) -> Inventory:
-    from policycheck import api
-    from policycheck.progress import progress_display
+LIVE = LiveSource(
+    name="aws",
+    title="AWS",
+    options=_collection_options,
+    collector="collect_aws",
+)
 
-    with progress_display("Reading AWS", quiet) as progress:
-        return api.collect_aws(
-            regions=regions,
-            aws_profile=aws_profile,
-            role_arns=role_arns,
-            endpoint_url=endpoint_url,
-            max_workers=max_workers,
-            progress=progress,
-            timeout=timeout,
-            shard=shard,
-        )
+_SCAN_HELP = """Read security groups and instances from a live AWS estate and scan them.
 
+Read-only: only Describe*/Get* calls (and sts:AssumeRole with --role-arn).
+A region that cannot be read is reported and the run exits 3; missing or
+expired credentials exit 2.
 
-def _read_live(
-    quiet: bool,
-    *,
-    regions: tuple[str, ...],
-    aws_profile: str | None,
-    role_arns: tuple[str, ...],
-    endpoint_url: str | None,
-    max_workers: int,
-    timeout: float,
-    shard: Shard | None = None,
-) -> Inventory:
-    return _read(regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard)
+\b
+IAM permissions (the AWS-managed ReadOnlyAccess policy covers them):
+  ec2:DescribeRegions, ec2:DescribeVpcs, ec2:DescribeInstances,
+  ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
+  ec2:DescribeNetworkAcls, ec2:DescribeManagedPrefixLists,
+  ec2:GetManagedPrefixListEntries
 
+\b
+Examples:
+  policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
+  policycheck scan aws --aws-profile prod --format sarif -o aws.sarif
+  policycheck scan aws --role-arn arn:aws:iam::111122223333:role/Audit \\
+                       --role-arn arn:aws:iam::444455556666:role/Audit
+  policycheck scan aws --endpoint-url http://127.0.0.1:5000 --region eu-central-1
+"""
 
-LIVE = LiveSource(name="aws", title="AWS", options=_collection_options, read=_read_live)
+_COLLECT_HELP = """Read a live AWS estate into an inventory snapshot, without evaluating it.
+
+Scan the snapshot later, offline, with `policycheck scan snapshot FILE`.
+Exit 3 (snapshot still written) when a region or account could not be read.
+
+\b
+Examples:
+  policycheck collect aws --region eu-central-1 --region eu-west-1 -o aws.json
+  policycheck collect aws --aws-profile audit -o aws-$(date +%F).json
+  policycheck scan snapshot aws.json --format sarif -o aws.sarif
+"""
 
 
 def register(ctx: CommandContext) -> None:
-    """Add the aws commands to the CLI."""
-
-    @ctx.scan.command("aws")
-    @_collection_options
-    @ctx.report_options
-    def scan_aws(
-        regions: tuple[str, ...],
-        aws_profile: str | None,
-        role_arns: tuple[str, ...],
-        endpoint_url: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        **report_opts: Any,
-    ) -> None:
-        """Read security groups and instances from a live AWS estate and scan them.
-
-        Read-only: only Describe*/Get* calls (and sts:AssumeRole with --role-arn).
-        A region that cannot be read is reported and the run exits 3; missing or
-        expired credentials exit 2.
-
-        \b
-        IAM permissions (the AWS-managed ReadOnlyAccess policy covers them):
-          ec2:DescribeRegions, ec2:DescribeVpcs, ec2:DescribeInstances,
-          ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
-          ec2:DescribeNetworkAcls, ec2:DescribeManagedPrefixLists,
-          ec2:GetManagedPrefixListEntries
-
-        \b
-        Examples:
-          policycheck scan aws --region eu-central-1 --profile swyx-profile.yaml
-          policycheck scan aws --aws-profile prod --format sarif -o aws.sarif
-          policycheck scan aws --role-arn arn:aws:iam::111122223333:role/Audit \\
-                               --role-arn arn:aws:iam::444455556666:role/Audit
-          policycheck scan aws --endpoint-url http://127.0.0.1:5000 --region eu-central-1
-        """
-        inventory = _read(
-            regions,
-            aws_profile,
-            role_arns,
-            endpoint_url,
-            max_workers,
-            bool(report_opts.get("quiet")),
-            timeout,
-            shard,
-        )
-        ctx.finish(inventory, part=live_part(inventory, shard, "aws"), **report_opts)
-
-    @ctx.collect.command("aws")
-    @_collection_options
-    @snapshot_output_options
-    def collect_aws(
-        regions: tuple[str, ...],
-        aws_profile: str | None,
-        role_arns: tuple[str, ...],
-        endpoint_url: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        output: Path,
-        quiet: bool,
-    ) -> None:
-        """Read a live AWS estate into an inventory snapshot, without evaluating it.
-
-        Scan the snapshot later, offline, with `policycheck scan snapshot FILE`.
-        Exit 3 (snapshot still written) when a region or account could not be read.
-
-        \b
-        Examples:
-          policycheck collect aws --region eu-central-1 --region eu-west-1 -o aws.json
-          policycheck collect aws --aws-profile audit -o aws-$(date +%F).json
-          policycheck scan snapshot aws.json --format sarif -o aws.sarif
-        """
-        inventory = _read(
-            regions, aws_profile, role_arns, endpoint_url, max_workers, quiet, timeout, shard
-        )
-        sys.exit(write_snapshot(inventory, output))
+    """Add `scan aws` and `collect aws` to the CLI."""
+    register_live(ctx, LIVE, scan_help=_SCAN_HELP, collect_help=_COLLECT_HELP, epilog=None)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -14,13 +12,10 @@ from policycheck.commands import (
     CommandContext,
     LiveSource,
     check_endpoint,
-    snapshot_output_options,
+    register_live,
     timeout_option,
-    write_snapshot,
 )
-from policycheck.commands.sharding import live_part, shard_option
-from policycheck.model import Inventory
-from policycheck.shard import Shard
+from policycheck.commands.sharding import shard_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,119 +69,50 @@ def _collection_options(f: F) -> F:
     return f
 
 
-def _read(
-    subscriptions: tuple[str, ...],
-    endpoint: str | None,
-    max_workers: int,
-    disable_instance_discovery: bool,
-    quiet: bool,
-    timeout: float,
-    shard: Shard | None,
-) -> Inventory:
-    from policycheck import api
-    from policycheck.progress import progress_display
-
+def _quiet_sdk_logging() -> None:
     # azure-identity logs every failed credential at WARNING; with no handler,
     # Python would print that multi-line text beside our one-line error.
     azure_logger = logging.getLogger("azure")
     if not azure_logger.handlers:
         azure_logger.addHandler(logging.NullHandler())
-    with progress_display("Reading Azure", quiet) as progress:
-        return api.collect_azure(
-            subscriptions=subscriptions,
-            endpoint=endpoint,
-            max_workers=max_workers,
-            progress=progress,
-            disable_instance_discovery=disable_instance_discovery,
-            timeout=timeout,
-            shard=shard,
-        )
-
-
-def _read_live(
-    quiet: bool,
-    *,
-    subscriptions: tuple[str, ...],
-    endpoint: str | None,
-    max_workers: int,
-    disable_instance_discovery: bool,
-    timeout: float,
-    shard: Shard | None = None,
-) -> Inventory:
-    return _read(
-        subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
-    )
 
 
 LIVE = LiveSource(
-    name="azure", title="Azure", options=_collection_options, read=_read_live, epilog=_AUTH_HELP
+    name="azure",
+    title="Azure",
+    options=_collection_options,
+    collector="collect_azure",
+    epilog=_AUTH_HELP,
+    prepare=_quiet_sdk_logging,
 )
+
+_SCAN_HELP = """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
+
+Read-only: only GET list calls to Azure Resource Manager (plus the token
+request). Subnet and NIC NSGs are both evaluated, with Azure's default rules.
+A subscription that cannot be read is reported and the run exits 3; a
+missing or refused credential exits 2.
+
+\b
+Examples:
+  policycheck scan azure --profile swyx-profile.yaml
+  policycheck scan azure --subscription 1b2c... --format sarif -o azure.sarif
+  AZURE_TOKEN_CREDENTIALS=AzureCliCredential policycheck scan azure
+"""
+
+_COLLECT_HELP = """Read live Azure subscriptions into an inventory snapshot, without evaluating it.
+
+Scan the snapshot later, offline, with `policycheck scan snapshot FILE`.
+Exit 3 (snapshot still written) when a subscription could not be read.
+
+\b
+Examples:
+  policycheck collect azure -o azure.json
+  policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
+  policycheck scan snapshot azure.json --format sarif -o azure.sarif
+"""
 
 
 def register(ctx: CommandContext) -> None:
-    """Add the azure commands to the CLI."""
-
-    @ctx.scan.command("azure", epilog=_AUTH_HELP)
-    @_collection_options
-    @ctx.report_options
-    def scan_azure(
-        subscriptions: tuple[str, ...],
-        endpoint: str | None,
-        max_workers: int,
-        disable_instance_discovery: bool,
-        timeout: float,
-        shard: Shard | None,
-        **report_opts: Any,
-    ) -> None:
-        """Read NSGs, NICs, VNets and VMs from live Azure subscriptions and scan them.
-
-        Read-only: only GET list calls to Azure Resource Manager (plus the token
-        request). Subnet and NIC NSGs are both evaluated, with Azure's default rules.
-        A subscription that cannot be read is reported and the run exits 3; a
-        missing or refused credential exits 2.
-
-        \b
-        Examples:
-          policycheck scan azure --profile swyx-profile.yaml
-          policycheck scan azure --subscription 1b2c... --format sarif -o azure.sarif
-          AZURE_TOKEN_CREDENTIALS=AzureCliCredential policycheck scan azure
-        """
-        inventory = _read(
-            subscriptions,
-            endpoint,
-            max_workers,
-            disable_instance_discovery,
-            bool(report_opts.get("quiet")),
-            timeout,
-            shard,
-        )
-        ctx.finish(inventory, part=live_part(inventory, shard, "azure"), **report_opts)
-
-    @ctx.collect.command("azure", epilog=_AUTH_HELP)
-    @_collection_options
-    @snapshot_output_options
-    def collect_azure(
-        subscriptions: tuple[str, ...],
-        endpoint: str | None,
-        max_workers: int,
-        disable_instance_discovery: bool,
-        timeout: float,
-        shard: Shard | None,
-        output: Path,
-        quiet: bool,
-    ) -> None:
-        """Read live Azure subscriptions into an inventory snapshot, without evaluating it.
-
-        Scan the snapshot later, offline, with `policycheck scan snapshot FILE`.
-        Exit 3 (snapshot still written) when a subscription could not be read.
-
-        \b
-        Examples:
-          policycheck collect azure -o azure.json
-          policycheck collect azure --subscription 1b2c... --subscription 9f8e... -o azure.json
-          policycheck scan snapshot azure.json --format sarif -o azure.sarif
-        """
-        inventory = _read(
-            subscriptions, endpoint, max_workers, disable_instance_discovery, quiet, timeout, shard
-        )
-        sys.exit(write_snapshot(inventory, output))
+    """Add `scan azure` and `collect azure` to the CLI."""
+    register_live(ctx, LIVE, scan_help=_SCAN_HELP, collect_help=_COLLECT_HELP, epilog=_AUTH_HELP)

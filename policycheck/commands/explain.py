@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import live_commands
+from policycheck.commands import answer_options, live_commands
 from policycheck.errors import EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.explanation import Packet
 from policycheck.model import VM, Inventory, check_address, normalize_protocol
@@ -71,20 +71,12 @@ def packet_options(profile_option: Callable[[Any], Any]) -> Callable[[F], F]:
     """The question (VM, packet) and the output options of every explain command."""
 
     def decorate(f: F) -> F:
-        f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
-        f = click.option(
-            "--output",
-            "-o",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Write the answer to FILE atomically instead of stdout.",
-        )(f)
-        f = click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(EXPLAIN_FORMATS),
+        f = answer_options(
+            EXPLAIN_FORMATS,
             default=None,
-            help="Output format. Default: text on a terminal, json otherwise "
+            format_help="Output format. Default: text on a terminal, json otherwise "
             "(docs/explain.md describes the JSON).",
+            output_help="Write the answer to FILE atomically instead of stdout.",
         )(f)
         f = click.option(
             "--source-port",

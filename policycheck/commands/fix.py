@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from policycheck.commands import CommandContext, LiveSource
+from policycheck.commands import CommandContext, answer_options, live_commands
 from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from policycheck.model import Inventory
 
@@ -45,22 +45,13 @@ access as extra_flows in the profile.
 
 def _fix_options(profile_option: Callable[[Any], Any]) -> Callable[[F], F]:
     def decorate(f: F) -> F:
-        f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)
-        f = click.option(
-            "--output",
-            "-o",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Write to FILE atomically instead of stdout.",
-        )(f)
-        f = click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(FIX_FORMATS),
+        f = answer_options(
+            FIX_FORMATS,
             default="terraform",
-            show_default=True,
-            help="terraform: resources to apply (aws_vpc_security_group_*_rule, "
+            format_help="terraform: resources to apply (aws_vpc_security_group_*_rule, "
             "azurerm_network_security_rule, google_compute_firewall); json: the rule "
             "sets and changes as data (docs/fix.md).",
+            output_help="Write to FILE atomically instead of stdout.",
         )(f)
         return profile_option(f)  # type: ignore[no-any-return]
 
@@ -111,8 +102,6 @@ def run_fix(
 
 def register(ctx: CommandContext) -> None:
     """Add `policycheck fix` and its inputs to the CLI."""
-    from policycheck.commands import aws, azure, gcp
-
     options = _fix_options(ctx.profile_option)
 
     @ctx.root.group(epilog=_EXIT_CODES)
@@ -154,22 +143,26 @@ def register(ctx: CommandContext) -> None:
 
         sys.exit(run_fix(snapshot.load(path), **opts))
 
-    for live in (aws.LIVE, azure.LIVE, gcp.LIVE):
-        _live_command(fix, live, options)
-
-
-def _live_command(group: click.Group, live: LiveSource, options: Callable[[Any], Any]) -> None:
-    @group.command(
-        live.name,
-        help=f"Rule sets for the VMs of a live {live.title} estate (read-only), "
-        f"with the options of `scan {live.name}`. Existing firewall objects are named "
-        "by id.",
-        epilog=_ABOUT + (live.epilog or "") + _EXIT_CODES,
-    )
-    @live.options
-    @options
-    def command(
-        fmt: str, output: Path | None, quiet: bool, profile_path: Path | None, **read: Any
+    def fix_live(
+        load: Callable[[], Inventory],
+        fmt: str,
+        output: Path | None,
+        quiet: bool,
+        profile_path: Path | None,
     ) -> None:
-        inventory = live.read(quiet, **read)
+        inventory = load()
         sys.exit(run_fix(inventory, profile_path=profile_path, fmt=fmt, output=output, quiet=quiet))
+
+    live_commands(
+        fix,
+        options,
+        fix_live,
+        lambda live: (
+            f"Rule sets for the VMs of a live {live.title} estate (read-only), "
+            f"with the options of `scan {live.name}`. Existing firewall objects are named "
+            "by id."
+        ),
+        _ABOUT,
+        epilog_end=_EXIT_CODES,
+        shards=True,
+    )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -13,13 +11,10 @@ from policycheck.commands import (
     CommandContext,
     LiveSource,
     check_endpoint,
-    snapshot_output_options,
+    register_live,
     timeout_option,
-    write_snapshot,
 )
-from policycheck.commands.sharding import live_part, shard_option
-from policycheck.model import Inventory
-from policycheck.shard import Shard
+from policycheck.commands.sharding import shard_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,98 +72,37 @@ def _gcp_options(f: F) -> F:
     return f
 
 
-def _collect(
-    projects: tuple[str, ...],
-    organization: str | None,
-    endpoint: str | None,
-    max_workers: int,
-    quiet: bool,
-    timeout: float,
-    shard: Shard | None,
-) -> Inventory:
-    # Imported here: the Compute SDK takes ~2 s to import, only gcp commands pay it.
-    from policycheck import api
-    from policycheck.progress import progress_display
+LIVE = LiveSource(
+    name="gcp",
+    title="GCP",
+    options=_gcp_options,
+    collector="collect_gcp",
+    epilog=_AUTH,
+)
 
-    with progress_display("Reading GCP", quiet) as progress:
-        return api.collect_gcp(
-            projects=projects,
-            organization=organization,
-            endpoint=endpoint,
-            max_workers=max_workers,
-            progress=progress,
-            timeout=timeout,
-            shard=shard,
-        )
+_SCAN_HELP = """Scan live GCP projects: VPC firewall rules, network firewall policies
+and (with --organization) hierarchical policies in front of SwyxWare VMs.
 
+\b
+A VM's Swyx roles are its network tags swyx-role-<role>, e.g.
+swyx-role-swyxware-server, swyx-role-remote-connector.
 
-def _read_live(
-    quiet: bool,
-    *,
-    projects: tuple[str, ...],
-    organization: str | None,
-    endpoint: str | None,
-    max_workers: int,
-    timeout: float,
-    shard: Shard | None = None,
-) -> Inventory:
-    return _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
+\b
+Examples:
+  policycheck scan gcp --project swyx-prod
+  policycheck scan gcp --project a --project b --format sarif -o gcp.sarif
+  policycheck scan gcp --project swyx-prod --organization 123456789012
+"""
 
+_COLLECT_HELP = """Read live GCP projects into an inventory snapshot, without evaluating it.
 
-LIVE = LiveSource(name="gcp", title="GCP", options=_gcp_options, read=_read_live, epilog=_AUTH)
+\b
+Useful to audit offline or to keep a dated record:
+  policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
+  policycheck scan snapshot gcp-2026-01-31.json
+"""
 
 
 def register(ctx: CommandContext) -> None:
     """Add `scan gcp` and `collect gcp` to the CLI."""
-
-    @ctx.scan.command("gcp", epilog=_AUTH_HELP)
-    @_gcp_options
-    @ctx.report_options
-    def scan_gcp(
-        projects: tuple[str, ...],
-        organization: str | None,
-        endpoint: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        **report_opts: Any,
-    ) -> None:
-        """Scan live GCP projects: VPC firewall rules, network firewall policies
-        and (with --organization) hierarchical policies in front of SwyxWare VMs.
-
-        \b
-        A VM's Swyx roles are its network tags swyx-role-<role>, e.g.
-        swyx-role-swyxware-server, swyx-role-remote-connector.
-
-        \b
-        Examples:
-          policycheck scan gcp --project swyx-prod
-          policycheck scan gcp --project a --project b --format sarif -o gcp.sarif
-          policycheck scan gcp --project swyx-prod --organization 123456789012
-        """
-        quiet = bool(report_opts.get("quiet"))
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
-        ctx.finish(inventory, part=live_part(inventory, shard, "gcp"), **report_opts)
-
-    @ctx.collect.command("gcp", epilog=_AUTH_HELP)
-    @_gcp_options
-    @snapshot_output_options
-    def collect_gcp(
-        projects: tuple[str, ...],
-        organization: str | None,
-        endpoint: str | None,
-        max_workers: int,
-        timeout: float,
-        shard: Shard | None,
-        output: Path,
-        quiet: bool,
-    ) -> None:
-        """Read live GCP projects into an inventory snapshot, without evaluating it.
-
-        \b
-        Useful to audit offline or to keep a dated record:
-          policycheck collect gcp --project swyx-prod -o gcp-2026-01-31.json
-          policycheck scan snapshot gcp-2026-01-31.json
-        """
-        inventory = _collect(projects, organization, endpoint, max_workers, quiet, timeout, shard)
-        sys.exit(write_snapshot(inventory, output))
+    register_live(ctx, LIVE, scan_help=_SCAN_HELP, collect_help=_COLLECT_HELP, epilog=_AUTH_HELP)

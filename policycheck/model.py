@@ -133,8 +133,10 @@ class _Shared(_Frozen):
     def _shared(
         cls, value: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo
     ) -> Self:
+        if type(value) is not dict:  # mostly an instance already, as in Rule(ports=...)
+            return handler(value)
         pool = info.context.get(SHARE) if isinstance(info.context, dict) else None
-        if pool is None or not isinstance(value, dict):
+        if pool is None:
             return handler(value)
         # The value's type is part of the key: ``true == 1`` and ``1.0 == 1`` in
         # Python, but a strict field refuses what it accepted for the other.

@@ -8,7 +8,6 @@ the meaning is decided once, here.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from policycheck.model import ALL_PORTS, AZURE_ANY, Peer, PortRange, normalize_protocol
@@ -46,10 +45,9 @@ def azure_prefix_peer(text: str) -> Peer:
             raise ValueError("an empty address prefix")
         return Peer.of("service_tag", value)
     try:
-        ipaddress.ip_network(value, strict=False)
+        return Peer.cidr(value)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid address prefix") from exc
-    return Peer.cidr(value)
 
 
 def azure_prefixes(single: str | None, plural: Iterable[str] | None) -> list[Peer]:

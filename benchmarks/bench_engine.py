@@ -264,11 +264,13 @@ SCENARIOS = [
 def measure(scenario: Scenario, repeats: int) -> tuple[float, float, int]:
     """Median ms per VM for inbound and outbound, and the regions produced."""
     inventory, vm = scenario.build(random.Random(2024))
-    ctx = Context(inventory, INTERNAL)
     timings: dict[Direction, list[float]] = {"inbound": [], "outbound": []}
     regions = 0
     for _ in range(repeats):
         for direction in DIRECTIONS:
+            # A fresh context each time: what one scan shares between its VMs (a GCP
+            # network's rules in order) must not carry over from the last repeat.
+            ctx = Context(inventory, INTERNAL)
             start = time.perf_counter()
             _, access = vm_access(vm, direction, ctx)
             timings[direction].append((time.perf_counter() - start) * 1000)

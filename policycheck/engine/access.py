@@ -137,12 +137,18 @@ def effective_access(layers: Sequence[Layer]) -> Access:
     if not layers:
         return Access()
     decided: set[ResolvedRule] = set()
-    merged: dict[tuple[str, tuple[int, ...], IntervalSet, IntervalSet], list[tuple[int, int]]]
-    merged = defaultdict(list)
-    keep: dict[tuple[int, ...], tuple[ResolvedRule, ...]] = {}
+    #: (protocol, piece, source-port cell) -> destination cells: a region each.
+    merged: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+    #: Every distinct allowed piece (addresses, allowing rules), numbered once: the
+    #: sweep files cells under small integers instead of hashing address sets.
+    numbered: dict[tuple[tuple[int, ...], IntervalSet], int] = {}
+    pieces_of: list[Piece] = []
     decided_by: dict[tuple[int, tuple[int, ...]], list[Piece]] = {}
-    combined: dict[tuple[tuple[int, tuple[int, ...]], ...], list[Piece]] = {}
+    combined: dict[tuple[tuple[int, tuple[int, ...]], ...], list[int]] = {}
+    # Rules restricted to some source ports: only they tell source-port cells apart.
+    restricted = {id(r) for layer in layers for r in layer.rules if r.source_ports != ALL_PORT_SET}
     protocols = _protocols(layers)
+    sports_of: dict[str, list[IntervalSet]] = {}
     for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
         per_layer = [layer_rules(layer, protocol) for layer in layers]
@@ -152,7 +158,7 @@ def effective_access(layers: Sequence[Layer]) -> Access:
         all_rules = [r for rules in per_layer for r in rules]
         dcells = _cells(r.ports for r in all_rules) if with_ports else [(0, 65535)]
         scells = _cells(r.source_ports for r in all_rules) if with_ports else [(0, 65535)]
-        sport_sets = [IntervalSet([cell]) for cell in scells]
+        sports_of[protocol] = [IntervalSet([cell]) for cell in scells]
         # Per layer and destination cell, the rules matching it (in order): each rule
         # is placed in the cells its ports span, not tested against every cell.
         starts = [lo for lo, _ in dcells]
@@ -162,15 +168,15 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                 for lo, hi in r.ports:
                     for at in range(bisect_left(starts, lo), bisect_right(starts, hi)):
                         cells_of[at].append(r)
-        for at_cell, (dlo, dhi) in enumerate(dcells):
+        for at_cell, cell in enumerate(dcells):
             by_port = [cells_of[at_cell] for cells_of in in_cell]
             # Only the rules matching this destination cell can tell source ports
             # apart: evaluate once per cell of *their* source-port bounds, and give
             # the result to every source-port cell inside it (usually all of them).
             local = _cells(
-                r.source_ports for rules in by_port for r in rules if r.source_ports != ALL_PORT_SET
+                r.source_ports for rules in by_port for r in rules if id(r) in restricted
             )
-            evaluated: list[tuple[int, list[Piece]]] = []
+            evaluated: list[tuple[int, list[int]]] = []
             for llo, lhi in local:
                 # Evaluate every layer (not lazily) so shadowing is tracked in all.
                 # A layer's verdict depends only on its matching rules, and cells
@@ -178,34 +184,39 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                 keys: list[tuple[int, tuple[int, ...]]] = []
                 verdicts: list[list[Piece]] = []
                 for index, (layer, rules) in enumerate(zip(layers, by_port, strict=True)):
-                    matching = [r for r in rules if r.source_ports.contains(llo)]
-                    key = (index, tuple(id(r) for r in matching))
+                    matching = (
+                        [r for r in rules if r.source_ports.contains(llo)]
+                        if len(local) > 1
+                        else rules
+                    )
+                    key = (index, tuple(map(id, matching)))
                     verdict = decided_by.get(key)
                     if verdict is None:
                         verdict = decided_by[key] = _decide(layer, matching, decided)
                     keys.append(key)
                     verdicts.append(verdict)
-                pieces = combined.get(tuple(keys))
-                if pieces is None:
-                    pieces = combined[tuple(keys)] = _combine(verdicts)
-                evaluated.append((lhi, pieces))
+                found = combined.get(tuple(keys))
+                if found is None:
+                    found = combined[tuple(keys)] = [
+                        _number(piece, numbered, pieces_of) for piece in _combine(verdicts)
+                    ]
+                evaluated.append((lhi, found))
             at = 0
-            for (slo, _), sports in zip(scells, sport_sets, strict=True):
+            for sport, (slo, _) in enumerate(scells):
                 while evaluated[at][0] < slo:
                     at += 1
-                for addrs, allowing in evaluated[at][1]:
-                    ids = tuple(id(r) for r in allowing)
-                    keep[ids] = allowing
-                    merged[(protocol, ids, addrs, sports)].append((dlo, dhi))
+                for piece in evaluated[at][1]:
+                    merged[(protocol, piece, sport)].append(cell)
     access = Access(named=tuple(p for p in protocols if p != OTHER))
-    for (protocol, ids, addrs, sports), dranges in merged.items():
+    for (protocol, piece, sport), dranges in merged.items():
+        addrs, allowing = pieces_of[piece]
         access.regions.append(
             Region(
                 protocol=protocol,
                 ports=IntervalSet(dranges),
-                source_ports=sports,
+                source_ports=sports_of[protocol][sport],
                 addrs=addrs,
-                rules=keep[ids],
+                rules=allowing,
             )
         )
     for layer in layers:
@@ -216,6 +227,73 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                 if r not in decided and r.addrs and not r.synthetic and not r.rule.disabled
             )
     return access
+
+
+#: What the evaluation reads of a rule: two rules alike in all of it decide alike.
+RuleContent = tuple[str, bool, str, IntervalSet, IntervalSet, IntervalSet, bool, int]
+AccessKey = tuple[tuple[bool, tuple[RuleContent, ...]], ...]
+
+
+def _content(r: ResolvedRule) -> RuleContent:
+    return (
+        r.rule.action,
+        r.rule.disabled,
+        r.protocol,
+        r.ports,
+        r.source_ports,
+        r.addrs,
+        r.synthetic,
+        r.tier,
+    )
+
+
+def shared_access(
+    layers: Sequence[Layer], memo: dict[AccessKey, tuple[Access, list[ResolvedRule]]]
+) -> Access:
+    """:func:`effective_access`, computed once per distinct content of the layers.
+
+    VMs behind the same firewalls (or behind copies of them, or per-VM firewalls with
+    the same rules) have layers alike in everything the evaluation reads: the sweep
+    runs for the first of them, and each other gets the same regions with its own
+    rules in them (the rule at the same place in its own layers), so what a finding
+    names (the rule, its firewall, what was unresolved) is always the VM's own.
+    """
+    key = tuple((layer.ordered, tuple(map(_content, layer.rules))) for layer in layers)
+    own = [r for layer in layers for r in layer.rules]
+    found = memo.get(key)
+    if found is None:
+        access = effective_access(layers)
+        memo[key] = (access, own)
+        return access
+    access, first = found
+    mine = {id(theirs): r for theirs, r in zip(first, own, strict=True)}
+    return Access(
+        regions=[
+            Region(
+                protocol=region.protocol,
+                ports=region.ports,
+                source_ports=region.source_ports,
+                addrs=region.addrs,
+                rules=tuple(mine[id(r)] for r in region.rules),
+            )
+            for region in access.regions
+        ],
+        named=access.named,
+        shadowed=[mine[id(r)] for r in access.shadowed],
+    )
+
+
+def _number(
+    piece: Piece, numbered: dict[tuple[tuple[int, ...], IntervalSet], int], pieces_of: list[Piece]
+) -> int:
+    """The piece's number, the same for the same addresses allowed by the same rules."""
+    addrs, allowing = piece
+    key = (tuple(map(id, allowing)), addrs)
+    found = numbered.get(key)
+    if found is None:
+        found = numbered[key] = len(pieces_of)
+        pieces_of.append(piece)
+    return found
 
 
 def _decide(layer: Layer, matching: list[ResolvedRule], decided: set[ResolvedRule]) -> list[Piece]:

@@ -8,10 +8,13 @@ the engine reports as SWYX005 instead of dropping.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import TypeVar, cast
 
-from policycheck.engine.intervals import IntervalSet, addr_set, address_value
+from policycheck.engine.access import Access, AccessKey, ResolvedRule
+from policycheck.engine.intervals import IntervalSet, addr_set, address_value, prefix_set
 from policycheck.model import (
     VM,
     AddressGroup,
@@ -22,6 +25,14 @@ from policycheck.model import (
     gcp_network_ref,
     last_segment,
 )
+
+T = TypeVar("T")
+
+
+@cache
+def _network_key(provider: str, network: str) -> str:
+    # Parsed once per reference: every VM and firewall object of a network names it.
+    return (gcp_network_ref(network) if provider == "gcp" else network).lower()
 
 
 @dataclass
@@ -43,6 +54,11 @@ class Context:
 
     def __init__(self, inventory: Inventory, internal_networks: Iterable[str]) -> None:
         self.inventory = inventory
+        #: What the provider semantics share between VMs (e.g. one GCP network's
+        #: rules in evaluation order), keyed by everything it depends on.
+        self.memo: dict[Hashable, object] = {}
+        #: Effective access per distinct content of a VM's layers (``shared_access``).
+        self.accesses: dict[AccessKey, tuple[Access, list[ResolvedRule]]] = {}
         self.internal = addr_set(internal_networks)
         self.firewalls: dict[str, FirewallObject] = {}
         for fw in inventory.firewalls:
@@ -85,7 +101,7 @@ class Context:
         """How references to one network compare: ARM ids and AWS ids ignoring case,
         GCP networks by project and name (``projects/p/global/networks/n``, whether
         named by self link or path), or by name alone where the project is unknown."""
-        return (gcp_network_ref(network) if provider == "gcp" else network).lower()
+        return _network_key(provider, network)
 
     @classmethod
     def same_network(cls, provider: str, a: str, b: str) -> bool:
@@ -122,6 +138,14 @@ class Context:
         for policy in attached:
             positions.update(self._gcp_index.get(("id", policy), ()))
         return [self.inventory.firewalls[i] for i in sorted(positions)]
+
+    def shared(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()`` once per scan for ``key`` (naming everything it depends on):
+        what the VMs behind the same objects share."""
+        if key in self.memo:
+            return cast(T, self.memo[key])
+        found = self.memo[key] = build()
+        return found
 
     def firewall(self, firewall_id: str) -> FirewallObject | None:
         return self.firewalls.get(firewall_id) or self.firewalls.get(firewall_id.lower())
@@ -185,10 +209,11 @@ class Context:
         self, peers: Iterable[Peer], special: Callable[[Peer], Resolution | None]
     ) -> Resolution:
         """Resolve peers; ``special`` handles the provider's symbolic kinds."""
-        res = Resolution()
+        peers = tuple(peers)
+        # Prefixes: one cached set per distinct tuple (every VM behind a rule asks).
+        res = Resolution(addrs=prefix_set(tuple(p.value for p in peers if p.kind == "cidr")))
         for peer in peers:
             if peer.kind == "cidr":
-                res.addrs = res.addrs | addr_set([peer.value])
                 continue
             if peer.kind == "unknown":
                 res.unresolved.append(peer.value)

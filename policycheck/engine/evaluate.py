@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from policycheck import __version__
 from policycheck.catalog import SERVER_ROLE, Catalog
-from policycheck.engine.access import Access, effective_access
+from policycheck.engine.access import Access, shared_access
 from policycheck.engine.compare import Comparer, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
@@ -30,9 +30,10 @@ from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
 
 
 def vm_access(vm: VM, direction: Direction, ctx: Context) -> tuple[VMLayers, Access]:
-    """The provider's layers for one VM and direction, and the access they allow."""
+    """The provider's layers for one VM and direction, and the access they allow
+    (evaluated once per distinct content of the layers in the scan)."""
     layers = PROVIDERS[vm.provider](vm, direction, ctx)
-    return layers, effective_access(layers.layers)
+    return layers, shared_access(layers.layers, ctx.accesses)
 
 
 #: Roles whose VMs other VMs' flows point at: the server (``IpPbxSrv IP``) and the

@@ -334,11 +334,16 @@ def _network_acls(vm: VM, ctx: Context, out: VMLayers) -> list[FirewallObject]:
 
 def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VMLayers) -> Layer:
     """First match by ascending rule number, explicit deny, the ``*`` rule last."""
-    candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-    ordered = sorted(
-        [*candidates, *nacl_default_rules(fw, direction)],
-        key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
-    )
+
+    def build() -> list[Rule]:
+        candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+        return sorted(
+            [*candidates, *nacl_default_rules(fw, direction)],
+            key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
+        )
+
+    # Built once per ACL and direction, for every VM of its subnets.
+    ordered = ctx.shared(("nacl-order", id(fw), direction), build)
     rules = [
         _collect(
             out,
@@ -395,6 +400,20 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
     ]
 
 
+def _nsg_order(ctx: Context, fw: FirewallObject, direction: Direction) -> list[Rule]:
+    """An NSG's rules of one direction with the platform defaults, by priority: built
+    once per NSG and direction, for every VM behind it."""
+
+    def build() -> list[Rule]:
+        candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
+        return sorted(
+            [*candidates, *azure_default_rules(fw, direction)],
+            key=lambda r: r.priority if r.priority is not None else 0,
+        )
+
+    return ctx.shared(("nsg-order", id(fw), direction), build)
+
+
 @provider("azure")
 def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     out = VMLayers()
@@ -448,14 +467,9 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             if fw is None:
                 out.problems.append(f"NSG {att.firewall_id} is not in the inventory")
                 continue
-            candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-            ordered = sorted(
-                [*candidates, *azure_default_rules(fw, direction)],
-                key=lambda r: r.priority if r.priority is not None else 0,
-            )
             rules = [
                 rr
-                for r in ordered
+                for r in _nsg_order(ctx, fw, direction)
                 if (
                     rr := _applying(
                         out,
@@ -607,30 +621,135 @@ def _policies_first(vm: VM, ctx: Context, out: VMLayers) -> bool:
     return orders == {BEFORE_CLASSIC}
 
 
-@provider("gcp")
-def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
-    out = VMLayers()
-    networks = list(dict.fromkeys(ctx.network_key("gcp", n) for n in vm.networks))
-    tags = set(vm.network_tags)
-    accounts = set(vm.service_accounts)
-    attached = {a.firewall_id.lower() for a in vm.attachments if a.level == "network"}
+GcpEntry = tuple[tuple[int, int, int], Rule, FirewallObject, bool]
 
-    # VMs sharing a network with this one: what source tags/service accounts mean.
-    in_network = list({id(m): m for net in networks for m in ctx.network_vms("gcp", net)}.values())
 
+@dataclass
+class _GcpScope:
+    """The firewall rules of some networks and attached policies for one direction,
+    in evaluation order, with the rules that select VMs by network tag or service
+    account indexed by them. Built once per (networks, attached policies, direction,
+    enforcement order) and shared by every VM there: a network of a hundred tenants
+    holds every tenant's rules, and a VM is selected by few."""
+
+    #: (order key, rule, object, synthetic), sorted by the order key (stable).
+    entries: list[GcpEntry] = field(default_factory=list)
+    #: Positions of rules any VM may be selected by (no tag/service-account target,
+    #: or a target the model cannot resolve).
+    unselective: list[int] = field(default_factory=list)
+    by_selector: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    #: Positions of every rule with a service-account target.
+    by_account: list[int] = field(default_factory=list)
+
+    def candidates(self, tags: set[str], accounts: set[str]) -> list[GcpEntry]:
+        """Every rule whose targets may select a VM with ``tags`` and ``accounts``
+        (a superset: ``selects`` decides), in evaluation order."""
+        positions = set(self.unselective)
+        for tag in tags:
+            positions.update(self.by_selector.get(("network_tag", tag), ()))
+        if UNKNOWN_SERVICE_ACCOUNT in accounts:
+            positions.update(self.by_account)  # any target account may be the VM's
+        for account in accounts | ({UNKNOWN_SERVICE_ACCOUNT} if accounts else set()):
+            positions.update(self.by_selector.get(("service_account", account), ()))
+        return [self.entries[i] for i in sorted(positions)]
+
+
+def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int]:
+    """Evaluation order inside the layer: tier, then priority, deny before allow."""
+    priority = priority_of(rule)
+    if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
+        # A VPC rule at 65535 ties with the implied rules, and deny wins ties
+        # (Compute API: "use a priority number less than 65535").
+        tier = IMPLIED_TIER
+    return (tier, priority, 0 if rule.action == "deny" else 1)
+
+
+def _build_gcp_scope(
+    ctx: Context,
+    networks: tuple[str, ...],
+    attached: frozenset[str],
+    direction: Direction,
+    policies_first: bool,
+) -> _GcpScope:
     def on_networks(network: str | None) -> bool:
         return network is not None and any(ctx.same_network("gcp", network, n) for n in networks)
 
+    def in_scope(fw: FirewallObject) -> bool:
+        if fw.kind == "vpc_firewall":
+            return fw.network is None or on_networks(fw.network)
+        if fw.kind == "firewall_policy":
+            # Attached explicitly (live), or associated with the VM's network (plan).
+            return fw.id.lower() in attached or on_networks(fw.network)
+        return False
+
+    # The objects of the networks and policies (an index), not the whole estate's.
+    objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
+    tiers = _gcp_tiers(objects, policies_first)
+    unsorted: list[GcpEntry] = [
+        (
+            _gcp_order(rule, fw, tiers[id(fw)]),
+            rule,
+            fw,
+            # Predefined policy rules: nobody can fix or delete them.
+            fw.kind == "firewall_policy" and priority_of(rule) >= PREDEFINED_POLICY_PRIORITY,
+        )
+        for fw in objects
+        for rule in fw.rules
+        if rule.direction == direction and not rule.disabled
+    ]
+    scope = _GcpScope(entries=sorted(unsorted, key=lambda e: e[0]))
+    for position, (_, rule, _, _) in enumerate(scope.entries):
+        selectors = [t for t in rule.targets if t.kind != "cidr"]
+        if not selectors or any(
+            t.kind not in ("network_tag", "service_account") for t in selectors
+        ):
+            scope.unselective.append(position)
+            continue
+        for t in selectors:
+            scope.by_selector.setdefault((t.kind, t.value), []).append(position)
+        if any(t.kind == "service_account" for t in selectors):
+            scope.by_account.append(position)
+    return scope
+
+
+@dataclass
+class _GcpMembers:
+    """The VMs of some networks, and those of them with each network tag and service
+    account: what a source tag or account means there."""
+
+    vms: list[VM]
+    by_tag: dict[str, list[VM]] = field(default_factory=dict)
+    by_account: dict[str, list[VM]] = field(default_factory=dict)
+
+
+def _build_gcp_members(ctx: Context, networks: tuple[str, ...]) -> _GcpMembers:
+    vms = list({id(m): m for net in networks for m in ctx.network_vms("gcp", net)}.values())
+    out = _GcpMembers(vms)
+    for m in vms:
+        for tag in dict.fromkeys(m.network_tags):
+            out.by_tag.setdefault(tag, []).append(m)
+        for account in dict.fromkeys(m.service_accounts):
+            out.by_account.setdefault(account, []).append(m)
+    return out
+
+
+@provider("gcp")
+def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
+    out = VMLayers()
+    networks = tuple(dict.fromkeys(ctx.network_key("gcp", n) for n in vm.networks))
+    tags = set(vm.network_tags)
+    accounts = set(vm.service_accounts)
+    attached = frozenset(a.firewall_id.lower() for a in vm.attachments if a.level == "network")
+
+    # VMs sharing a network with this one: what source tags/service accounts mean.
+    members = ctx.shared(("gcp-members", networks), lambda: _build_gcp_members(ctx, networks))
+
     def special(peer: Peer) -> Resolution | None:
         if peer.kind == "network_tag":
-            return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.network_tags], str(peer), exclude=vm
-            )
+            return ctx.member_addresses(members.by_tag.get(peer.value, []), str(peer), exclude=vm)
         if peer.kind == "service_account":
             return ctx.member_addresses(
-                [m for m in in_network if peer.value in m.service_accounts],
-                str(peer),
-                exclude=vm,
+                members.by_account.get(peer.value, []), str(peer), exclude=vm
             )
         if peer.kind == "address_group":
             return ctx.group_addresses("address_group", peer)
@@ -661,41 +780,25 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             return verdict
         return all_of([verdict, vm_in(vm, addr_set(ranges))])
 
-    def in_scope(fw: FirewallObject) -> bool:
-        if fw.kind == "vpc_firewall":
-            return fw.network is None or on_networks(fw.network)
-        if fw.kind == "firewall_policy":
-            # Attached explicitly (live), or associated with the VM's network (plan).
-            return fw.id.lower() in attached or on_networks(fw.network)
-        return False
-
-    entries: list[tuple[tuple[int, int, int], Rule, FirewallObject, bool, Match]] = []
-    # The objects of the VM's networks and policies (an index), not the whole estate's.
-    objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
-    tiers = _gcp_tiers(objects, _policies_first(vm, ctx, out))
+    policies_first = _policies_first(vm, ctx, out)
+    scope = ctx.shared(
+        ("gcp-scope", networks, attached, direction, policies_first),
+        lambda: _build_gcp_scope(ctx, networks, attached, direction, policies_first),
+    )
     families = address_families(vm)
     # Named by network name, as reports have always shown them.
-    implied_objects = [
-        gcp_implied_rules(direction, name, vm.provenance, families)
+    implied: list[GcpEntry] = [
+        (_gcp_order(rule, fw, IMPLIED_TIER), rule, fw, True)
         for name in sorted({last_segment(n) for n in networks})
+        for fw in [gcp_implied_rules(direction, name, vm.provenance, families)]
+        for rule in fw.rules
     ]
-    for fw in [*objects, *implied_objects]:
-        implied = id(fw) not in tiers
-        for rule in fw.rules:
-            if rule.direction != direction or rule.disabled:
-                continue
-            match = selects(rule)
-            if match == "no":
-                continue
-            priority = rule.priority if rule.priority is not None else 1000
-            tier = IMPLIED_TIER if implied else tiers[id(fw)]
-            if fw.kind == "vpc_firewall" and priority == IMPLIED_PRIORITY:
-                # A VPC rule at 65535 ties with the implied rules, and deny wins ties
-                # (Compute API: "use a priority number less than 65535").
-                tier = IMPLIED_TIER
-            order = (tier, priority, 0 if rule.action == "deny" else 1)
-            entries.append((order, rule, fw, implied, match))
-    entries.sort(key=lambda e: e[0])
+    # The shared entries are in order already; the implied rules go after equal keys.
+    entries = [
+        (entry, match)
+        for entry in sorted([*scope.candidates(tags, accounts), *implied], key=lambda e: e[0])
+        if (match := selects(entry[1])) != "no"
+    ]
 
     def resolve(rule: Rule) -> Resolution:
         return ctx.resolve(rule.peers, special)
@@ -710,23 +813,8 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
 
     rules = [
         rr
-        for key, rule, fw, implied, match in entries
-        if (
-            rr := _applying(
-                out,
-                match,
-                rule,
-                fw,
-                resolve,
-                why,
-                # Implied and predefined rules: nobody can fix or delete them.
-                synthetic=implied
-                or (
-                    fw.kind == "firewall_policy" and priority_of(rule) >= PREDEFINED_POLICY_PRIORITY
-                ),
-                tier=key[0],
-            )
-        )
+        for (key, rule, fw, synthetic), match in entries
+        if (rr := _applying(out, match, rule, fw, resolve, why, synthetic=synthetic, tier=key[0]))
         is not None
     ]
     if not networks:

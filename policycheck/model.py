@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
@@ -492,6 +493,37 @@ class InlineIgnore(_Frozen):
     rules: Annotated[tuple[str, ...], Field(min_length=1)]
     reason: Annotated[str, Field(min_length=1)]
     expires: dt.date
+
+
+def share_field_sets(item: BaseModel, pool: dict[Any, Any]) -> None:
+    """Let ``item`` and the models it holds share pydantic's record of the fields
+    they were given with every model in ``pool`` given the same fields.
+
+    pydantic keeps that record (``model_fields_set``) per instance: for a Rule's
+    15 fields a 728-byte set, a third of the rule. Read from a snapshot, every
+    rule, firewall and provenance names the same fields, so equal records become
+    one set (a 10,000-VM snapshot: ~240 MB, which the evaluation then reuses).
+    Safe for these frozen models: pydantic adds to the record only on attribute
+    assignment, which they refuse, and ``model_copy`` copies it.
+    """
+    for model in _held(item):
+        names = model.__pydantic_fields_set__
+        shared = pool.setdefault(frozenset(names), names)
+        if shared is not names:
+            object.__setattr__(model, "__pydantic_fields_set__", shared)
+
+
+def _held(item: BaseModel) -> Iterator[BaseModel]:
+    """``item`` and the many models inside it (port ranges and peers are few)."""
+    yield item
+    if isinstance(item, FirewallObject):
+        yield item.provenance
+        for rule in item.rules:
+            yield rule
+            yield rule.provenance
+    elif isinstance(item, VM):
+        yield item.provenance
+        yield from item.attachments
 
 
 SNAPSHOT_SCHEMA_VERSION = 1

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from policycheck.errors import InputError
 from policycheck.model import Inventory, PortRange, Provenance
@@ -84,6 +85,29 @@ def test_equal_small_values_are_one_object() -> None:
         assert seen > 2 * len(ranges)  # values repeat
         assert all(len(ids) == 1 for ids in ranges.values())
         assert all(len(ids) == 1 for ids in provenances.values())
+
+
+def test_equal_field_records_are_one_set_and_stay_apart_when_copied() -> None:
+    """pydantic's per-instance record of given fields is shared between models
+    given the same fields; copying one with an update never touches the others."""
+    for read in (snapshot.loads, snapshot.read_document):
+        inventory = read(_snapshot_bytes(), "inv.json")
+        rules = [rule for fw in inventory.firewalls for rule in fw.rules]
+        assert len(rules) > 2
+        records = {id(rule.model_fields_set) for rule in rules}
+        assert len(records) < len(rules) / 2
+        first, second = rules[0], rules[1]
+        assert first.model_fields_set == second.model_fields_set
+        before = set(second.model_fields_set)
+        copy = first.model_copy(update={"description": "changed"})
+        assert copy.description == "changed" and "description" in copy.model_fields_set
+        assert set(second.model_fields_set) == before
+        with pytest.raises(ValidationError):
+            second.name = "renamed"  # type: ignore[misc]
+        assert set(first.model_fields_set) == before == set(second.model_fields_set)
+        # What a reader sees is unchanged: the dump leaving out unset fields.
+        expected = json.loads(_snapshot_bytes())["firewalls"][0]["rules"][0]
+        assert first.model_dump(mode="json", exclude_unset=True) == expected
 
 
 def _first_rule_port(doc: dict[str, Any]) -> dict[str, Any]:

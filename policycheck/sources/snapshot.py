@@ -23,7 +23,7 @@ from policycheck.inputs import (
     parse_json,
     read_bytes,
 )
-from policycheck.model import SHARE, SNAPSHOT_SCHEMA_VERSION, Inventory
+from policycheck.model import SHARE, SNAPSHOT_SCHEMA_VERSION, Inventory, share_field_sets
 
 
 def dumps(inventory: Inventory) -> bytes:
@@ -72,6 +72,7 @@ def _read_elements(raw: bytes) -> Inventory | None:
     if b"\x7f" in raw:
         return None
     context: dict[str, Any] = {SHARE: {}}
+    field_sets: dict[Any, Any] = {}
     try:
         members = _MEMBERS.decode(raw)
         if bytes(members.get("schema_version", b"")) != b"%d" % SNAPSHOT_SCHEMA_VERSION:
@@ -82,9 +83,12 @@ def _read_elements(raw: bytes) -> Inventory | None:
             if member is None:
                 continue
             validate = model.__pydantic_validator__.validate_json
-            lists[name] = [
-                validate(bytes(element), context=context) for element in _ELEMENTS.decode(member)
-            ]
+            items: list[BaseModel] = []
+            for element in _ELEMENTS.decode(member):
+                item = validate(bytes(element), context=context)
+                share_field_sets(item, field_sets)
+                items.append(item)
+            lists[name] = items
         rest = b",".join(orjson.dumps(key) + b":" + bytes(value) for key, value in members.items())
         inventory = Inventory.model_validate_json(b"{" + rest + b"}", context=context)
     except (msgspec.DecodeError, ValidationError, InputError):
@@ -124,6 +128,7 @@ def from_document(data: Any, origin: str) -> Inventory:
         )
     lists: dict[str, list[BaseModel]] = {}
     context: dict[str, Any] = {SHARE: {}}  # equal small values shared (model._Shared)
+    field_sets: dict[Any, Any] = {}
     for name, model in _LISTS.items():
         items = data.get(name)
         if not isinstance(items, list):
@@ -131,7 +136,9 @@ def from_document(data: Any, origin: str) -> Inventory:
         del data[name]
         validated: list[BaseModel] = []
         for index in range(len(items)):
-            validated.append(_validate(model, items[index], origin, (name, index), context))
+            item = _validate(model, items[index], origin, (name, index), context)
+            share_field_sets(item, field_sets)
+            validated.append(item)
             items[index] = None
         lists[name] = validated
     inventory = _validate(Inventory, data, origin, (), context)

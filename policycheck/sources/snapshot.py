@@ -66,7 +66,7 @@ def _read_elements(raw: bytes) -> Inventory | None:
     :data:`~policycheck.inputs.MAX_DEPTH`), JSON itself refuses control
     characters and invalid UTF-8; DEL, which JSON allows in strings but the
     boundary refuses as binary data, is looked for here (``memchr``, fast).
-    Measured on the 10,000-VM snapshot: 3.1 s and 894 MiB peak, against 5.0 s and
+    Measured on the 10,000-VM snapshot: 3.2 s and 656 MiB peak, against 5.5 s and
     1,386 MiB for parsing the document first (benchmarks/RESULTS.md).
     """
     if b"\x7f" in raw:

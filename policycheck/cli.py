@@ -224,6 +224,13 @@ def _report_options(f: F) -> F:
     def command(*args: Any, baseline_path: Path | None, **kwargs: Any) -> Any:
         from policycheck import api
 
+        if baseline_path is not None and kwargs.get("shard") is not None:
+            # A part holds only its share of the findings: the baseline's others
+            # would all be reported as absent (fixed) by every part.
+            raise click.UsageError(
+                "--baseline with --shard: compare the merged report instead, "
+                "`policycheck merge PARTS... --baseline REPORT` (docs/sharding.md)"
+            )
         # Read before the scan: a baseline that cannot be used costs no scan.
         kwargs["baseline"] = None if baseline_path is None else api.load_baseline(baseline_path)
         return body(*args, **kwargs)

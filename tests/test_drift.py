@@ -265,6 +265,9 @@ def test_every_output_format_names_the_address_and_the_cloud_id(tmp_path: Path) 
         out = proc.stdout.replace("\\_", "_").replace("\n", "").replace(" ", "")
         for needle in ("SWYX008", "aws_security_group.pbx", "security-group-rule/sgr-0123"):
             assert needle in out, (fmt, needle)
+        if fmt == "text":
+            # The block is headed by the firewall object it is about, named as one.
+            assert proc.stdout.lstrip().startswith("firewall swyx-pbx (aws)"), proc.stdout
     sarif = json.loads(
         policycheck(
             "drift", "--plan", plan, "--inventory", str(inventory), "--format", "sarif"

@@ -295,6 +295,44 @@ def test_merged_exit_codes_follow_the_scan_rules(shard_reports: list[Path], tmp_
     assert json.loads(done.stdout)["summary"]["incomplete"] is True
 
 
+def test_a_baseline_applies_to_the_merged_report_as_to_the_whole_scan(
+    estates_dir: Path, shard_reports: list[Path], tmp_path: Path
+) -> None:
+    reference = str(estates_dir / "reference.json")
+    paths = [str(p) for p in shard_reports]
+    # Last night's report: the whole estate minus one finding (so it is new now),
+    # plus one finding that is gone (so it is absent now).
+    last = json.loads(cli("scan", "snapshot", reference, "--format", "json", "-q").stdout)
+    dropped = last["findings"].pop(0)
+    gone = {**last["findings"][0], "fingerprint": "0" * 32, "vm_name": "retired"}
+    last["findings"].append(gone)
+    baseline = tmp_path / "last.json"
+    baseline.write_text(json.dumps(last))
+
+    whole = cli(
+        "scan", "snapshot", reference, "--baseline", str(baseline), "--format", "json", "-q"
+    )  # fmt: skip
+    merged = cli("merge", *paths, "--baseline", str(baseline), "--format", "json")
+    assert merged.returncode == whole.returncode == 1, merged.stderr
+    w, m = json.loads(whole.stdout), json.loads(merged.stdout)
+    states = {f["fingerprint"]: f["baseline_state"] for f in m["findings"]}
+    assert states == {f["fingerprint"]: f["baseline_state"] for f in w["findings"]}
+    assert [f for f, state in states.items() if state == "new"] == [dropped["fingerprint"]]
+    assert [f["fingerprint"] for f in m["absent"]] == ["0" * 32]
+    assert m["summary"]["baseline"]["absent"] == w["summary"]["baseline"]["absent"] == 1
+
+    # Per part, every other part's findings would be "absent": refused, with the way.
+    part = cli("scan", "snapshot", reference, "--shard", "1/3", "--baseline", str(baseline))
+    assert part.returncode == 2
+    assert "--baseline with --shard" in part.stderr and "merge" in part.stderr
+    assert "Traceback" not in part.stderr
+    # SARIF logs carry no full findings to re-baseline: the JSON reports are the way.
+    sarif = tmp_path / "a.sarif"
+    cli("scan", "snapshot", reference, "--shard", "1/1", "-q", "-o", str(sarif))
+    refused = cli("merge", str(sarif), "--baseline", str(baseline))
+    assert refused.returncode == 2 and "merge the JSON reports" in refused.stderr
+
+
 # -------------------------------------------------------------- live: AWS
 
 

@@ -44,12 +44,24 @@ def register(cli: click.Group) -> None:
         default=None,
         help="SARIF automationDetails.id when JSON reports are merged into SARIF.",
     )
+    @click.option(
+        "--baseline",
+        "baseline_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="REPORT",
+        help="A previous (merged) report of the same estate, .json or .sarif: the merged "
+        "findings become new or unchanged, those gone are listed as absent, and "
+        "--fail-on counts new ones only. This is how sharded scans use a baseline. "
+        "JSON reports only.",
+    )
     def merge(
         reports: tuple[Path, ...],
         fmt: str | None,
         output: Path | None,
         fail_on: str,
         category: str | None,
+        baseline_path: Path | None,
     ) -> None:
         """Combine the reports of `--shard K/N` scans (or any reports) into one.
 
@@ -64,8 +76,9 @@ def register(cli: click.Group) -> None:
           policycheck merge shard-*.json --format sarif -o policycheck.sarif
           policycheck merge aws-*.sarif -o aws.sarif
           policycheck merge shard-*.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+          policycheck merge shard-*.json --baseline last.sarif --format sarif -o last.sarif
         """
-        from policycheck.api import exit_code
+        from policycheck import api
         from policycheck.app import write_reports
         from policycheck.errors import InputError
         from policycheck.memory import bulk_load
@@ -76,6 +89,13 @@ def register(cli: click.Group) -> None:
             check_output_path(output, reports)
         with bulk_load():
             loaded = read_reports(reports)
+        if loaded[0].kind == "sarif" and baseline_path is not None:
+            raise InputError(
+                "--baseline: SARIF logs merge without one; merge the JSON reports of the "
+                "same scans with --baseline (any format out, SARIF included)"
+            )
+        # Read before merging: a baseline that cannot be used stops the merge early.
+        baseline = None if baseline_path is None else api.load_baseline(baseline_path)
         if loaded[0].kind == "sarif":
             if fmt not in (None, "sarif"):
                 raise InputError(
@@ -90,6 +110,8 @@ def register(cli: click.Group) -> None:
                 click.echo(data.decode())
             sys.exit(sarif_exit(log, fail_on))
         result = merge_json(loaded)
+        if baseline is not None:
+            result = api.compare_baseline(result, baseline)
         to_terminal = output is None and sys.stdout.isatty()
         chosen = fmt or ("text" if to_terminal else "json")
         write_reports(result, [Destination(chosen, output)], category=category)  # type: ignore[arg-type]
@@ -97,4 +119,4 @@ def register(cli: click.Group) -> None:
             click.echo(
                 f"policycheck: incomplete: {err.provider} {err.scope}: {err.message}", err=True
             )
-        sys.exit(exit_code(result, fail_on))  # type: ignore[arg-type]
+        sys.exit(api.exit_code(result, fail_on))  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ from policycheck.report.common import (
     roles_text,
     rule_kind_text,
     rule_title,
+    subject_word,
     summarize,
     suppression_status_text,
     vm_place,
@@ -192,7 +193,9 @@ def _vm_block(out: _Out, first: Finding, group: list[Finding], vm: CheckedVM | N
     out.blank()
     active = [f for f in group if f.suppression is None]
     suppressed = [f for f in group if f.suppression is not None]
-    heading = Text(first.vm_name, style="bold")
+    # A drift block is about a firewall object, not a VM: say so before its name.
+    heading = Text("firewall " if subject_word(first) == "firewall" else "")
+    heading.append(first.vm_name, style="bold")
     heading.append(f" ({first.provider})")
     _name_and_place(out, heading, _vm_where(vm, first), 0)
     if vm is not None:

@@ -6,7 +6,8 @@ Reproduce (from the repository root, after ``make setup``):
 
 For every size (VMs) it generates the snapshot of benchmarks/estates.py (as
 run.py does) and measures, each in a fresh child process (benchmarks/measure.py:
-wall time, peak RSS of the child and its engine process):
+wall time; CPU time, user + system, of the child and its engine processes;
+peak RSS of the largest of them):
 
 - ``native``: ``scan snapshot FILE --profile P --format json -o F``;
 - ``swyx``: the same with ``--rego embedded`` (SWYX001-SWYX003 from
@@ -14,11 +15,13 @@ wall time, peak RSS of the child and its engine process):
 - ``policies``: ``--rego embedded --policy-dir examples/policies`` (the Swyx
   policy and the four example user policies).
 
-Each Rego figure is also given as a multiple of the native one (issue 15: at most
-5x). ``--plan N`` additionally scans the N-VM Terraform plan natively and with
-``--rego embedded`` and compares the findings (rule, VM, region, rules, message):
-they must be the same. The section between the ``rego`` markers of RESULTS.md is
-replaced; the rest of the file is kept.
+Both Rego paths run in batches of ``--rego-batch`` VMs (default 10; ``--batch``
+here passes another size). Each Rego figure is also given as a multiple of the
+native one, wall and CPU (issue 15: at most 5x). ``--plan N`` additionally scans
+the N-VM Terraform plan natively and with ``--rego embedded`` and compares the
+findings: their fingerprints, and rule, VM, region, rules, message and level.
+The section between the ``rego`` markers of RESULTS.md is replaced; the rest of
+the file is kept.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="500,2000", help="VM counts of the snapshots.")
     parser.add_argument("--plan", type=int, default=0, help="VMs of the plan to compare (0: none).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per run.")
+    parser.add_argument("--batch", default="", help="--rego-batch for the Rego paths.")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="Estates and reports.")
     parser.add_argument("--no-write", action="store_true", help="Print, do not update RESULTS.md.")
     args = parser.parse_args()
@@ -101,12 +105,13 @@ def main() -> None:
         estate = Path(generate("snapshot", vms, estates)["path"])
         for path, extra in PATHS.items():
             report = reports / f"rego-{path}-{vms}.json"
+            extra = [*extra, "--rego-batch", args.batch] if extra and args.batch else extra
             done = scan("snapshot", estate, profile, report, extra, args.timeout)
             found = findings(report) if done.returncode in (0, 1) else None
             rows.append(Row(path, vms, done, None if found is None else len(found)))
             print(
-                f"{path:9} {vms:>6} VMs {done.seconds:8.1f} s {done.peak_mib:7.0f} MiB "
-                f"{rows[-1].cell}",
+                f"{path:9} {vms:>6} VMs {done.seconds:8.1f} s {done.cpu_seconds:8.1f} s CPU "
+                f"{done.peak_mib:7.0f} MiB {rows[-1].cell} (load {load_average()})",
                 flush=True,
             )
     lines = [BEGIN, "", f"Command: `python benchmarks/rego.py {' '.join(sys.argv[1:])}`", ""]
@@ -115,37 +120,49 @@ def main() -> None:
         f"policycheck at `{info['commit']}`; load average {info['load_before']} before, "
         f"{load_average()} after (a shared machine: compare within a size).",
         "",
-        "| VMs | path | wall | x native | peak RSS | findings | result |",
-        "|---:|---|---:|---:|---:|---:|---|",
+        "| VMs | path | wall | CPU | x native (wall, CPU) | peak RSS | findings | result |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
-    native = {r.vms: r.run.seconds for r in rows if r.path == "native"}
+    native = {r.vms: r.run for r in rows if r.path == "native"}
+
+    def times(run: Run, base: Run | None) -> str:
+        if base is None or run is base:
+            return "-"
+        return f"{run.seconds / base.seconds:.1f}x, {run.cpu_seconds / base.cpu_seconds:.1f}x"
+
     for r in rows:
-        ratio = r.run.seconds / native[r.vms] if native.get(r.vms) else None
         lines.append(
-            f"| {r.vms:,} | {r.path} | {r.run.seconds:.1f} s | "
-            f"{'-' if ratio is None else f'{ratio:.1f}x'} | {r.run.peak_mib:,.0f} MiB | "
+            f"| {r.vms:,} | {r.path} | {r.run.seconds:.1f} s | {r.run.cpu_seconds:.1f} s | "
+            f"{times(r.run, native.get(r.vms))} | {r.run.peak_mib:,.0f} MiB | "
             f"{'-' if r.findings is None else f'{r.findings:,}'} | {r.cell} |"
         )
     if args.plan:
         plan = Path(generate("plan", args.plan, estates)["path"])
         got: dict[str, Run] = {}
         keys: dict[str, list[str] | None] = {}
+        prints: dict[str, list[str] | None] = {}
         for path in ("native", "swyx"):
             report = reports / f"rego-plan-{path}-{args.plan}.json"
             got[path] = scan("plan", plan, profile, report, PATHS[path], args.timeout)
             found = findings(report)
             keys[path] = None if found is None else sorted(key(f) for f in found)
+            prints[path] = None if found is None else sorted(f["fingerprint"] for f in found)
             print(
-                f"plan {path:9} {got[path].seconds:8.1f} s {len(keys[path] or [])} findings",
+                f"plan {path:9} {got[path].seconds:8.1f} s {got[path].cpu_seconds:8.1f} s CPU "
+                f"{len(keys[path] or [])} findings {got[path].status}",
                 flush=True,
             )
         same = keys["native"] is not None and keys["native"] == keys["swyx"]
+        same_prints = prints["native"] is not None and prints["native"] == prints["swyx"]
         lines += [
             "",
-            f"Plan of {args.plan:,} VMs: native {got['native'].seconds:.1f} s, "
-            f"`--rego embedded` {got['swyx'].seconds:.1f} s "
-            f"({got['swyx'].peak_mib:,.0f} MiB); findings "
-            + (f"identical ({len(keys['native'] or []):,})" if same else "DIFFER")
+            f"Plan of {args.plan:,} VMs: native {got['native'].seconds:.1f} s "
+            f"({got['native'].cpu_seconds:.1f} s CPU), `--rego embedded` "
+            f"{got['swyx'].seconds:.1f} s ({got['swyx'].cpu_seconds:.1f} s CPU, "
+            f"{got['swyx'].peak_mib:,.0f} MiB); fingerprints "
+            + (f"identical ({len(prints['native'] or []):,})" if same_prints else "DIFFER")
+            + "; findings "
+            + ("identical" if same else "DIFFER")
             + " (rule, VM, direction, region, rules, message, level).",
         ]
     lines += ["", END]

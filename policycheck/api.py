@@ -227,6 +227,7 @@ def evaluate(
     opa_url: str | None = None,
     policy_dirs: Sequence[PathLike] = (),
     rego_timeout: float | None = None,
+    rego_batch: int | Literal["all"] | None = None,
     rego_input: PathLike | None = None,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
@@ -239,7 +240,9 @@ def evaluate(
     ``policy_dirs`` (with the profile's ``policy_dirs``) are folders of your own
     Rego policies, whose ``deny``/``warn``/``info`` results are added as findings
     (on OPA with ``rego="opa"``, else embedded; docs/rego.md). ``rego_timeout``:
-    seconds each Rego step may take; ``rego_input``: also write the input document
+    seconds the Rego evaluation may take; ``rego_batch``: VMs per Rego evaluation
+    (default 5), or ``"all"`` for the whole estate in one input document
+    (docs/rego.md, "Batches"); ``rego_input``: also write the input document
     there. ``today`` decides which suppressions have expired (default: the
     current date). ``select`` evaluates only the VMs it accepts (one shard's,
     docs/sharding.md); the whole inventory still resolves peers and servers.
@@ -259,6 +262,7 @@ def evaluate(
     else:
         what = "--rego embedded" if rego == "embedded" else "--policy-dir"
         require("rego", what, ("regopy",))
+    from policycheck.policy.batches import DEFAULT_BATCH
     from policycheck.policy.embedded import DEFAULT_TIMEOUT
     from policycheck.rego import evaluate_rego
 
@@ -275,6 +279,7 @@ def evaluate(
         select=select,
         write_input=None if rego_input is None else Path(rego_input),
         evidence=evidence,
+        batch=None if rego_batch == "all" else (rego_batch or DEFAULT_BATCH),
     )
 
 

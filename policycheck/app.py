@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import click
 
@@ -37,6 +37,7 @@ def run_report(
     part: Part | None = None,
     policy_dirs: Sequence[Path] = (),
     rego_timeout: float | None = None,
+    rego_batch: int | Literal["all"] | None = None,
     rego_input: Path | None = None,
     baseline: Baseline | None = None,
     evidence: bool = False,
@@ -53,6 +54,7 @@ def run_report(
         select=select,
         policy_dirs=policy_dirs,
         rego_timeout=rego_timeout,
+        rego_batch=rego_batch,
         rego_input=rego_input,
         evidence=evidence,
     )

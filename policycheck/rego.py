@@ -31,6 +31,7 @@ from policycheck.engine.regions import RegionBuilder
 from policycheck.errors import InputError
 from policycheck.findings import PORT_PROTOCOLS, Finding, ScanResult
 from policycheck.model import VM, Inventory
+from policycheck.policy.batches import DEFAULT_BATCH, split
 from policycheck.policy.document import DocumentBuilder
 from policycheck.policy.embedded import DEFAULT_TIMEOUT
 from policycheck.policy.load import PolicySet, display_path, load_policy_dirs
@@ -64,6 +65,7 @@ def evaluate_rego(
     select: Callable[[VM], bool] | None = None,
     write_input: Path | None = None,
     evidence: bool = False,
+    batch: int | None = DEFAULT_BATCH,
 ) -> ScanResult:
     """A native scan plus the Rego policies.
 
@@ -78,6 +80,8 @@ def evaluate_rego(
     """
     if engine not in ("embedded", "opa"):
         raise InputError(f"--rego: unknown engine {engine!r} (embedded or opa)")
+    if batch is not None and batch < 1:
+        raise InputError(f"--rego-batch: {batch} VMs; give a number from 1, or all")
     if engine == "opa" and not opa_url:
         raise InputError("--rego opa: --opa-url is required (e.g. http://127.0.0.1:8181)")
     user = load_policy_dirs(policy_dirs) if policy_dirs else PolicySet()
@@ -96,7 +100,8 @@ def evaluate_rego(
     sources += user.policies
     reports = user.reports()
     queries += [Query(r.query, r.where) for r in reports]
-    answers = run_policies(engine, sources, user.data, document, queries, opa_url, timeout)
+    documents = split(document, batch)
+    answers = run_policies(engine, sources, user.data, documents, queries, opa_url, timeout)
 
     decided: list[Finding] = []
     if swyx:
@@ -116,7 +121,8 @@ def evaluate_rego(
     # Suppressions, hints, peer names and order: exactly as for a native scan.
     result = scan_result(inventory, native._replace(findings=kept + decided), profile, today=today)
     if write_input is not None:
-        write_atomic(write_input, orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        whole = split(document, None)[0]
+        write_atomic(write_input, orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
     return result.model_copy(
         update={"policy_rules": sorted(converter.rules.values(), key=lambda r: r.id)}
     )
@@ -139,7 +145,7 @@ def run_policies(
     engine: Engine,
     sources: Sequence[Source],
     data: Json,
-    document: Json,
+    documents: Sequence[Json],
     queries: Sequence[Query],
     opa_url: str | None,
     timeout: float,
@@ -150,8 +156,8 @@ def run_policies(
         from policycheck.policy.opa import run_opa
 
         assert opa_url is not None
-        return run_opa(opa_url, sources, data, document, queries, timeout=timeout)
-    return run_embedded(sources, data, document, queries, timeout=timeout)
+        return run_opa(opa_url, sources, data, documents, queries, timeout=timeout)
+    return run_embedded(sources, data, documents, queries, timeout=timeout)
 
 
 # ---------------------------------------------------------- Swyx findings

@@ -129,6 +129,12 @@ def test_json_text_and_markdown_carry_the_same_user_findings(engine: list[str]) 
     assert rdp["resource"] == "aws_security_group.pbx"
     assert rdp["policy"]["package"] == "examples.admin_access"
     assert [p["ports"] for p in rdp["region"]] == [[{"lo": 3389, "hi": 3389}]]
+    # Every NET001 finding's region is the port its message names (the SSH one
+    # comes from a region of several ports).
+    for f in mine:
+        if f["rule_id"] == "NET001":
+            port = int(re.findall(r"port (\d+)", f["message"])[0])
+            assert [p["ports"] for p in f["region"]] == [[{"lo": port, "hi": port}]], f
 
     text = scan(AWS_PLAN, "text", "--policy-dir", "examples/policies", *engine).stdout
     markdown = scan(AWS_PLAN, "markdown", "--policy-dir", "examples/policies", *engine).stdout

@@ -29,7 +29,8 @@ deny contains result if {
 		"vm": vm_id,
 		"resource": region.rules[0],
 		"direction": "inbound",
-		"region": [region],
+		# The port this result is about, from the region's peers: what the message says.
+		"region": [{"protocol": "tcp", "ports": [[port, port]], "peers": region.peers}],
 		"message": concat("", [
 			"port ", format_int(port, 10), " on ", vm.name,
 			" is reachable from beyond the jump hosts (",

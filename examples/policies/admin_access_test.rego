@@ -33,6 +33,8 @@ test_rdp_from_the_internet_is_denied if {
 test_a_range_that_holds_ssh_is_denied if {
 	results := data.examples.admin_access.deny with input.vms as vm([region([[0, 1024]], ["10.0.0.0/8"], from_internet)])
 	{r.message | some r in results} == {"port 22 on pbx1 is reachable from beyond the jump hosts (10.0.0.0/8)"}
+	# The result's region is the port the message names, not the whole range.
+	{r.region | some r in results} == {[{"protocol": "tcp", "ports": [[22, 22]], "peers": ["10.0.0.0/8"]}]}
 }
 
 test_rdp_from_the_jump_host_is_fine if {

@@ -14,8 +14,20 @@ from policycheck.errors import EXIT_FINDINGS, EXIT_OK
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _batch_size(ctx: click.Context, param: click.Parameter, value: Any) -> int | str:
+    """``--rego-batch``: a number of VMs (1 or more), or ``all``."""
+    text = str(value).strip().lower()
+    if text == "all":
+        return "all"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise click.BadParameter(f"{value!r} is neither a number of VMs (1 or more) nor all")
+
+
 def policy_options(f: F) -> F:
-    """``--policy-dir``, ``--rego-timeout`` and ``--rego-input`` for every scan command."""
+    """``--policy-dir``, ``--rego-timeout``, ``--rego-batch`` and ``--rego-input``
+    for every scan command."""
+    from policycheck.policy.batches import DEFAULT_BATCH
     from policycheck.policy.embedded import DEFAULT_TIMEOUT
 
     f = click.option(
@@ -26,13 +38,24 @@ def policy_options(f: F) -> F:
         "docs/rego.md) to FILE, e.g. to try a policy with `opa eval -i FILE`.",
     )(f)
     f = click.option(
+        "--rego-batch",
+        default=str(DEFAULT_BATCH),
+        callback=_batch_size,
+        metavar="VMS|all",
+        show_default=True,
+        help="Evaluate the Rego policies on the estate in batches of this many VMs, each "
+        "with the firewalls they use (results are the same for policies about one VM, "
+        "firewall or rule, and the embedded engine's cost stays linear); `all`: the "
+        "whole estate in one input, for policies that compare VMs. See docs/rego.md.",
+    )(f)
+    f = click.option(
         "--rego-timeout",
         type=click.FloatRange(min=1),
         default=DEFAULT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="Time limit for loading the policies and for each policy rule; a policy "
-        "that runs longer is an error naming it.",
+        help="Time limit for the whole Rego evaluation (every batch); a policy still "
+        "running then is an error naming it.",
     )(f)
     return click.option(
         "--policy-dir",

@@ -62,6 +62,7 @@ class EmbeddedEngine:
         self.timeout = timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[bytes] = queue.Queue()
+        self._stopped = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -120,6 +121,12 @@ class EmbeddedEngine:
             proc.kill()
             proc.wait()
 
+    def stop(self) -> None:
+        """Stop the child for good, from any thread: a request waiting on it, and
+        every later one, fails with EngineCrash."""
+        self._stopped = True
+        self._kill()
+
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -129,6 +136,8 @@ class EmbeddedEngine:
     # ------------------------------------------------------------- requests
 
     def _request(self, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        if self._stopped:
+            raise EngineCrash(None)
         proc = self._proc or self._start()
         assert proc.stdin is not None
         limit = self.timeout if timeout is None else timeout
@@ -161,18 +170,21 @@ class EmbeddedEngine:
         modules: Sequence[tuple[str, str]],
         data: dict[str, Any] | None = None,
         input_document: Any = _MISSING,
+        *,
+        timeout: float | None = None,
     ) -> None:
-        """Add modules (name, text), data and the input document."""
+        """Add modules (name, text) and data, and set the input document (it
+        replaces the previous one)."""
         request: dict[str, Any] = {"op": "load", "modules": [list(m) for m in modules]}
         if data:
             request["data"] = data
         if input_document is not _MISSING:
             request["input"] = input_document
-        self._request(request)
+        self._request(request, timeout)
 
-    def query(self, query: str) -> tuple[bool, Any]:
+    def query(self, query: str, *, timeout: float | None = None) -> tuple[bool, Any]:
         """(defined, value) of a query such as ``data.pkg.deny``."""
-        reply = self._request({"op": "query", "query": query})
+        reply = self._request({"op": "query", "query": query}, timeout)
         return bool(reply.get("defined")), reply.get("value")
 
     def missing_builtins(self, names: Sequence[str]) -> list[str]:

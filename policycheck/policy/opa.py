@@ -14,6 +14,7 @@ compile errors with the file, which is the policy id, and row).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import click
 
 from policycheck.errors import InputError, one_line
+from policycheck.policy.batches import union
 from policycheck.policy.session import TIMEOUT_HINT, Answers, Query
 from policycheck.policy.source import Source
 
@@ -57,12 +59,14 @@ def run_opa(
     url: str,
     sources: Sequence[Source],
     data: Json,
-    document: Json,
+    documents: Sequence[Json],
     queries: Sequence[Query],
     *,
     timeout: float,
 ) -> Answers:
-    """Upload, query, clean up; ``{query: (defined, value)}``."""
+    """Upload, query every input document (batch), clean up; ``{query: (defined,
+    value)}`` with the batches' answers united. ``timeout``: seconds the whole
+    evaluation may take, and each request."""
     import requests
     from opa_client import OpaClient
     from opa_client.errors import RegoParseError
@@ -72,7 +76,8 @@ def run_opa(
     by_id = {policy_id(s): s for s in sources}
     uploaded_policies: list[str] = []
     uploaded_data: list[str] = []
-    answers: Answers = {}
+    answers: dict[str, list[tuple[bool, Any]]] = {q.expr: [] for q in queries}
+    deadline = time.monotonic() + timeout
     step = f"--opa-url {shown}"
     try:
         for pid, src in by_id.items():
@@ -87,18 +92,22 @@ def run_opa(
             else:  # the client PUTs objects only; a JSON patch adds any value
                 client.patch_data("", [{"op": "add", "path": f"/{key}", "value": value}])
             uploaded_data.append(key)
-        for query in queries:
-            step = f"--opa-url {shown} {query.where}"
-            package, _, rule = query.expr.removeprefix("data.").rpartition(".")
-            response = client.query_rule(
-                input_data=document,
-                package_path=package,
-                rule_name=rule,
-                query_params={"strict-builtin-errors": True},
-            )
-            if not isinstance(response, dict):
-                raise InputError(f"{step}: OPA answered {type(response).__name__}, not an object")
-            answers[query.expr] = ("result" in response, response.get("result"))
+        for document in documents:
+            for query in queries:
+                step = f"--opa-url {shown} {query.where}"
+                if time.monotonic() > deadline:
+                    raise requests.Timeout()
+                package, _, rule = query.expr.removeprefix("data.").rpartition(".")
+                response = client.query_rule(
+                    input_data=document,
+                    package_path=package,
+                    rule_name=rule,
+                    query_params={"strict-builtin-errors": True},
+                )
+                if not isinstance(response, dict):
+                    kind = type(response).__name__
+                    raise InputError(f"{step}: OPA answered {kind}, not an object")
+                answers[query.expr].append(("result" in response, response.get("result")))
     except RegoParseError as exc:
         raise InputError(f"{step}: OPA refused the policy: {_compile_errors(exc, by_id)}") from exc
     except requests.Timeout as exc:
@@ -112,7 +121,7 @@ def run_opa(
     finally:
         _clean_up(client, uploaded_policies, uploaded_data, shown)
         client.close_connection()
-    return answers
+    return {expr: union(given) for expr, given in answers.items()}
 
 
 def _compile_errors(exc: Any, by_id: dict[str, Source]) -> str:

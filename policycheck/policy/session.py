@@ -8,11 +8,15 @@ policy, and carries the engine's own message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from policycheck.errors import InputError, one_line
+from policycheck.policy.batches import union
 from policycheck.policy.embedded import (
     EmbeddedEngine,
     EngineCrash,
@@ -65,7 +69,9 @@ def engine_error(exc: EngineError, modules: Modules, fallback: str) -> InputErro
     where = modules.where(exc.file, exc.offset) or fallback
     hint = ""
     if exc.message.startswith(STATEMENT_BUDGET):
-        hint = "; on a large estate use --rego opa or --shard K/N (docs/rego.md, Cost)"
+        hint = (
+            "; evaluate fewer VMs at once (--rego-batch) or on OPA (--rego opa); docs/rego.md, Cost"
+        )
     return InputError(f"{where}: {one_line(exc.message)} (embedded Rego engine){hint}")
 
 
@@ -138,40 +144,125 @@ def _check_arities(sources: Sequence[Source]) -> None:
                     )
 
 
+def default_workers() -> int:
+    """rego-cpp processes a scan runs side by side: one per usable core, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def run_embedded(
     sources: Sequence[Source],
     data: dict[str, Any],
-    document: Any,
+    documents: Sequence[Any],
     queries: Sequence[Query],
     *,
     timeout: float,
+    workers: int | None = None,
 ) -> Answers:
-    """Load everything once into one rego-cpp interpreter, then ask each query."""
+    """Every query on every input document (a batch, policycheck/policy/batches.py),
+    on a small pool of rego-cpp processes that each load the modules once; the
+    batches' answers united per query. ``timeout``: seconds the whole evaluation
+    (every batch) may take."""
     modules = Modules(sources)
-    answers: Answers = {}
     first = sources[0].where() if sources else "Rego"
-    try:
-        with EmbeddedEngine(timeout) as engine:
-            check_calls(engine, sources)
+    deadline = time.monotonic() + timeout
+    count = max(1, min(workers or default_workers(), len(documents)))
+    engines = [EmbeddedEngine(timeout) for _ in range(count)]
+    answers: list[Answers] = [{} for _ in documents]
+    pending = iter(enumerate(documents))
+    lock = threading.Lock()
+    failures: list[InputError] = []
+
+    def work(engine: EmbeddedEngine) -> None:
+        loaded = False
+        while not failures:
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return
+            index, document = item
             try:
-                engine.load(modules.pairs(), data, document)
-            except EngineError as exc:
-                raise engine_error(exc, modules, first) from exc
-            except EngineTimeout as exc:
-                raise InputError(
-                    f"{first}: loading the policies and the input {exc} {TIMEOUT_HINT}"
-                ) from exc
-            for query in queries:
-                try:
-                    answers[query.expr] = engine.query(query.expr)
-                except EngineError as exc:
-                    raise engine_error(exc, modules, query.where) from exc
-                except EngineTimeout as exc:
-                    raise InputError(f"{query.where}: {query.expr} {exc} {TIMEOUT_HINT}") from exc
-                except EngineCrash as exc:
-                    raise InputError(f"{query.where}: {exc} evaluating {query.expr}") from exc
+                if not loaded:
+                    _step(engine.load, deadline, timeout, first, modules, modules.pairs(), data)
+                    loaded = True
+                answers[index] = _evaluate(engine, modules, document, queries, deadline, timeout)
+            except InputError as exc:
+                with lock:
+                    if failures:
+                        return  # stopped because another batch failed first
+                    failures.append(exc)
+                for other in engines:  # the first error ends the run: stop the rest
+                    if other is not engine:
+                        other.stop()
+                return
+
+    try:
+        try:
+            check_calls(engines[0], sources)
+        except EngineCrash as exc:
+            raise InputError(f"{first}: {exc}") from exc
+        except EngineUnavailable as exc:
+            raise InputError(str(exc)) from exc
+        if count == 1:
+            work(engines[0])
+        else:
+            threads = [threading.Thread(target=work, args=(e,), daemon=True) for e in engines]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        for engine in engines:
+            engine.close()
+    if failures:
+        raise failures[0]
+    return {q.expr: union(a.get(q.expr, (False, None)) for a in answers) for q in queries}
+
+
+def _evaluate(
+    engine: EmbeddedEngine,
+    modules: Modules,
+    document: Any,
+    queries: Sequence[Query],
+    deadline: float,
+    timeout: float,
+) -> Answers:
+    """One batch: its input, then each query."""
+    first = modules.sources[0].where() if modules.sources else "Rego"
+    _step(engine.load, deadline, timeout, first, modules, (), None, document)
+    return {
+        q.expr: _step(engine.query, deadline, timeout, q.where, modules, q.expr, what=q.expr)
+        for q in queries
+    }
+
+
+def _step(
+    call: Callable[..., Any],
+    deadline: float,
+    timeout: float,
+    where: str,
+    modules: Modules,
+    *args: Any,
+    what: str | None = None,
+) -> Any:
+    """One request to the engine within what is left of the time limit; its
+    failures as one line naming ``where`` (or the engine's own position)."""
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            raise EngineTimeout(timeout)
+        return call(*args, timeout=left)
+    except EngineError as exc:
+        raise engine_error(exc, modules, where) from exc
+    except EngineTimeout as exc:
+        doing = what or "loading the policies and the input"
+        raise InputError(
+            f"{where}: {doing} did not finish within {timeout:g} s {TIMEOUT_HINT}"
+        ) from exc
     except EngineCrash as exc:
-        raise InputError(f"{first}: {exc}") from exc
+        raise InputError(f"{where}: {exc}" + (f" evaluating {what}" if what else "")) from exc
     except EngineUnavailable as exc:
         raise InputError(str(exc)) from exc
-    return answers

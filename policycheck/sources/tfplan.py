@@ -16,7 +16,7 @@ from typing import Any
 
 from policycheck.errors import InputError
 from policycheck.inputs import describe as describe  # re-exported for the translators
-from policycheck.inputs import parse_json, read_text
+from policycheck.inputs import read_json
 
 #: Plan format majors this reader understands (Terraform 0.12 wrote 0.1, 1.x writes 1.x).
 SUPPORTED_MAJORS = ("0", "1")
@@ -27,10 +27,7 @@ _MODULE_SEGMENT = re.compile(r'module\.([A-Za-z0-9_-]+)(\[(?:"(?:[^"\\]|\\.)*"|[
 def read_plan_document(path: Path) -> dict[str, Any]:
     """The plan's JSON object, after checking it is a plan this reader understands."""
     where = str(path)
-    text = read_text(path, "plan")
-    if not text.strip():
-        raise InputError(f"{where}: the plan file is empty")
-    doc = parse_json(text, where, hint="; create it with: terraform show -json tfplan > plan.json")
+    doc = read_json(path, "plan", hint="; create it with: terraform show -json tfplan > plan.json")
     if not isinstance(doc, dict):
         raise InputError(f"{where}: a Terraform plan is a JSON object, found {type(doc).__name__}")
     version = doc.get("format_version")

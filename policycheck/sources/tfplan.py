@@ -99,6 +99,14 @@ class Plan:
     resources: dict[str, PlannedResource] = field(default_factory=dict)
     #: Address without instance key -> instance addresses (``x`` -> ``x[0]``, ``x[1]``).
     instances: dict[str, list[str]] = field(default_factory=dict)
+    # Built once, so no lookup walks every resource or declaration again (which
+    # made reading a plan quadratic in its resources): per module configuration,
+    # its resource declarations by (type, name); the concrete module instances
+    # (prefixes) a module call has, per (caller prefix, module name).
+    _declarations: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
+    _module_instances: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -175,11 +183,21 @@ class Plan:
         module = self._config_module(module_prefix)
         if module is None:
             return {}, False
-        for res in module.get("resources") or []:
-            if isinstance(res, dict) and res.get("type") == rtype and res.get("name") == name:
-                exprs = res.get("expressions")
-                return (exprs if isinstance(exprs, dict) else {}), True
-        return {}, False
+        declarations = self._declarations.get(id(module))
+        if declarations is None:
+            declarations = {}
+            for res in module.get("resources") or []:
+                if not isinstance(res, dict):
+                    continue
+                declared_type, declared_name = res.get("type"), res.get("name")
+                if isinstance(declared_type, str) and isinstance(declared_name, str):
+                    declarations.setdefault((declared_type, declared_name), res)  # first counts
+            self._declarations[id(module)] = declarations
+        declared = declarations.get((rtype, name))
+        if declared is None:
+            return {}, False
+        exprs = declared.get("expressions")
+        return (exprs if isinstance(exprs, dict) else {}), True
 
     def provider_default(self, provider: str, attribute: str) -> str | None:
         """A constant the default (unaliased) provider block sets, e.g. google's project."""
@@ -272,18 +290,29 @@ class Plan:
             parent_prefix, _expression_references(expr), depth + 1, last.group(2) or None
         )
 
+    def _instances_of_call(self, prefix: str, module_name: str) -> list[str]:
+        """The concrete prefixes (``module.m["a"].``, ...) of module call ``module_name``
+        in the module at ``prefix``, from the planned resources' prefixes."""
+        cached = self._module_instances.get((prefix, module_name))
+        if cached is not None:
+            return cached
+        call = re.compile(
+            re.escape(prefix)
+            + rf'module\.{re.escape(module_name)}(?:\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.'
+        )
+        prefixes = {r.module_prefix for r in self.resources.values()}
+        concrete = sorted({m.group(0) for p in prefixes if (m := call.match(p))}) or [
+            f"{prefix}module.{module_name}."
+        ]
+        self._module_instances[(prefix, module_name)] = concrete
+        return concrete
+
     def _resolve_output(self, prefix: str, module_ref: str, output: str, depth: int) -> list[str]:
         # A module call with count/for_each has one concrete prefix per instance;
         # ``module.m["k"].out`` names one of them.
         module_name = _strip_key(module_ref)
         key = module_ref[len(module_name) :]
-        call = re.compile(
-            re.escape(prefix)
-            + rf'module\.{re.escape(module_name)}(?:\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.'
-        )
-        concrete = sorted(
-            {m.group(0) for r in self.resources.values() if (m := call.match(r.module_prefix))}
-        ) or [f"{prefix}module.{module_name}."]
+        concrete = self._instances_of_call(prefix, module_name)
         if key:
             concrete = [c for c in concrete if c == f"{prefix}module.{module_name}{key}."]
             if not concrete:

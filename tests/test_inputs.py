@@ -25,6 +25,8 @@ from policycheck.inputs import (
     parse_json,
     parse_yaml,
     read_bytes,
+    read_json,
+    read_text,
 )
 from policycheck.model import VM, Provenance
 from policycheck.profile import load_profile
@@ -289,6 +291,64 @@ def test_fuzz_snapshot_reader(data: st.DataObject, value: Any) -> None:
 @given(raw=st.binary(max_size=300))
 def test_fuzz_snapshot_bytes(raw: bytes) -> None:
     _one_line_input_error(lambda: snapshot.loads(raw, "inv.json"))
+
+
+def _read_as_text(path: Path) -> Any:
+    """What read_json replaces: decode, refuse an empty file, parse."""
+    text = read_text(path, "plan")
+    if not text or text.isspace():
+        raise InputError(f"{path}: the plan file is empty")
+    return parse_json(text, str(path), "; hint")
+
+
+def _json_outcome(read: Any, path: Path) -> tuple[str, Any]:
+    try:
+        return "ok", read(path)
+    except InputError as exc:
+        return "error", str(exc)
+
+
+def _agree_as_text(path: Path, raw: bytes) -> None:
+    """read_json gives what the decoding reader gives: the document or its error."""
+    path.write_bytes(raw)
+    fast = _json_outcome(lambda p: read_json(p, "plan", "; hint"), path)
+    assert fast == _json_outcome(_read_as_text, path)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": "x\x01y"}',
+        b'{"a": "x\x7fy"}',
+        b'{"a": "x\\u007fy"}',
+        b'{"a":\x0c1}',
+        b'{"a": "\xff"}',
+        b'{"a": "\\ud800"}',
+        b"\xef\xbb\xbf" + b'{"a": 1}',
+        '{"a": "ä"}'.encode("utf-16"),
+        '{"a": 1}'.encode("utf-16-le"),
+        b"",
+        b" \n\t",
+        b"null",
+        b"[" * 200 + b"]" * 200,
+        b'{"a": ' + b"[" * 127 + b"]" * 127 + b"}",
+        b'{"p": 1' + b"0" * 400 + b"}",
+        PLAN.read_bytes(),
+    ],
+    ids=lambda raw: repr(raw[:12]),
+)
+def test_read_json_reads_as_the_text_reader(tmp_path: Path, raw: bytes) -> None:
+    _agree_as_text(tmp_path / "plan.json", raw)
+
+
+@FUZZ
+@given(
+    raw=st.binary(max_size=200)
+    | st.text(max_size=100).map(str.encode)
+    | json_values.map(lambda v: json.dumps(v, ensure_ascii=False).encode())
+)
+def test_fuzz_read_json_reads_as_the_text_reader(tmp_path: Path, raw: bytes) -> None:
+    _agree_as_text(tmp_path / "plan.json", raw)
 
 
 profile_keys = st.sampled_from(

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import click
 
 from policycheck.model import Inventory
-from policycheck.sources import snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -161,6 +160,7 @@ def snapshot_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def write_snapshot(inventory: Inventory, output: Path) -> int:
     """Write a collected inventory; exit 3 if part of the estate was unreadable."""
     from policycheck.report.output import write_atomic
+    from policycheck.sources import snapshot
 
     write_atomic(output, snapshot.dumps(inventory))
     for err in inventory.errors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import posixpath
 import re
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -409,8 +410,13 @@ def relative_uri(path: str) -> str:
     relative to it; other absolute paths lose their root, since GitHub resolves
     every URI against the repository root anyway.
     """
+    return _relative_uri(path, Path.cwd().as_posix().rstrip("/") + "/")
+
+
+# Every result names a file, nearly always one of a few (the plan, its .tf files).
+@lru_cache(maxsize=1 << 12)
+def _relative_uri(path: str, cwd: str) -> str:
     text = path.replace("\\", "/")
-    cwd = Path.cwd().as_posix().rstrip("/") + "/"
     if text.startswith(cwd):
         text = text[len(cwd) :]
     text = _DRIVE.sub("", text).lstrip("/")

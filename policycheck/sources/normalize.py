@@ -8,7 +8,6 @@ the meaning is decided once, here.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from policycheck.model import ALL_PORTS, AZURE_ANY, Peer, PortRange, normalize_protocol
@@ -26,7 +25,7 @@ def aws_ports(protocol: str, from_port: int | None, to_port: int | None) -> tupl
         return (ALL_PORTS,)
     if from_port == -1 or to_port == -1:
         return (ALL_PORTS,)
-    return (PortRange(lo=int(from_port), hi=int(to_port)),)
+    return (PortRange.of(int(from_port), int(to_port)),)
 
 
 def azure_prefix_peer(text: str) -> Peer:
@@ -38,18 +37,17 @@ def azure_prefix_peer(text: str) -> Peer:
     """
     value = text.strip()
     if value in ("*", "Any", "any"):
-        return Peer(kind="service_tag", value=AZURE_ANY)
+        return Peer.of("service_tag", AZURE_ANY)
     if value.lower() == "internet":
-        return Peer(kind="service_tag", value="Internet")
+        return Peer.of("service_tag", "Internet")
     if not value or not (value[0].isdigit() or ":" in value):
         if not value:
             raise ValueError("an empty address prefix")
-        return Peer(kind="service_tag", value=value)
+        return Peer.of("service_tag", value)
     try:
-        ipaddress.ip_network(value, strict=False)
+        return Peer.cidr(value)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid address prefix") from exc
-    return Peer.cidr(value)
 
 
 def azure_prefixes(single: str | None, plural: Iterable[str] | None) -> list[Peer]:

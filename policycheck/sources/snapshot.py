@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
+import msgspec
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -22,7 +23,7 @@ from policycheck.inputs import (
     parse_json,
     read_bytes,
 )
-from policycheck.model import SNAPSHOT_SCHEMA_VERSION, Inventory
+from policycheck.model import SHARE, SNAPSHOT_SCHEMA_VERSION, Inventory, share_field_sets
 
 
 def dumps(inventory: Inventory) -> bytes:
@@ -32,7 +33,73 @@ def dumps(inventory: Inventory) -> bytes:
 
 
 def loads(raw: bytes, origin: str) -> Inventory:
-    """An inventory from snapshot bytes; ``origin`` names them in errors."""
+    """An inventory from snapshot bytes; ``origin`` names them in errors.
+
+    A snapshot of UTF-8 JSON is read element by element (:func:`_read_elements`):
+    no parsed document is built, only the bytes and the inventory are held.
+    Whatever that reader refuses, and every other encoding, is read again by the
+    reference reader (:func:`read_document`), which names the problem at the
+    boundary as :mod:`policycheck.inputs` does for every input (or reads what
+    only it can, e.g. UTF-16).
+    """
+    inventory = _read_elements(raw)
+    if inventory is None:
+        return read_document(raw, origin)
+    inventory.sources.append(f"snapshot:{origin}")
+    return inventory
+
+
+#: The snapshot's top level as its members' encoded bytes, and a list member as its
+#: elements' bytes: msgspec finds where each value starts and ends without building
+#: it (~0.2 s for a 10,000-VM snapshot of 253 MiB).
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _read_elements(raw: bytes) -> Inventory | None:
+    """The inventory, each VM, firewall ... validated by pydantic-core from its own
+    bytes (so at most one element exists as parsed JSON), or None if anything is
+    not as a valid snapshot has it.
+
+    It accepts only what :func:`read_document` accepts: the model bounds every
+    number (no reader-dependent big integers) and its nesting (far below
+    :data:`~policycheck.inputs.MAX_DEPTH`), JSON itself refuses control
+    characters and invalid UTF-8; DEL, which JSON allows in strings but the
+    boundary refuses as binary data, is looked for here (``memchr``, fast).
+    Measured on the 10,000-VM snapshot: 3.2 s and 656 MiB peak, against 5.5 s and
+    1,386 MiB for parsing the document first (benchmarks/RESULTS.md).
+    """
+    if b"\x7f" in raw:
+        return None
+    context: dict[str, Any] = {SHARE: {}}
+    field_sets: dict[Any, Any] = {}
+    try:
+        members = _MEMBERS.decode(raw)
+        if bytes(members.get("schema_version", b"")) != b"%d" % SNAPSHOT_SCHEMA_VERSION:
+            return None  # absent, another version, or spelled otherwise: named there
+        lists: dict[str, list[BaseModel]] = {}
+        for name, model in _LISTS.items():
+            member = members.pop(name, None)
+            if member is None:
+                continue
+            validate = model.__pydantic_validator__.validate_json
+            items: list[BaseModel] = []
+            for element in _ELEMENTS.decode(member):
+                item = validate(bytes(element), context=context)
+                share_field_sets(item, field_sets)
+                items.append(item)
+            lists[name] = items
+        rest = b",".join(orjson.dumps(key) + b":" + bytes(value) for key, value in members.items())
+        inventory = Inventory.model_validate_json(b"{" + rest + b"}", context=context)
+    except (msgspec.DecodeError, ValidationError, InputError):
+        return None
+    for name, validated in lists.items():
+        setattr(inventory, name, validated)
+    return inventory
+
+
+def read_document(raw: bytes, origin: str) -> Inventory:
+    """An inventory from snapshot bytes in any encoding, every problem named as one line."""
     text = decode_text(raw, origin, "snapshot")
     del raw  # each copy of a large snapshot is dropped as soon as the next exists
     if not text or text.isspace():  # not text.strip(): that would copy the text
@@ -60,6 +127,8 @@ def from_document(data: Any, origin: str) -> Inventory:
             f"(this policycheck reads version {SNAPSHOT_SCHEMA_VERSION})"
         )
     lists: dict[str, list[BaseModel]] = {}
+    context: dict[str, Any] = {SHARE: {}}  # equal small values shared (model._Shared)
+    field_sets: dict[Any, Any] = {}
     for name, model in _LISTS.items():
         items = data.get(name)
         if not isinstance(items, list):
@@ -67,10 +136,12 @@ def from_document(data: Any, origin: str) -> Inventory:
         del data[name]
         validated: list[BaseModel] = []
         for index in range(len(items)):
-            validated.append(_validate(model, items[index], origin, (name, index)))
+            item = _validate(model, items[index], origin, (name, index), context)
+            share_field_sets(item, field_sets)
+            validated.append(item)
             items[index] = None
         lists[name] = validated
-    inventory = _validate(Inventory, data, origin, ())
+    inventory = _validate(Inventory, data, origin, (), context)
     for name, validated in lists.items():
         setattr(inventory, name, validated)
     inventory.sources.append(f"snapshot:{origin}")
@@ -80,9 +151,15 @@ def from_document(data: Any, origin: str) -> Inventory:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _validate(model: type[M], value: Any, origin: str, where: tuple[str | int, ...]) -> M:
+def _validate(
+    model: type[M],
+    value: Any,
+    origin: str,
+    where: tuple[str | int, ...],
+    context: dict[str, Any],
+) -> M:
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, context=context)
     except InputError as exc:  # a rule number the cloud would refuse
         raise InputError(f"{origin}: {exc}") from exc
     except ValidationError as exc:

@@ -116,12 +116,12 @@ def _peers(
     for key, kind in fields:
         if kind == "self":
             if f.boolean(key):
-                peers.append(Peer(kind="security_group", value=self_id))
+                peers.append(Peer.of("security_group", self_id))
             continue
         if kind in _LINKED:
             # Groups and prefix lists planned alongside: followed by reference.
             values, unresolved = f.linked(key, _LINKED[kind])
-            peers.extend(Peer(kind=kind, value=v) for v in values)
+            peers.extend(Peer.of(kind, v) for v in values)
         else:
             values = (
                 f.strings(key)
@@ -240,7 +240,7 @@ def _owner(ctx: Context, res: PlannedResource, key: str, types: tuple[str, ...])
 def _with_referenced_group(ctx: Context, res: PlannedResource, rule: Rule, key: str) -> Rule:
     """Add the security group a rule names as its peer (``source_security_group_id``...)."""
     referenced, unresolved = ctx.linked(res, key, SG)
-    peers = [*rule.peers, *(Peer(kind="security_group", value=s) for s in referenced)]
+    peers = [*rule.peers, *(Peer.of("security_group", s) for s in referenced)]
     unknown = list(rule.unknown)
     if unresolved:
         peers.append(unknown_peer(key))

@@ -71,7 +71,7 @@ def _side(f: Fields, end: str) -> tuple[list[Peer], list[str]]:
             unknown.append(asgs)
     elif f.is_unknown(asgs):
         unknown.append(asgs)
-    peers.extend(Peer(kind="app_security_group", value=a) for a in dict.fromkeys(asg_ids))
+    peers.extend(Peer.of("app_security_group", a) for a in dict.fromkeys(asg_ids))
     for key in (single, plural):
         if f.is_unknown(key):
             unknown.append(key)

@@ -122,7 +122,7 @@ def _ranges(f: Fields, key: str) -> tuple[list[Peer], list[str]]:
 
 
 def _symbols(f: Fields, key: str, kind: str) -> tuple[list[Peer], list[str]]:
-    peers = [Peer(kind=kind, value=v) for v in f.strings(key)]
+    peers = [Peer.of(kind, v) for v in f.strings(key)]
     if f.is_unknown(key):
         return [*peers, unknown_peer(key)], [key]
     return peers, []
@@ -135,12 +135,10 @@ def _accounts(f: Fields, key: str, *, target: bool) -> tuple[list[Peer], list[st
     VMs that run as some account, and is reported; an unknown source is a peer
     that cannot be resolved."""
     values, unresolved = f.linked(key, ACCOUNT)
-    peers = [Peer(kind="service_account", value=v) for v in values]
+    peers = [Peer.of("service_account", v) for v in values]
     if not unresolved:
         return peers, []
-    extra = (
-        Peer(kind="service_account", value=UNKNOWN_SERVICE_ACCOUNT) if target else unknown_peer(key)
-    )
+    extra = Peer.of("service_account", UNKNOWN_SERVICE_ACCOUNT) if target else unknown_peer(key)
     return [*peers, extra], [key]
 
 
@@ -152,7 +150,7 @@ def _unexpandable(match: Fields, side: str) -> tuple[list[Peer], list[str]]:
     for suffix, what in _UNEXPANDABLE.items():
         key = f"{side}_{suffix}"
         values = match.strings(key) if key in match.data else []
-        peers.extend(Peer(kind="unknown", value=f"{what} {v}") for v in values)
+        peers.extend(Peer.of("unknown", f"{what} {v}") for v in values)
         if match.is_unknown(key):
             peers.append(unknown_peer(key))
             keys.append(key)
@@ -316,13 +314,13 @@ def _policy_rule(ctx: Context, res: PlannedResource) -> None:
     secure = [b.text("name") for b in f.blocks("target_secure_tags")]
     if secure:
         # The model has no secure-tag selector: which VMs it selects is unknown.
-        targets.extend(Peer(kind="unknown", value=f"secure tag {s}") for s in secure if s)
+        targets.extend(Peer.of("unknown", f"secure tag {s}") for s in secure if s)
     resources = f.strings("target_resources")
     if resources:
-        targets.extend(Peer(kind="unknown", value=f"target resource {r}") for r in resources)
+        targets.extend(Peer.of("unknown", f"target resource {r}") for r in resources)
     source_tags = [b.text("name") for b in match.blocks("src_secure_tags")]
     if source_tags:
-        src.extend(Peer(kind="unknown", value=f"secure tag {s}") for s in source_tags if s)
+        src.extend(Peer.of("unknown", f"secure tag {s}") for s in source_tags if s)
     remote = src if direction == "inbound" else dst
     # No remote side at all is GCP's "every IPv4 address"; an unexpandable one is not.
     peers = [*remote, *symbolic] or [Peer.cidr(c) for c in _ANYWHERE]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from policycheck.errors import InputError
@@ -36,6 +37,7 @@ from policycheck.sources.tfplan import Plan, PlannedResource, describe
 Data = dict[str, Any]
 
 
+@lru_cache(maxsize=1 << 10)
 def unknown_peer(attribute: str) -> Peer:
     """The peer of a rule whose address list Terraform only knows after apply."""
     return Peer(kind="unknown", value=f"{attribute} (known after apply)")
@@ -226,6 +228,9 @@ class Context:
     address_groups: list[AddressGroup] = field(default_factory=list)
     #: What the plan leaves undecidable about the estate (exit 3, like live reads).
     errors: list[CollectionError] = field(default_factory=list)
+    #: One Provenance per place: every rule of a resource without a block of its
+    #: own shares the resource's.
+    _provenances: dict[tuple[str, Location | None], Provenance] = field(default_factory=dict)
 
     def of_type(self, *types: str) -> list[PlannedResource]:
         return [r for r in self.plan.resources.values() if r.type in types]
@@ -249,17 +254,24 @@ class Context:
             if nested is not None:
                 location = self.locations.find_nested(res.address, *nested)
             location = location or self.locations.find(res.address)
+        key = (res.address, location)
+        known = self._provenances.get(key)
+        if known is not None:
+            return known
         if location is None:
-            return Provenance(
+            made = Provenance(
                 source="terraform", address=res.address, file=self.plan_file, start_line=1
             )
-        return Provenance(
-            source="terraform",
-            address=res.address,
-            file=location.file,
-            start_line=location.start_line,
-            end_line=location.end_line,
-        )
+        else:
+            made = Provenance(
+                source="terraform",
+                address=res.address,
+                file=location.file,
+                start_line=location.start_line,
+                end_line=location.end_line,
+            )
+        self._provenances[key] = made
+        return made
 
     def linked(
         self, res: PlannedResource, key: str, types: tuple[str, ...]

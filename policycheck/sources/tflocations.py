@@ -20,14 +20,16 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import hcl2
-from lark import Token, Tree
-from lark.exceptions import LarkError
+from typing import TYPE_CHECKING
 
 from policycheck.errors import InputError, one_line
 from policycheck.inputs import read_text
 from policycheck.model import InlineIgnore
+
+# python-hcl2 and Lark (~60 ms to import) are imported by the functions that read
+# a .tf file, so a plan scanned without its sources never loads them.
+if TYPE_CHECKING:
+    from lark import Token, Tree
 
 #: ``[0]`` or ``["key"]`` instance keys of count/for_each resources and modules.
 _INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|[^\]"]*)\]')
@@ -158,6 +160,8 @@ def _read_blocks(
     out: Locations,
     seen: set[tuple[Path, str]],
 ) -> None:
+    from lark.exceptions import LarkError
+
     shown = display_path(tf_file)
     try:
         for block in _blocks(tree):
@@ -177,6 +181,9 @@ def _read_blocks(
 
 
 def _parse(tf_file: Path) -> tuple[Tree[Token], str]:
+    import hcl2
+    from lark.exceptions import LarkError
+
     text = read_text(tf_file, "Terraform file")
     try:
         tree: Tree[Token] = hcl2.parses_to_tree(text)
@@ -190,10 +197,14 @@ def _parse(tf_file: Path) -> tuple[Tree[Token], str]:
 
 
 def _body(block: Tree[Token]) -> Tree[Token] | None:
+    from lark import Tree
+
     return next((c for c in block.children if isinstance(c, Tree) and c.data == "body"), None)
 
 
 def _blocks(node: Tree[Token]) -> list[Tree[Token]]:
+    from lark import Tree
+
     body = node if node.data == "body" else _body(node)
     if body is None and node.data == "start":
         body = next((c for c in node.children if isinstance(c, Tree) and c.data == "body"), None)
@@ -203,15 +214,21 @@ def _blocks(node: Tree[Token]) -> list[Tree[Token]]:
 
 
 def _block_type(block: Tree[Token]) -> str:
+    from lark import Tree
+
     first = block.children[0]
     return _identifier(first) if isinstance(first, Tree) else str(first)
 
 
 def _identifier(node: Tree[Token]) -> str:
+    from lark import Token
+
     return "".join(str(t) for t in node.scan_values(lambda v: isinstance(v, Token)))
 
 
 def _labels(block: Tree[Token]) -> list[str]:
+    from lark import Token, Tree
+
     labels = []
     for child in block.children[1:]:
         if isinstance(child, Tree) and child.data == "string":
@@ -229,6 +246,8 @@ def _location(node: Tree[Token], shown: str) -> Location:
 
 def _attributes(block: Tree[Token], text: str) -> dict[str, str]:
     """Attribute name -> its source text, for the block's own attributes."""
+    from lark import Tree
+
     body = _body(block)
     out: dict[str, str] = {}
     if body is None:
@@ -280,6 +299,8 @@ def read_ignores(tree: Tree[Token], text: str, shown: str) -> list[InlineIgnore]
     it (a run of comment lines may sit in between), else the innermost resource
     or inline block it is inside. Anywhere else it would cover nothing: an error.
     """
+    from lark import Token
+
     comments = [
         t
         for t in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NL_OR_COMMENT")

@@ -16,7 +16,7 @@ from typing import Any
 
 from policycheck.errors import InputError
 from policycheck.inputs import describe as describe  # re-exported for the translators
-from policycheck.inputs import parse_json, read_text
+from policycheck.inputs import read_json
 
 #: Plan format majors this reader understands (Terraform 0.12 wrote 0.1, 1.x writes 1.x).
 SUPPORTED_MAJORS = ("0", "1")
@@ -27,10 +27,7 @@ _MODULE_SEGMENT = re.compile(r'module\.([A-Za-z0-9_-]+)(\[(?:"(?:[^"\\]|\\.)*"|[
 def read_plan_document(path: Path) -> dict[str, Any]:
     """The plan's JSON object, after checking it is a plan this reader understands."""
     where = str(path)
-    text = read_text(path, "plan")
-    if not text.strip():
-        raise InputError(f"{where}: the plan file is empty")
-    doc = parse_json(text, where, hint="; create it with: terraform show -json tfplan > plan.json")
+    doc = read_json(path, "plan", hint="; create it with: terraform show -json tfplan > plan.json")
     if not isinstance(doc, dict):
         raise InputError(f"{where}: a Terraform plan is a JSON object, found {type(doc).__name__}")
     version = doc.get("format_version")
@@ -102,6 +99,14 @@ class Plan:
     resources: dict[str, PlannedResource] = field(default_factory=dict)
     #: Address without instance key -> instance addresses (``x`` -> ``x[0]``, ``x[1]``).
     instances: dict[str, list[str]] = field(default_factory=dict)
+    # Built once, so no lookup walks every resource or declaration again (which
+    # made reading a plan quadratic in its resources): per module configuration,
+    # its resource declarations by (type, name); the concrete module instances
+    # (prefixes) a module call has, per (caller prefix, module name).
+    _declarations: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
+    _module_instances: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -178,11 +183,21 @@ class Plan:
         module = self._config_module(module_prefix)
         if module is None:
             return {}, False
-        for res in module.get("resources") or []:
-            if isinstance(res, dict) and res.get("type") == rtype and res.get("name") == name:
-                exprs = res.get("expressions")
-                return (exprs if isinstance(exprs, dict) else {}), True
-        return {}, False
+        declarations = self._declarations.get(id(module))
+        if declarations is None:
+            declarations = {}
+            for res in module.get("resources") or []:
+                if not isinstance(res, dict):
+                    continue
+                declared_type, declared_name = res.get("type"), res.get("name")
+                if isinstance(declared_type, str) and isinstance(declared_name, str):
+                    declarations.setdefault((declared_type, declared_name), res)  # first counts
+            self._declarations[id(module)] = declarations
+        declared = declarations.get((rtype, name))
+        if declared is None:
+            return {}, False
+        exprs = declared.get("expressions")
+        return (exprs if isinstance(exprs, dict) else {}), True
 
     def provider_default(self, provider: str, attribute: str) -> str | None:
         """A constant the default (unaliased) provider block sets, e.g. google's project."""
@@ -275,18 +290,29 @@ class Plan:
             parent_prefix, _expression_references(expr), depth + 1, last.group(2) or None
         )
 
+    def _instances_of_call(self, prefix: str, module_name: str) -> list[str]:
+        """The concrete prefixes (``module.m["a"].``, ...) of module call ``module_name``
+        in the module at ``prefix``, from the planned resources' prefixes."""
+        cached = self._module_instances.get((prefix, module_name))
+        if cached is not None:
+            return cached
+        call = re.compile(
+            re.escape(prefix)
+            + rf'module\.{re.escape(module_name)}(?:\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.'
+        )
+        prefixes = {r.module_prefix for r in self.resources.values()}
+        concrete = sorted({m.group(0) for p in prefixes if (m := call.match(p))}) or [
+            f"{prefix}module.{module_name}."
+        ]
+        self._module_instances[(prefix, module_name)] = concrete
+        return concrete
+
     def _resolve_output(self, prefix: str, module_ref: str, output: str, depth: int) -> list[str]:
         # A module call with count/for_each has one concrete prefix per instance;
         # ``module.m["k"].out`` names one of them.
         module_name = _strip_key(module_ref)
         key = module_ref[len(module_name) :]
-        call = re.compile(
-            re.escape(prefix)
-            + rf'module\.{re.escape(module_name)}(?:\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\])?\.'
-        )
-        concrete = sorted(
-            {m.group(0) for r in self.resources.values() if (m := call.match(r.module_prefix))}
-        ) or [f"{prefix}module.{module_name}."]
+        concrete = self._instances_of_call(prefix, module_name)
         if key:
             concrete = [c for c in concrete if c == f"{prefix}module.{module_name}{key}."]
             if not concrete:

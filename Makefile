@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# OPA's Go library for --rego-engine opa (optional at run time). Not in
+	# pyproject.toml: its metadata asks for Python >= 3.14, which nothing in it
+	# needs, and only pip's --ignore-requires-python installs it here.
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)

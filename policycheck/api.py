@@ -228,6 +228,7 @@ def evaluate(
     policy_dirs: Sequence[PathLike] = (),
     rego_timeout: float | None = None,
     rego_batch: int | Literal["all"] | None = None,
+    rego_engine: Literal["rego-cpp", "opa"] = "rego-cpp",
     rego_input: PathLike | None = None,
     today: dt.date | None = None,
     select: Callable[[VM], bool] | None = None,
@@ -242,10 +243,12 @@ def evaluate(
     (on OPA with ``rego="opa"``, else embedded; docs/rego.md). ``rego_timeout``:
     seconds the Rego evaluation may take; ``rego_batch``: VMs per Rego evaluation
     (default 5), or ``"all"`` for the whole estate in one input document
-    (docs/rego.md, "Batches"); ``rego_input``: also write the input document
-    there. ``today`` decides which suppressions have expired (default: the
-    current date). ``select`` evaluates only the VMs it accepts (one shard's,
-    docs/sharding.md); the whole inventory still resolves peers and servers.
+    (docs/rego.md, "Batches"); ``rego_engine``: the embedded engine, ``rego-cpp``
+    (default) or ``opa`` (OPA's Go library, docs/rego.md "Engines");
+    ``rego_input``: also write the input document there. ``today`` decides
+    which suppressions have expired (default: the current date). ``select``
+    evaluates only the VMs it accepts (one shard's, docs/sharding.md);
+    the whole inventory still resolves peers and servers.
     ``evidence`` adds each VM's checked flows and their status (``result.evidence``).
     """
     cat = catalog or default_catalog()
@@ -259,9 +262,21 @@ def evaluate(
         return _evaluate(inventory, prof, cat, today=today, select=select, evidence=evidence)
     if rego == "opa":
         require("rego", "--rego opa", ("opa_client", "requests"))
-    else:
+        if rego_engine != "rego-cpp":
+            raise InputError(
+                f"--rego-engine {rego_engine} chooses the embedded engine, but --rego opa "
+                "evaluates on the OPA server: drop one of them"
+            )
+    elif rego_engine == "rego-cpp":
         what = "--rego embedded" if rego == "embedded" else "--policy-dir"
         require("rego", what, ("regopy",))
+    else:
+        from policycheck.policy.embedded import EngineUnavailable, require_engine
+
+        try:
+            require_engine(rego_engine)
+        except EngineUnavailable as exc:
+            raise InputError(str(exc)) from exc
     from policycheck.policy.batches import DEFAULT_BATCH
     from policycheck.policy.embedded import DEFAULT_TIMEOUT
     from policycheck.rego import evaluate_rego
@@ -280,6 +295,7 @@ def evaluate(
         write_input=None if rego_input is None else Path(rego_input),
         evidence=evidence,
         batch=None if rego_batch == "all" else (rego_batch or DEFAULT_BATCH),
+        embedded=rego_engine,
     )
 
 

@@ -38,6 +38,7 @@ def run_report(
     policy_dirs: Sequence[Path] = (),
     rego_timeout: float | None = None,
     rego_batch: int | Literal["all"] | None = None,
+    rego_engine: str = "rego-cpp",
     rego_input: Path | None = None,
     baseline: Baseline | None = None,
     evidence: bool = False,
@@ -56,6 +57,7 @@ def run_report(
             policy_dirs=policy_dirs,
             rego_timeout=rego_timeout,
             rego_batch=rego_batch,
+            rego_engine=rego_engine,  # type: ignore[arg-type]
             rego_input=rego_input,
             evidence=evidence,
         )

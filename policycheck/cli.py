@@ -265,6 +265,15 @@ def _report_options(f: F) -> F:
         "run on the same engine. See docs/rego.md.",
     )(f)
     f = click.option(
+        "--rego-engine",
+        type=click.Choice(["rego-cpp", "opa"]),
+        default="rego-cpp",
+        show_default=True,
+        help="The embedded engine for --rego embedded and --policy-dir: rego-cpp, or opa "
+        "(OPA's own Go library in a child process: OPA's semantics and built-ins, much "
+        "faster on large inputs; needs opa-golib-python-bindings, docs/install.md).",
+    )(f)
+    f = click.option(
         "--opa-url",
         default=None,
         help="OPA server for --rego opa, e.g. http://127.0.0.1:8181: the policies are "

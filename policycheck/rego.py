@@ -33,7 +33,7 @@ from policycheck.findings import PORT_PROTOCOLS, Finding, ScanResult
 from policycheck.model import VM, Inventory
 from policycheck.policy.batches import DEFAULT_BATCH, split
 from policycheck.policy.document import DocumentBuilder
-from policycheck.policy.embedded import DEFAULT_TIMEOUT
+from policycheck.policy.embedded import DEFAULT_ENGINE, DEFAULT_TIMEOUT, EngineName
 from policycheck.policy.load import PolicySet, display_path, load_policy_dirs
 from policycheck.policy.results import Converter, Resolver
 from policycheck.policy.session import Answers, Query, run_embedded
@@ -66,16 +66,18 @@ def evaluate_rego(
     write_input: Path | None = None,
     evidence: bool = False,
     batch: int | None = DEFAULT_BATCH,
+    embedded: EngineName = DEFAULT_ENGINE,
 ) -> ScanResult:
     """A native scan plus the Rego policies.
 
     ``swyx``: decide SWYX001-SWYX003 with ``policy_path`` (policies/swyx.rego).
     ``policy_dirs``: the users' policies (their findings are added). ``engine``:
-    ``embedded`` (rego-cpp, in a child process) or ``opa`` (the server at
-    ``opa_url``, through opa-python-client). ``timeout``: seconds each step
-    (loading, one query) may take. ``write_input``: also write the input document
-    there (when the evaluation succeeds). ``select``: only the VMs it accepts (one
-    shard's) are evaluated and in the input document's ``vms``. ``evidence``: see
+    ``embedded`` (``embedded``: rego-cpp or OPA's Go library, in child processes)
+    or ``opa`` (the server at ``opa_url``, through opa-python-client).
+    ``timeout``: seconds each step (loading, one query) may take.
+    ``write_input``: also write the input document there (when the evaluation
+    succeeds). ``select``: only the VMs it accepts (one shard's) are evaluated
+    and in the input document's ``vms``. ``evidence``: see
     :func:`policycheck.engine.evaluate.evaluate` (judged by the findings Rego decided).
     """
     if engine not in ("embedded", "opa"):
@@ -101,7 +103,9 @@ def evaluate_rego(
     reports = user.reports()
     queries += [Query(r.query, r.where) for r in reports]
     documents = split(document, batch)
-    answers = run_policies(engine, sources, user.data, documents, queries, opa_url, timeout)
+    answers = run_policies(
+        engine, sources, user.data, documents, queries, opa_url, timeout, embedded
+    )
 
     decided: list[Finding] = []
     if swyx:
@@ -149,6 +153,7 @@ def run_policies(
     queries: Sequence[Query],
     opa_url: str | None,
     timeout: float,
+    embedded: EngineName = DEFAULT_ENGINE,
 ) -> Answers:
     if not sources:
         return {}
@@ -157,7 +162,7 @@ def run_policies(
 
         assert opa_url is not None
         return run_opa(opa_url, sources, data, documents, queries, timeout=timeout)
-    return run_embedded(sources, data, documents, queries, timeout=timeout)
+    return run_embedded(sources, data, documents, queries, timeout=timeout, engine=embedded)
 
 
 # ---------------------------------------------------------- Swyx findings

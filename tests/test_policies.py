@@ -8,6 +8,7 @@ Terraform plans; what they must find is stated per policy from the estate
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -53,12 +54,16 @@ def scan(plan: Path, fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:
 # ------------------------------------------------------------ every format
 
 
-@pytest.fixture(scope="module", params=["embedded", "opa"])
+@pytest.fixture(scope="module", params=["embedded", "embedded-opa", "opa"])
 def engine(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    """The embedded engine, or the OPA-server path (opa-python-client against the
-    OPA-compatible test server): the same tests pass on both."""
+    """The embedded engine (rego-cpp, or OPA's Go library in the same child-process
+    design), or the OPA-server path (opa-python-client against the OPA-compatible
+    test server): the same tests pass on all three."""
     if request.param == "embedded":
         yield []
+        return
+    if request.param == "embedded-opa":
+        yield ["--rego-engine", "opa"]
         return
     with OpaCompatibleServer() as server:
         yield ["--rego", "opa", "--opa-url", server.url]
@@ -495,3 +500,137 @@ def test_strings_of_the_input_keep_their_quotes(tmp_path: Path) -> None:
         inventory, load_profile(None, CATALOG), CATALOG, swyx=False, policy_dirs=[folder]
     )
     assert [f.policy.message for f in result.findings if f.policy is not None] == [team]
+
+
+# ------------------------------------------- the embedded OPA engine (Go library)
+
+OPA_ENGINE = ("--rego-engine", "opa")
+
+
+def test_embedded_opa_gives_the_findings_of_rego_cpp_and_the_opa_server() -> None:
+    inventory = terraform.load_plan(AWS_PLAN)
+    profile = load_profile(None, CATALOG)
+    dirs = [EXAMPLES]
+    cpp = evaluate_rego(inventory, profile, CATALOG, policy_dirs=dirs)
+    opa = evaluate_rego(inventory, profile, CATALOG, policy_dirs=dirs, embedded="opa")
+    with OpaCompatibleServer() as server:
+        remote = evaluate_rego(
+            inventory, profile, CATALOG, engine="opa", opa_url=server.url, policy_dirs=dirs
+        )
+    assert user_keys(opa.findings) == user_keys(cpp.findings) == user_keys(remote.findings)
+    assert {f.rule_id for f in opa.findings} >= {"SWYX001", "NET001", "NET003", "TAG001"}
+
+
+def test_embedded_opa_parse_error_names_the_line(tmp_path: Path) -> None:
+    folder = policy_dir(tmp_path, HEAD + "deny contains msg if {\n\tmsg := 1 +\n}\n")
+    line = failing_scan(folder, *OPA_ENGINE)
+    assert line.startswith(f"policycheck: error: {folder}/broken.rego:7: rego_parse_error: "), line
+
+
+def test_embedded_opa_unknown_function_names_the_line(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path,
+        HEAD + "deny contains msg if {\n\tsome vm in input.vms\n\tmsg := acme.lookup(vm)\n}\n",
+    )
+    line = failing_scan(folder, *OPA_ENGINE)
+    assert line == (
+        f"policycheck: error: {folder}/broken.rego:7: rego_type_error: undefined function "
+        "acme.lookup (embedded Rego engine)"
+    )
+
+
+def test_embedded_opa_has_the_net_cidr_builtins(tmp_path: Path) -> None:
+    # What rego-cpp lacks (test_a_missing_builtin_is_an_error_not_silence) OPA has.
+    folder = policy_dir(
+        tmp_path,
+        HEAD
+        + "deny contains msg if {\n"
+        + "\tsome vm in input.vms\n"
+        + '\tnet.cidr_contains("0.0.0.0/0", vm.addresses[0])\n'
+        + '\tmsg := sprintf("%s has an address", [vm.name])\n}\n',
+    )
+    done = cli(
+        "scan",
+        "terraform",
+        str(AWS_PLAN),
+        "--format",
+        "json",
+        "--policy-dir",
+        str(folder),
+        *OPA_ENGINE,
+    )
+    assert done.returncode == 1, done.stderr
+    mine = [f for f in json.loads(done.stdout)["findings"] if f.get("policy")]
+    assert sorted(f["message"] for f in mine) == ["pbx1 has an address"]
+
+
+def test_embedded_opa_past_the_time_limit_is_stopped(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path,
+        HEAD
+        + "deny contains msg if {\n"
+        + "\tn := count([x | some x in numbers.range(0, 1000000000)])\n"
+        + "\tmsg := format_int(n, 10)\n}\n",
+    )
+    line = failing_scan(folder, "--rego-timeout", "2", *OPA_ENGINE)
+    assert line == (
+        f"policycheck: error: {folder}/broken.rego:5: data.acme.check.deny did not finish "
+        "within 2 s (raise the limit with --rego-timeout)"
+    )
+
+
+def hiding_opa(tmp_path: Path) -> dict[str, str]:
+    """An environment where `import opa_bindings` fails, as without the package:
+    a package of that name first on the path that raises ImportError."""
+    shim = tmp_path / "shim" / "opa_bindings"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError(\"No module named 'opa_bindings'\")\n")
+    return {**os.environ, "PYTHONPATH": str(shim.parent)}
+
+
+def test_without_the_opa_package_one_line_says_how_to_install_it(tmp_path: Path) -> None:
+    env = hiding_opa(tmp_path)
+    install = "pip install --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4"
+    for args in (
+        ["scan", "terraform", str(AWS_PLAN), "--rego", "embedded", *OPA_ENGINE],
+        ["policy", "test", str(EXAMPLES), "--engine", "opa"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "policycheck", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            env=env,
+        )
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "policycheck: error: the embedded Rego engine opa needs opa_bindings, which is "
+            f"not installed: {install}"
+        ]
+
+
+def test_policy_test_with_opa_passes_and_fails_on_a_broken_test(tmp_path: Path) -> None:
+    done = cli("policy", "test", "examples/policies", "--engine", "opa")
+    assert (done.returncode, done.stdout.strip()) == (0, "PASS: 17/17"), done.stderr
+    copy = tmp_path / "policies"
+    shutil.copytree(EXAMPLES, copy)
+    test = copy / "ownership_test.rego"
+    test.write_text(test.read_text().replace('{"vm-2", "vm-3"}', '{"vm-2"}'))
+    done = cli("policy", "test", str(copy), "--engine", "opa")
+    assert done.returncode == 1
+    assert (
+        f"{copy}/ownership_test.rego:12: data.examples.ownership_test."
+        "test_vms_without_an_owner_are_reported: FAIL"
+    ) in done.stdout
+    assert done.stdout.strip().endswith("PASS: 16/17, FAIL: 1/17")
+
+
+def test_policy_test_with_opa_load_errors_exit_2_naming_the_line(tmp_path: Path) -> None:
+    folder = policy_dir(tmp_path, HEAD + "test_x if {\n\tnofunc(1)\n}\n", "u_test.rego")
+    done = cli("policy", "test", str(folder), "--engine", "opa")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"policycheck: error: {folder}/u_test.rego:6: rego_type_error: undefined function "
+        "nofunc (embedded Rego engine)"
+    )

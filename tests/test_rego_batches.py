@@ -31,6 +31,7 @@ from policycheck.findings import ScanResult
 from policycheck.model import Inventory
 from policycheck.policy.batches import referenced, split, union
 from policycheck.policy.document import DocumentBuilder
+from policycheck.policy.embedded import EngineName
 from policycheck.policy.session import Query, run_embedded
 from policycheck.policy.source import parse_source
 from policycheck.profile import Profile, load_profile
@@ -111,13 +112,30 @@ def test_union_keeps_an_element_once_and_passes_a_non_set_on() -> None:
     assert union([(True, []), (True, True)]) == (True, True)
 
 
+@pytest.fixture(scope="module")
+def whole_cpp(hosting: tuple[Inventory, Profile]) -> ScanResult:
+    inventory, profile = hosting
+    return evaluate_rego(inventory, profile, CATALOG, policy_dirs=[EXAMPLES], batch=None)
+
+
+#: The embedded engines: rego-cpp, and OPA's Go library in the same child-process design.
+ENGINES = ("rego-cpp", "opa")
+
+
+@pytest.mark.parametrize("embedded", ENGINES)
 def test_batched_and_whole_evaluation_give_the_same_findings(
-    hosting: tuple[Inventory, Profile],
+    hosting: tuple[Inventory, Profile], whole_cpp: ScanResult, embedded: EngineName
 ) -> None:
     inventory, profile = hosting
-    whole = evaluate_rego(inventory, profile, CATALOG, policy_dirs=[EXAMPLES], batch=None)
-    batched = evaluate_rego(inventory, profile, CATALOG, policy_dirs=[EXAMPLES], batch=3)
+    whole = evaluate_rego(
+        inventory, profile, CATALOG, policy_dirs=[EXAMPLES], batch=None, embedded=embedded
+    )
+    batched = evaluate_rego(
+        inventory, profile, CATALOG, policy_dirs=[EXAMPLES], batch=3, embedded=embedded
+    )
     assert keys(batched) == keys(whole)
+    # Both engines decide alike.
+    assert keys(whole) == keys(whole_cpp)
     rules = Counter(f.rule_id for f in whole.findings)
     # Swyx findings, per-VM and per-rule user findings are all there to compare.
     assert rules["SWYX001"] and rules["NET001"] and rules["TAG001"] and rules["NET002"]
@@ -163,8 +181,9 @@ def policy_dir(tmp_path: Path, body: str) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("embedded", ENGINES)
 def test_an_error_in_one_batch_names_the_file_and_line(
-    hosting: tuple[Inventory, Profile], tmp_path: Path
+    hosting: tuple[Inventory, Profile], tmp_path: Path, embedded: EngineName
 ) -> None:
     inventory, profile = hosting
     last = inventory.vms[-1].name
@@ -177,7 +196,15 @@ def test_an_error_in_one_batch_names_the_file_and_line(
         "}\n",
     )
     with pytest.raises(InputError) as err:
-        evaluate_rego(inventory, profile, CATALOG, swyx=False, policy_dirs=[folder], batch=2)
+        evaluate_rego(
+            inventory,
+            profile,
+            CATALOG,
+            swyx=False,
+            policy_dirs=[folder],
+            batch=2,
+            embedded=embedded,
+        )
     message = str(err.value)
     assert message.startswith(f"{folder}/broken.rego:8: "), message
     assert message.endswith("(embedded Rego engine)")

@@ -96,7 +96,16 @@ def register(cli: click.Group) -> None:
         metavar="SECONDS",
         help="Time limit per test.",
     )
-    def policy_test(dirs: tuple[Path, ...], verbose: bool, run: str | None, timeout: float) -> None:
+    @click.option(
+        "--engine",
+        type=click.Choice(["rego-cpp", "opa"]),
+        default="rego-cpp",
+        show_default=True,
+        help="The embedded engine: rego-cpp, or opa (OPA's Go library, docs/install.md).",
+    )
+    def policy_test(
+        dirs: tuple[Path, ...], verbose: bool, run: str | None, timeout: float, engine: str
+    ) -> None:
         """Run the Rego unit tests in DIR (opa test's conventions) with the embedded
         engine: no OPA needed.
 
@@ -121,14 +130,20 @@ def register(cli: click.Group) -> None:
         from policycheck.policy.load import load_policy_dirs
         from policycheck.policy.testing import report_lines, run_tests
 
-        require("rego", "policycheck policy test", ("regopy",))
+        if engine == "rego-cpp":
+            require("rego", "policycheck policy test", ("regopy",))
         if run is not None:
             try:
                 re.compile(run)
             except re.error as exc:
                 raise InputError(f"--run {run!r}: not a regular expression ({exc})") from exc
         policies = load_policy_dirs(list(dirs), reserved=False)
-        result = run_tests(policies, run=run, timeout=timeout)
+        result = run_tests(
+            policies,
+            run=run,
+            timeout=timeout,
+            engine="opa" if engine == "opa" else "rego-cpp",
+        )
         if not result.results:
             raise InputError(
                 f"{', '.join(str(d) for d in dirs)}: no test_* rules"

@@ -1,7 +1,9 @@
-"""The embedded engine (rego-cpp via regopy), driven in a child process.
+"""The embedded engine (rego-cpp via regopy, or OPA's Go library), driven in a
+child process.
 
-:class:`EmbeddedEngine` starts ``python -m policycheck.policy.worker`` and talks
-to it line by line (policycheck/policy/worker.py). Every request has a time
+:class:`EmbeddedEngine` starts ``python -m policycheck.policy.worker`` (rego-cpp)
+or ``python -m policycheck.policy.opa_worker`` (OPA) and talks to it line by line
+(the protocol of policycheck/policy/worker.py). Every request has a time
 limit: past it, the child is killed and :class:`EngineTimeout` raised, so a
 policy that loops cannot hang a CI job. A child that dies (rego-cpp crashes on
 a few constructs) raises :class:`EngineCrash`; the caller decides what it names.
@@ -10,6 +12,7 @@ a few constructs) raises :class:`EngineCrash`; the caller decides what it names.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import queue
 import subprocess
@@ -17,7 +20,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -25,13 +28,35 @@ import orjson
 DEFAULT_TIMEOUT = 300.0
 _MISSING = object()
 
+EngineName = Literal["rego-cpp", "opa"]
+ENGINES: tuple[EngineName, ...] = ("rego-cpp", "opa")
+DEFAULT_ENGINE: EngineName = "rego-cpp"
+#: The child process of each engine, and what it needs installed.
+_WORKERS: dict[str, tuple[str, str, str]] = {
+    "rego-cpp": ("policycheck.policy.worker", "regopy", "pip install regopy"),
+    # pyproject.toml cannot install it: its metadata asks for Python >= 3.14,
+    # which nothing in it needs (docs/install.md).
+    "opa": (
+        "policycheck.policy.opa_worker",
+        "opa_bindings",
+        "pip install --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4",
+    ),
+}
+
 
 class EngineError(Exception):
-    """The engine reported an error: its message, and where when it says so."""
+    """The engine reported an error: its message, and where when it says so (a
+    byte offset or a line in ``file``)."""
 
-    def __init__(self, message: str, file: str | None = None, offset: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        offset: int | None = None,
+        line: int | None = None,
+    ):
         super().__init__(message)
-        self.message, self.file, self.offset = message, file, offset
+        self.message, self.file, self.offset, self.line = message, file, offset, line
 
 
 class EngineTimeout(Exception):
@@ -45,21 +70,36 @@ class EngineTimeout(Exception):
 class EngineCrash(Exception):
     """The child process ended without answering."""
 
-    def __init__(self, returncode: int | None):
+    def __init__(self, returncode: int | None, engine: EngineName = DEFAULT_ENGINE):
         how = f"exit status {returncode}" if returncode is not None else "no answer"
-        super().__init__(f"the embedded Rego engine (rego-cpp) stopped ({how})")
+        super().__init__(f"the embedded Rego engine ({engine}) stopped ({how})")
         self.returncode = returncode
 
 
 class EngineUnavailable(Exception):
-    """regopy is not installed."""
+    """The engine's package (regopy, opa-golib-python-bindings) is not installed."""
+
+
+def require_engine(engine: EngineName) -> None:
+    """Raise :class:`EngineUnavailable` (one line: the pip command) unless
+    ``engine`` can be imported here, as its child process will."""
+    if engine not in _WORKERS:
+        raise EngineUnavailable(f"--rego-engine: unknown engine {engine!r} (rego-cpp or opa)")
+    _, module, command = _WORKERS[engine]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"the embedded Rego engine {engine} needs {module}, which is not installed: {command}"
+        ) from exc
 
 
 class EmbeddedEngine:
-    """One rego-cpp interpreter in a child process; a context manager."""
+    """One engine (rego-cpp or OPA) in a child process; a context manager."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, engine: EngineName = DEFAULT_ENGINE):
         self.timeout = timeout
+        self.engine = engine
         self._proc: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[bytes] = queue.Queue()
         self._stopped = False
@@ -78,18 +118,13 @@ class EmbeddedEngine:
         self.close()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        try:
-            import regopy  # type: ignore[import-untyped]  # noqa: F401
-        except ImportError as exc:
-            raise EngineUnavailable(
-                "the embedded Rego engine needs regopy (pip install regopy)"
-            ) from exc
+        require_engine(self.engine)
         env = dict(os.environ)
         # The child must import this very policycheck, wherever it runs from.
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "policycheck.policy.worker"],
+            [sys.executable, "-m", _WORKERS[self.engine][0]],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -137,7 +172,7 @@ class EmbeddedEngine:
 
     def _request(self, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         if self._stopped:
-            raise EngineCrash(None)
+            raise EngineCrash(None, self.engine)
         proc = self._proc or self._start()
         assert proc.stdin is not None
         limit = self.timeout if timeout is None else timeout
@@ -146,7 +181,7 @@ class EmbeddedEngine:
             proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             self._kill()
-            raise EngineCrash(proc.poll()) from exc
+            raise EngineCrash(proc.poll(), self.engine) from exc
         try:
             raw = self._replies.get(timeout=limit)
         except queue.Empty:
@@ -155,13 +190,14 @@ class EmbeddedEngine:
         if not raw:
             code = proc.wait()
             self._proc = None
-            raise EngineCrash(code)
+            raise EngineCrash(code, self.engine)
         reply: dict[str, Any] = orjson.loads(raw)
         if not reply.get("ok"):
             raise EngineError(
                 str(reply.get("error") or "the engine failed"),
                 reply.get("file"),
                 reply.get("offset"),
+                reply.get("line"),
             )
         return reply
 
@@ -188,7 +224,8 @@ class EmbeddedEngine:
         return bool(reply.get("defined")), reply.get("value")
 
     def missing_builtins(self, names: Sequence[str]) -> list[str]:
-        """The names that are not built-in functions of rego-cpp."""
+        """The names that are not built-in functions of rego-cpp (only it answers
+        this; OPA's compiler rejects an unknown function itself)."""
         reply = self._request({"op": "builtins", "names": list(names)})
         return [str(n) for n in reply.get("missing", [])]
 

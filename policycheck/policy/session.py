@@ -18,11 +18,14 @@ from typing import Any
 from policycheck.errors import InputError, one_line
 from policycheck.policy.batches import union
 from policycheck.policy.embedded import (
+    DEFAULT_ENGINE,
     EmbeddedEngine,
     EngineCrash,
     EngineError,
+    EngineName,
     EngineTimeout,
     EngineUnavailable,
+    require_engine,
 )
 from policycheck.policy.source import KEYWORDS, Source
 
@@ -51,14 +54,14 @@ class Modules:
     def pairs(self) -> list[tuple[str, str]]:
         return [(s.display, s.text) for s in self.sources]
 
-    def where(self, file: str | None, offset: int | None) -> str | None:
-        """``file:LINE`` for an engine position (a byte offset into the module)."""
+    def where(self, file: str | None, offset: int | None, line: int | None = None) -> str | None:
+        """``file:LINE`` for an engine position: a byte offset into the module
+        (rego-cpp) or its line (OPA)."""
         if file is None or file not in self._text:
             return None
-        if offset is None:
-            return file
-        line = self._text[file].encode()[:offset].count(b"\n") + 1
-        return f"{file}:{line}"
+        if line is None and offset is not None:
+            line = self._text[file].encode()[:offset].count(b"\n") + 1
+        return file if line is None else f"{file}:{line}"
 
 
 #: rego-cpp's fixed budget of statements per query (not settable through its C API).
@@ -66,7 +69,7 @@ STATEMENT_BUDGET = "Maximum statement count reached"
 
 
 def engine_error(exc: EngineError, modules: Modules, fallback: str) -> InputError:
-    where = modules.where(exc.file, exc.offset) or fallback
+    where = modules.where(exc.file, exc.offset, exc.line) or fallback
     hint = ""
     if exc.message.startswith(STATEMENT_BUDGET):
         hint = (
@@ -161,16 +164,17 @@ def run_embedded(
     *,
     timeout: float,
     workers: int | None = None,
+    engine: EngineName = DEFAULT_ENGINE,
 ) -> Answers:
     """Every query on every input document (a batch, policycheck/policy/batches.py),
-    on a small pool of rego-cpp processes that each load the modules once; the
-    batches' answers united per query. ``timeout``: seconds the whole evaluation
-    (every batch) may take."""
+    on a small pool of engine processes (rego-cpp or OPA) that each load the
+    modules once; the batches' answers united per query. ``timeout``: seconds the
+    whole evaluation (every batch) may take."""
     modules = Modules(sources)
     first = sources[0].where() if sources else "Rego"
     deadline = time.monotonic() + timeout
     count = max(1, min(workers or default_workers(), len(documents)))
-    engines = [EmbeddedEngine(timeout) for _ in range(count)]
+    engines = [EmbeddedEngine(timeout, engine) for _ in range(count)]
     answers: list[Answers] = [{} for _ in documents]
     pending = iter(enumerate(documents))
     lock = threading.Lock()
@@ -201,7 +205,10 @@ def run_embedded(
 
     try:
         try:
-            check_calls(engines[0], sources)
+            if engine == "rego-cpp":  # OPA's compiler checks calls itself
+                check_calls(engines[0], sources)
+            else:
+                require_engine(engine)
         except EngineCrash as exc:
             raise InputError(f"{first}: {exc}") from exc
         except EngineUnavailable as exc:
@@ -215,8 +222,8 @@ def run_embedded(
             for thread in threads:
                 thread.join()
     finally:
-        for engine in engines:
-            engine.close()
+        for started in engines:
+            started.close()
     if failures:
         raise failures[0]
     return {q.expr: union(a.get(q.expr, (False, None)) for a in answers) for q in queries}

@@ -21,9 +21,11 @@ from typing import Literal
 
 from policycheck.errors import InputError
 from policycheck.policy.embedded import (
+    DEFAULT_ENGINE,
     EmbeddedEngine,
     EngineCrash,
     EngineError,
+    EngineName,
     EngineTimeout,
     EngineUnavailable,
 )
@@ -100,6 +102,7 @@ def run_tests(
     *,
     run: str | None = None,
     timeout: float = DEFAULT_TEST_TIMEOUT,
+    engine: EngineName = DEFAULT_ENGINE,
 ) -> RegoTestRun:
     """Run the tests; a module that does not load, or calls a function that does
     not exist, is an :class:`InputError` (exit 2) naming its line."""
@@ -107,30 +110,35 @@ def run_tests(
     modules = Modules(sources)
     cases = collect_tests(policies, run)
     out = RegoTestRun()
-    engine: EmbeddedEngine | None = None
+    runner: EmbeddedEngine | None = None
     try:
         for case in cases:
             if TODO_RULE.match(case.rule):
                 out.results.append(RegoTestResult(case, "skip"))
                 continue
-            if engine is None or not engine.running:
-                engine = _loaded(sources, modules, policies, timeout)
-            out.results.append(_one(engine, case, modules))
+            if runner is None or not runner.running:
+                runner = _loaded(sources, modules, policies, timeout, engine)
+            out.results.append(_one(runner, case, modules))
     except EngineUnavailable as exc:
         raise InputError(str(exc)) from exc
     finally:
-        if engine is not None:
-            engine.close()
+        if runner is not None:
+            runner.close()
     return out
 
 
 def _loaded(
-    sources: Sequence[Source], modules: Modules, policies: PolicySet, timeout: float
+    sources: Sequence[Source],
+    modules: Modules,
+    policies: PolicySet,
+    timeout: float,
+    name: EngineName,
 ) -> EmbeddedEngine:
-    engine = EmbeddedEngine(timeout)
+    engine = EmbeddedEngine(timeout, name)
     first = sources[0].where() if sources else "policy"
     try:
-        check_calls(engine, sources)
+        if name == "rego-cpp":  # OPA's compiler checks calls when loading
+            check_calls(engine, sources)
         engine.load(modules.pairs(), policies.data)
     except EngineError as exc:
         engine.close()
@@ -149,12 +157,14 @@ def _one(engine: EmbeddedEngine, case: RegoTest, modules: Modules) -> RegoTestRe
     try:
         defined, value = engine.query(case.name)
     except EngineError as exc:
-        where = modules.where(exc.file, exc.offset)
+        where = modules.where(exc.file, exc.offset, exc.line)
         detail = f"{where}: {exc.message}" if where else exc.message
         return RegoTestResult(case, "error", time.perf_counter() - started, detail)
     except EngineTimeout as exc:
         return RegoTestResult(case, "error", time.perf_counter() - started, str(exc))
     except EngineCrash as exc:
+        if engine.engine != "rego-cpp":
+            return RegoTestResult(case, "error", time.perf_counter() - started, str(exc))
         hint = CRASH_HINT
         suspects = [f"{s.display}:{line}" for s in modules.sources for line in s.with_input]
         if suspects:

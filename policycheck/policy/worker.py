@@ -17,15 +17,14 @@ Protocol: one JSON object per line in each direction.
 - ``{"op": "version"}`` -> ``{"ok": true, "version": "1.5.2"}``.
 
 Any failure answers ``{"ok": false, "error": message, "file": module name or
-null, "offset": character offset or null}``: the engine's own message, and the
-position it gives when it gives one.
+null, "offset": byte offset or null, "line": line or null}``: the engine's own
+message, and the position it gives when it gives one (rego-cpp: an offset; OPA,
+policycheck/policy/opa_worker.py: a line). policycheck/policy/protocol.py serves it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from typing import Any
 
 import orjson
@@ -45,6 +44,8 @@ from regopy.rego_shared import (  # type: ignore[import-untyped]
     rego_query,
 )
 
+from policycheck.policy.protocol import EngineFailure, serve
+
 #: A query that is one rule of a package: ``data.pkg.rule``.
 _RULE_PATH = re.compile(r"data(\.[A-Za-z_][A-Za-z0-9_]*)+")
 #: rego-cpp's status code for success.
@@ -53,12 +54,6 @@ _OK = 0
 _ERROR = 1800
 #: An error node's opening, not "(errormsg" or "(errorast".
 _ERROR_NODE = re.compile(r"\(error\s")
-
-
-class EngineFailure(Exception):
-    def __init__(self, message: str, file: str | None = None, offset: int | None = None):
-        super().__init__(message)
-        self.message, self.file, self.offset = message, file, offset
 
 
 def parse_errors(text: str) -> list[EngineFailure]:
@@ -277,24 +272,7 @@ def _output_error(impl: Any) -> EngineFailure:
 
 
 def main() -> None:
-    # The protocol gets its own copy of stdout; fd 1 (where rego-cpp and a
-    # policy's print() write) becomes stderr.
-    channel = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    worker: Worker | None = None
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        try:
-            if worker is None:
-                worker = Worker()
-            reply = worker.handle(orjson.loads(raw))
-        except EngineFailure as exc:
-            reply = {"ok": False, "error": exc.message, "file": exc.file, "offset": exc.offset}
-        except Exception as exc:  # anything else still answers, with its message
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        channel.write(orjson.dumps(reply, option=orjson.OPT_NON_STR_KEYS) + b"\n")
-        channel.flush()
+    serve(Worker)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ here passes another size). Each Rego figure is also given as a multiple of the
 native one, wall and CPU (issue 15: at most 5x). ``--plan N`` additionally scans
 the N-VM Terraform plan natively and with ``--rego embedded`` and compares the
 findings: their fingerprints, and rule, VM, region, rules, message and level.
-The section between the ``rego`` markers of RESULTS.md is replaced; the rest of
-the file is kept.
+``--engine opa`` runs both Rego paths (and the plan) with ``--rego-engine opa``
+(OPA's Go library in the engine processes) instead of rego-cpp.
+The section between the ``rego`` markers of RESULTS.md (``rego-opa`` with
+``--engine opa``, placed after the rego-cpp one) is replaced; the rest of the
+file is kept.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from measure import REPO, Run, generate, load_average, machine, policycheck, run
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- rego:begin -->", "<!-- rego:end -->"
+ENGINES = ("rego-cpp", "opa")
 PATHS = {
     "native": [],
     "swyx": ["--rego", "embedded"],
@@ -91,9 +95,18 @@ def main() -> None:
     parser.add_argument("--plan", type=int, default=0, help="VMs of the plan to compare (0: none).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per run.")
     parser.add_argument("--batch", default="", help="--rego-batch for the Rego paths.")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="rego-cpp", help="--rego-engine of the Rego paths."
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out", help="Estates and reports.")
     parser.add_argument("--no-write", action="store_true", help="Print, do not update RESULTS.md.")
     args = parser.parse_args()
+    engine = [] if args.engine == "rego-cpp" else ["--rego-engine", args.engine]
+    begin, end = (
+        (BEGIN, END)
+        if not engine
+        else (f"<!-- rego-{args.engine}:begin -->", f"<!-- rego-{args.engine}:end -->")
+    )
     info = machine()
     info["load_before"] = load_average()
     estates = args.out / "estates"
@@ -106,6 +119,7 @@ def main() -> None:
         for path, extra in PATHS.items():
             report = reports / f"rego-{path}-{vms}.json"
             extra = [*extra, "--rego-batch", args.batch] if extra and args.batch else extra
+            extra = [*extra, *engine] if extra else extra
             done = scan("snapshot", estate, profile, report, extra, args.timeout)
             found = findings(report) if done.returncode in (0, 1) else None
             rows.append(Row(path, vms, done, None if found is None else len(found)))
@@ -114,7 +128,7 @@ def main() -> None:
                 f"{done.peak_mib:7.0f} MiB {rows[-1].cell} (load {load_average()})",
                 flush=True,
             )
-    lines = [BEGIN, "", f"Command: `python benchmarks/rego.py {' '.join(sys.argv[1:])}`", ""]
+    lines = [begin, "", f"Command: `python benchmarks/rego.py {' '.join(sys.argv[1:])}`", ""]
     lines += [
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, {info['python']}; "
         f"policycheck at `{info['commit']}`; load average {info['load_before']} before, "
@@ -143,7 +157,8 @@ def main() -> None:
         prints: dict[str, list[str] | None] = {}
         for path in ("native", "swyx"):
             report = reports / f"rego-plan-{path}-{args.plan}.json"
-            got[path] = scan("plan", plan, profile, report, PATHS[path], args.timeout)
+            extra = [*PATHS[path], *engine] if PATHS[path] else []
+            got[path] = scan("plan", plan, profile, report, extra, args.timeout)
             found = findings(report)
             keys[path] = None if found is None else sorted(key(f) for f in found)
             prints[path] = None if found is None else sorted(f["fingerprint"] for f in found)
@@ -157,7 +172,7 @@ def main() -> None:
         lines += [
             "",
             f"Plan of {args.plan:,} VMs: native {got['native'].seconds:.1f} s "
-            f"({got['native'].cpu_seconds:.1f} s CPU), `--rego embedded` "
+            f"({got['native'].cpu_seconds:.1f} s CPU), `{' '.join(['--rego embedded', *engine])}` "
             f"{got['swyx'].seconds:.1f} s ({got['swyx'].cpu_seconds:.1f} s CPU, "
             f"{got['swyx'].peak_mib:,.0f} MiB); fingerprints "
             + (f"identical ({len(prints['native'] or []):,})" if same_prints else "DIFFER")
@@ -165,14 +180,17 @@ def main() -> None:
             + ("identical" if same else "DIFFER")
             + " (rule, VM, direction, region, rules, message, level).",
         ]
-    lines += ["", END]
+    lines += ["", end]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
         old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-        if BEGIN in old and END in old:
-            head, rest = old.split(BEGIN, 1)
-            new = head + text + rest.split(END, 1)[1]
+        if begin in old and end in old:
+            head, rest = old.split(begin, 1)
+            new = head + text + rest.split(end, 1)[1]
+        elif engine and END in old:  # after the rego-cpp figures
+            head, rest = old.split(END, 1)
+            new = head + END + "\n\n" + text + rest
         else:
             new = old.rstrip("\n") + "\n\n## Rego path (issue 15)\n\n" + text + "\n"
         RESULTS.write_text(new, encoding="utf-8")

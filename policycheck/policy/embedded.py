@@ -223,6 +223,14 @@ class EmbeddedEngine:
         reply = self._request({"op": "query", "query": query}, timeout)
         return bool(reply.get("defined")), reply.get("value")
 
+    def answers(
+        self, queries: Sequence[str], *, timeout: float | None = None
+    ) -> list[tuple[bool, Any]]:
+        """(defined, value) of each query in one evaluation (OPA's worker only,
+        policycheck/policy/opa_worker.py)."""
+        reply = self._request({"op": "answers", "queries": list(queries)}, timeout)
+        return [(bool(defined), value) for defined, value in reply.get("answers", [])]
+
     def missing_builtins(self, names: Sequence[str]) -> list[str]:
         """The names that are not built-in functions of rego-cpp (only it answers
         this; OPA's compiler rejects an unknown function itself)."""

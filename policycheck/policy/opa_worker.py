@@ -8,6 +8,12 @@ Still a child process: an endless policy is stopped by killing it, and a crash
 of the Go runtime ends this process, not the scan. OPA compiles strictly (an
 unknown function is a type error), so no pre-check of calls is needed; its
 errors name ``file:LINE``, which is passed on as the reply's ``line``.
+
+One more request than rego-cpp's worker: ``{"op": "answers", "queries":
+[...]}`` -> ``{"ok": true, "answers": [[defined, value], ...]}``, every query on
+the input in one evaluation. OPA converts the input document for each
+evaluation, which costs more than most policies do; one evaluation per batch
+instead of one per query makes the example policies about four times cheaper.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from policycheck.policy.protocol import EngineFailure, serve
 PACKAGE = "opa-golib-python-bindings"
 #: A query the engine answers for a rule: ``data.pkg.rule``.
 _RULE_PATH = re.compile(r"data((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+#: The package of the generated rule that gathers several queries' answers.
+_ANSWERS = "policycheck_answers"
 
 
 def failure(exc: OpaError, names: Sequence[str]) -> EngineFailure:
@@ -46,6 +54,8 @@ class OpaWorker:
         self.opa = OpaEngine()
         self.names: list[str] = []
         self.input: Any = None
+        #: Queries gathered by a generated rule, and its document path.
+        self.gathered: dict[tuple[str, ...], str] = {}
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -67,6 +77,8 @@ class OpaWorker:
             return {"ok": True}
         if op == "query":
             return self._query(str(request["query"]))
+        if op == "answers":
+            return self._answers([str(q) for q in request.get("queries", [])])
         if op == "version":
             try:
                 return {"ok": True, "version": version(PACKAGE)}
@@ -88,6 +100,35 @@ class OpaWorker:
         if not results:
             return {"ok": True, "defined": False, "value": None}
         return {"ok": True, "defined": True, "value": results[0].get("__value__")}
+
+    def _answers(self, queries: list[str]) -> dict[str, Any]:
+        """Every query (each a ``data.pkg.rule``) in one evaluation: a generated
+        partial object with one key per query (a key is absent when its rule is
+        undefined; an error names the rule's own file and line)."""
+        key = tuple(queries)
+        path = self.gathered.get(key)
+        if path is None:
+            if not all(_RULE_PATH.fullmatch(q) for q in queries):
+                raise EngineFailure("answers: every query must be a rule, data.pkg.rule")
+            package = f"{_ANSWERS}.q{len(self.gathered)}"
+            text = f"package {package}\n\n" + "".join(
+                f'answers["{i}"] := {q}\n' for i, q in enumerate(queries)
+            )
+            try:
+                self.opa.add_policy(f"{package}.rego", text)
+            except OpaError as exc:
+                raise failure(exc, self.names) from exc
+            path = self.gathered[key] = f"{package}.answers"
+        try:
+            found = self.opa.eval_document(path, self.input)
+        except OpaUndefinedError:
+            found = {}
+        except OpaError as exc:
+            raise failure(exc, self.names) from exc
+        answers = [
+            [True, found[str(i)]] if str(i) in found else [False, None] for i in range(len(queries))
+        ]
+        return {"ok": True, "answers": answers}
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import click
 from policycheck import api
 from policycheck.baseline import Baseline
 from policycheck.findings import ScanResult
-from policycheck.memory import freeze_inputs
+from policycheck.memory import evaluating, freeze_inputs
 from policycheck.model import Inventory
 from policycheck.report import render, write_report
 from policycheck.report.common import suppression_status_text
@@ -46,18 +46,19 @@ def run_report(
     profile = api.load_profile(profile_path)
     freeze_inputs()
     select = part.selects if part is not None else None
-    result = api.evaluate(
-        inventory,
-        profile,
-        rego=rego,  # type: ignore[arg-type]
-        opa_url=opa_url,
-        select=select,
-        policy_dirs=policy_dirs,
-        rego_timeout=rego_timeout,
-        rego_batch=rego_batch,
-        rego_input=rego_input,
-        evidence=evidence,
-    )
+    with evaluating():
+        result = api.evaluate(
+            inventory,
+            profile,
+            rego=rego,  # type: ignore[arg-type]
+            opa_url=opa_url,
+            select=select,
+            policy_dirs=policy_dirs,
+            rego_timeout=rego_timeout,
+            rego_batch=rego_batch,
+            rego_input=rego_input,
+            evidence=evidence,
+        )
     if part is not None:
         result = result.model_copy(
             update={"firewall_count": part.firewall_count, "shard": part.mark()}

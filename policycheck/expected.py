@@ -139,7 +139,7 @@ def expected_flows(
     resolver = _PeerResolver(profile, role_list, others)
     memo = memo or FlowMemo()
     flows: list[ExpectedFlow] = []
-    for row in catalog.rows_for(role_list):
+    for row in memo.get(("rows", role_list), lambda: catalog.rows_for(role_list)):
         flows.extend(
             memo.get(
                 ("row", row.id, resolver.resolve(row)),
@@ -151,7 +151,7 @@ def expected_flows(
     for trunk in profile.sip_trunks:
         if trunk.role in role_list:
             flows.extend(_trunk_flows(trunk, catalog, profile))
-    flows.extend(_extra_flows(profile, role_list))
+    flows.extend(memo.get(("extra", role_list), lambda: _extra_flows(profile, role_list)))
     return Expected(
         roles=role_list,
         flows=tuple(flows),
@@ -163,7 +163,8 @@ def expected_flows(
 class FlowMemo:
     """Flows that depend only on a catalog row and the peers it resolves to, shared
     by every VM of one scan (one catalog and profile): most rows resolve alike for
-    every VM; only IpPbxSrv and RemoteConnector peers differ between deployments."""
+    every VM; only IpPbxSrv and RemoteConnector peers differ between deployments.
+    Also a role set's rows and the profile's extra flows for it."""
 
     def __init__(self) -> None:
         self.entries: dict[tuple[object, ...], Any] = {}

@@ -275,6 +275,13 @@ def address_value(text: str) -> int:
 
 def to_cidrs(addrs: IntervalSet) -> list[str]:
     """Exact CIDR summary of an address set (v4 first, then v6)."""
+    return list(_cidrs(addrs))
+
+
+@lru_cache(maxsize=1 << 14)
+def _cidrs(addrs: IntervalSet) -> tuple[str, ...]:
+    """Cached: findings of many VMs name the same sets (a peer group, the internet
+    without the internal networks), and every finding summarises its own."""
     out: list[str] = []
     for lo, hi in addrs:
         if lo < V4_SIZE:
@@ -293,7 +300,7 @@ def to_cidrs(addrs: IntervalSet) -> list[str]:
                     ipaddress.IPv6Address(v6_lo), ipaddress.IPv6Address(hi - V6_OFFSET)
                 )
             )
-    return out
+    return tuple(out)
 
 
 def families(addrs: IntervalSet) -> tuple[IntervalSet, IntervalSet]:

@@ -11,9 +11,9 @@ form one part. No part claims a triple outside the region.
 from __future__ import annotations
 
 import bisect
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from policycheck.engine.intervals import (
     ALL_ADDRS,
@@ -22,6 +22,7 @@ from policycheck.engine.intervals import (
     ALL_V6,
     IntervalSet,
     addr_set,
+    cidr_interval,
     to_cidrs,
     union_all,
 )
@@ -190,7 +191,7 @@ def region_addrs(region: Iterable[RegionPart]) -> IntervalSet:
 
 def _is_cidr(text: str) -> bool:
     try:
-        ipaddress.ip_network(text, strict=False)
+        cidr_interval(text)  # parsed once per text
     except ValueError:
         return False
     return True
@@ -220,6 +221,7 @@ def _bases(internal: IntervalSet) -> list[tuple[PeerBase, PeerFamily, IntervalSe
     ]
 
 
+@lru_cache(maxsize=1 << 12)
 def summarize_peers(addrs: IntervalSet, internal: IntervalSet) -> PeerSummary:
     """The shortest exact description of ``addrs``: a named base (anywhere, the
     internet, the internal networks; per family) minus at most

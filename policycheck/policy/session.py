@@ -174,7 +174,7 @@ def run_embedded(
     answers: list[Answers] = [{} for _ in documents]
     pending = iter(enumerate(documents))
     lock = threading.Lock()
-    failures: list[InputError] = []
+    failures: list[Exception] = []
 
     def work(engine: EmbeddedEngine) -> None:
         loaded = False
@@ -189,7 +189,7 @@ def run_embedded(
                     _step(engine.load, deadline, timeout, first, modules, modules.pairs(), data)
                     loaded = True
                 answers[index] = _evaluate(engine, modules, document, queries, deadline, timeout)
-            except InputError as exc:
+            except Exception as exc:  # InputError, or a bug: never a batch silently lost
                 with lock:
                     if failures:
                         return  # stopped because another batch failed first

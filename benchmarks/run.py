@@ -2,7 +2,7 @@
 
 Reproduce (from the repository root, after ``make setup``):
 
-    .venv/bin/python benchmarks/run.py --sizes 100,1000,3000,10000
+    .venv/bin/python benchmarks/run.py --sizes 100,1000,2000,3000,10000 --rego-sizes 100,1000
 
 For every size (VMs) it generates the estate of benchmarks/estates.py as a
 Terraform plan and as a snapshot (into benchmarks/out/, gitignored; generation is
@@ -226,7 +226,9 @@ def write_results(results: Path, generated: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,3000,10000", help="VM counts, e.g. 100,1000")
+    parser.add_argument(
+        "--sizes", default="100,1000,2000,3000,10000", help="VM counts, e.g. 100,1000"
+    )
     parser.add_argument(
         "--paths",
         default="plan,snapshot,rego",

@@ -13,7 +13,15 @@ from report_samples import CLEAN_VM, clean_result, mixed_result, terraform_resul
 from policycheck.findings import ScanResult
 from policycheck.report import render
 from policycheck.report.common import part_text, places, rule_label, what_text
-from policycheck.report.text import DEFAULT_WIDTH, MIN_WIDTH, render_text, report_width, wrap
+from policycheck.report.text import (
+    DEFAULT_WIDTH,
+    MIN_WIDTH,
+    render_text,
+    report_lines,
+    report_width,
+    through_console,
+    wrap,
+)
 
 WIDE = 1000  # nothing wraps: each paragraph is one line
 
@@ -195,3 +203,14 @@ def test_wrap_keeps_words_whole_when_they_fit(words: list[str], first: int, hang
     for word in words:
         if len(word) <= rest:
             assert any(word in line.split(" ") for line in lines), word
+
+
+@pytest.mark.parametrize("make", [mixed_result, terraform_result, clean_result])
+@pytest.mark.parametrize("width", [MIN_WIDTH, DEFAULT_WIDTH, 200])
+def test_plain_text_is_what_the_console_prints_without_colour(make: object, width: int) -> None:
+    """Without colour the report skips rich's per-line rendering; the bytes must
+    be exactly what the console printed, for every line the report makes."""
+    result = make()  # type: ignore[operator]
+    out = report_lines(result, width)
+    assert render_text(result, width=width) == through_console(out.lines, width, color=False)
+    assert "\x1b[" in render_text(result, width=width, color=True)  # colour still goes through rich

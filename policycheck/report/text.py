@@ -79,7 +79,18 @@ def report_width(terminal: bool) -> int:
 
 
 def render_text(result: ScanResult, *, color: bool = False, width: int | None = None) -> str:
-    out = _Out(max(width or report_width(color), MIN_WIDTH))
+    out = report_lines(result, max(width or report_width(color), MIN_WIDTH))
+    if not color:
+        # The lines are wrapped already and Text holds no control characters, so
+        # without colour a console would print each line's text as it is; rich's
+        # per-line rendering cost ~0.4 ms a line (5 s for 12,000 findings).
+        return "".join(f"{line.plain}\n" for line in out.lines)
+    return through_console(out.lines, out.width, color=color)
+
+
+def report_lines(result: ScanResult, width: int) -> _Out:
+    """The report's lines, wrapped to ``width``, with their styles."""
+    out = _Out(width)
     vms: dict[tuple[str, str], CheckedVM] = {(vm.provider, vm.id): vm for vm in result.vms}
     if result.baseline is None:
         _vm_blocks(out, result.findings, vms)
@@ -93,10 +104,15 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
     _errors(out, result)
     out.para(profile_text(result), 0)
     out.para(_summary_line(result), 0, style="bold")
+    return out
+
+
+def through_console(lines: list[Text], width: int, *, color: bool) -> str:
+    """``lines`` as rich prints them (styles and links as ANSI sequences if ``color``)."""
     buffer = StringIO()
     console = Console(
         file=buffer,
-        width=out.width,
+        width=width,
         force_terminal=color,
         no_color=not color,
         color_system="standard" if color else None,
@@ -104,7 +120,7 @@ def render_text(result: ScanResult, *, color: bool = False, width: int | None = 
         emoji=False,
         soft_wrap=True,  # lines are already wrapped to the width
     )
-    for line in out.lines:
+    for line in lines:
         console.print(line)
     return buffer.getvalue()
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import json_trees
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -213,33 +214,12 @@ def _plan_doc() -> dict[str, Any]:
     return doc
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
+json_values = json_trees.json_values(width=4, key_size=10, max_leaves=20, infinity=True)
 
 
 @functools.cache
 def _plan_paths() -> list[tuple[Any, ...]]:
-    return [p for p in _paths(_plan_doc()) if p]
+    return [p for p in json_trees.paths(_plan_doc()) if p]
 
 
 def _mutated(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
@@ -282,7 +262,7 @@ def _snapshot_doc() -> dict[str, Any]:
 @given(data=st.data(), value=json_values)
 def test_fuzz_snapshot_reader(data: st.DataObject, value: Any) -> None:
     doc = _snapshot_doc()
-    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    path = data.draw(st.sampled_from([p for p in json_trees.paths(doc) if p]))
     raw = json.dumps(_mutated(doc, path, value)).encode()
     _one_line_input_error(lambda: snapshot.loads(raw, "inv.json"))
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import json_trees
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,33 +167,12 @@ def test_readers_agree_on_hostile_spellings(case: str) -> None:
     _agree(HOSTILE[case]())
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
+json_values = json_trees.json_values(width=3, key_size=8, max_leaves=12, infinity=False)
 
 
 @functools.cache
 def _all_paths() -> list[tuple[Any, ...]]:
-    return [p for p in _paths(_doc()) if p]
+    return [p for p in json_trees.paths(_doc()) if p]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

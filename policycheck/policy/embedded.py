@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import orjson
 
+from policycheck.policy.protocol import EngineFailure
+
 #: Seconds a policy may take for one step (loading, one query) by default.
 DEFAULT_TIMEOUT = 300.0
 _MISSING = object()
@@ -44,19 +46,9 @@ _WORKERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class EngineError(Exception):
+class EngineError(EngineFailure):
     """The engine reported an error: its message, and where when it says so (a
-    byte offset or a line in ``file``)."""
-
-    def __init__(
-        self,
-        message: str,
-        file: str | None = None,
-        offset: int | None = None,
-        line: int | None = None,
-    ):
-        super().__init__(message)
-        self.message, self.file, self.offset, self.line = message, file, offset, line
+    byte offset or a line in ``file``), as the child's protocol carries it."""
 
 
 class EngineTimeout(Exception):

@@ -22,7 +22,7 @@ counted by exactly one shard, so merged counts equal a whole scan's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from policycheck.errors import InputError
@@ -68,26 +68,27 @@ class Shard:
 
 def vm_unit(vm: VM) -> str:
     """The deployment a VM belongs to, for sharding a plan or snapshot."""
-    for key, value in vm.tags.items():
-        if key.lower() == DEPLOYMENT_TAG and value.strip():
-            return f"{vm.provider}:deployment:{value.strip().lower()}"
-    if vm.networks:
-        return f"{vm.provider}:network:{sorted(n.lower() for n in vm.networks)[0]}"
-    if vm.provenance.scope:
-        return f"{vm.provider}:scope:{vm.provenance.scope.lower()}"
-    return f"{vm.provider}:vm:{vm.id}"
+    network = min(n.lower() for n in vm.networks) if vm.networks else None
+    return _unit(vm.provider, vm.tags, network, vm.provenance.scope, f"vm:{vm.id}")
 
 
 def firewall_unit(fw: FirewallObject) -> str:
     """Where a firewall object is counted: its deployment, network, scope or itself."""
-    for key, value in fw.tags.items():
+    return _unit(fw.provider, fw.tags, fw.network, fw.provenance.scope, f"firewall:{fw.id}")
+
+
+def _unit(
+    provider: str, tags: Mapping[str, str], network: str | None, scope: str | None, itself: str
+) -> str:
+    """The first of: its deployment tag, its network, its scope, ``itself``."""
+    for key, value in tags.items():
         if key.lower() == DEPLOYMENT_TAG and value.strip():
-            return f"{fw.provider}:deployment:{value.strip().lower()}"
-    if fw.network:
-        return f"{fw.provider}:network:{fw.network.lower()}"
-    if fw.provenance.scope:
-        return f"{fw.provider}:scope:{fw.provenance.scope.lower()}"
-    return f"{fw.provider}:firewall:{fw.id}"
+            return f"{provider}:deployment:{value.strip().lower()}"
+    if network:
+        return f"{provider}:network:{network.lower()}"
+    if scope:
+        return f"{provider}:scope:{scope.lower()}"
+    return f"{provider}:{itself}"
 
 
 @dataclass(frozen=True)

@@ -255,19 +255,17 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_rego_batch(hosting: tuple[Inventory, Profile], tmp_path: Path) -> None:
-    inventory, _ = hosting
+def _policy_scan(inventory: Inventory, tmp_path: Path) -> tuple[str, ...]:
+    """The CLI arguments of a JSON scan of ``inventory`` (as a snapshot) with the
+    example policies."""
     snapshot = tmp_path / "snapshot.json"
     snapshot.write_bytes(dumps(inventory))
-    common = (
-        "scan",
-        "snapshot",
-        str(snapshot),
-        "--format",
-        "json",
-        "--policy-dir",
-        "examples/policies",
-    )
+    return ("scan", "snapshot", str(snapshot), "--format", "json",
+            "--policy-dir", "examples/policies")  # fmt: skip
+
+
+def test_cli_rego_batch(hosting: tuple[Inventory, Profile], tmp_path: Path) -> None:
+    common = _policy_scan(hosting[0], tmp_path)
     whole = cli(*common, "--rego-batch", "all")
     batched = cli(*common, "--rego-batch", "4")
     assert whole.returncode == batched.returncode == 1, whole.stderr + batched.stderr
@@ -310,18 +308,7 @@ def test_shards_merge_firewall_level_results_once(
     """Each shard evaluates its VMs with the firewalls they use, so a shared
     firewall's rule is reported by several shards; the merged report holds it
     once, as the whole scan does."""
-    inventory, _ = hosting
-    snapshot = tmp_path / "snapshot.json"
-    snapshot.write_bytes(dumps(inventory))
-    common = (
-        "scan",
-        "snapshot",
-        str(snapshot),
-        "--format",
-        "json",
-        "--policy-dir",
-        "examples/policies",
-    )
+    common = _policy_scan(hosting[0], tmp_path)
     whole = cli(*common)
     parts = []
     for k in (1, 2):

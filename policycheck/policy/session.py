@@ -73,7 +73,8 @@ def engine_error(exc: EngineError, modules: Modules, fallback: str) -> InputErro
     hint = ""
     if exc.message.startswith(STATEMENT_BUDGET):
         hint = (
-            "; evaluate fewer VMs at once (--rego-batch) or on OPA (--rego opa); docs/rego.md, Cost"
+            "; evaluate fewer VMs at once (--rego-batch), on OPA's own engine "
+            "(--rego-engine opa) or on an OPA server (--rego opa); docs/rego.md, Cost"
         )
     return InputError(f"{where}: {one_line(exc.message)} (embedded Rego engine){hint}")
 
@@ -113,8 +114,8 @@ def check_calls(engine: EmbeddedEngine, sources: Sequence[Source]) -> None:
             raise InputError(
                 f"{src.display}:{line}: {name} is neither defined in the policies nor a "
                 f"built-in function of the embedded Rego engine (rego-cpp {engine.version()}); "
-                "docs/rego.md lists the built-ins it supports, and --rego opa evaluates on "
-                "an OPA server"
+                "docs/rego.md lists the built-ins it supports; OPA's own engine has them "
+                "all (--rego-engine opa, or an OPA server with --rego opa)"
             )
 
 

@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from policycheck import __version__
+from policycheck.commands import baseline_option
 from policycheck.commands.policy import policy_options
 from policycheck.commands.sharding import file_part, shard_option
 from policycheck.errors import EXIT_INPUT, InputError, scrub
@@ -237,16 +238,11 @@ def _report_options(f: F) -> F:
 
     f = command  # type: ignore[assignment]
     f = _output_options(f)
-    f = click.option(
-        "--baseline",
-        "baseline_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        metavar="REPORT",
-        help="A previous report of this scan (its .json report or .sarif log). Each "
+    f = baseline_option(
+        "A previous report of this scan (its .json report or .sarif log). Each "
         "finding is then new or unchanged (matched by fingerprint), findings gone "
         "since are listed as absent, and --fail-on counts new findings only. It may "
-        "be the -o file this run replaces.",
+        "be the -o file this run replaces."
     )(f)
     f = click.option(
         "--evidence",

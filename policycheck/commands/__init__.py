@@ -145,6 +145,19 @@ def answer_options(
     return decorate
 
 
+def baseline_option(help_text: str) -> Callable[[F], F]:
+    """``--baseline REPORT`` (a previous .json report or .sarif log) as
+    ``baseline_path``: on every scan, and on merge for sharded scans."""
+    return click.option(
+        "--baseline",
+        "baseline_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="REPORT",
+        help=help_text,
+    )
+
+
 def snapshot_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--output`` (required) and ``--quiet`` for every ``collect`` command."""
     f = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(f)

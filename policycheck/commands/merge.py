@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
+from policycheck.commands import baseline_option
 from policycheck.report import FORMATS
 
 
@@ -44,16 +45,11 @@ def register(cli: click.Group) -> None:
         default=None,
         help="SARIF automationDetails.id when JSON reports are merged into SARIF.",
     )
-    @click.option(
-        "--baseline",
-        "baseline_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        metavar="REPORT",
-        help="A previous (merged) report of the same estate, .json or .sarif: the merged "
+    @baseline_option(
+        "A previous (merged) report of the same estate, .json or .sarif: the merged "
         "findings become new or unchanged, those gone are listed as absent, and "
         "--fail-on counts new ones only. This is how sharded scans use a baseline. "
-        "JSON reports only.",
+        "JSON reports only."
     )
     def merge(
         reports: tuple[Path, ...],

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet
+from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, Intervals, IntervalSet
 from policycheck.findings import OTHER_PROTOCOLS, PORT_PROTOCOLS
 from policycheck.model import FirewallObject, Rule
 
@@ -139,7 +139,7 @@ _WHOLE = [(0, 65535)]
 #: local source-port cells takes, and per source-port cell which local one it is in.
 PlanCell = tuple[tuple[int, int], list[int], list[int]]
 #: What the rules' protocols and ports alone make of a sweep (see :class:`_Plan`).
-PlanKey = tuple[tuple[tuple[str, IntervalSet, IntervalSet], ...], ...]
+PlanKey = tuple[tuple[tuple[str, Intervals, Intervals], ...], ...]
 
 
 @dataclass
@@ -161,7 +161,8 @@ class _Plan:
 
 def _plan_key(layers: Sequence[Layer]) -> PlanKey:
     return tuple(
-        tuple((r.protocol, r.ports, r.source_ports) for r in layer.rules) for layer in layers
+        tuple((r.protocol, r.ports.intervals, r.source_ports.intervals) for r in layer.rules)
+        for layer in layers
     )
 
 
@@ -256,7 +257,7 @@ def effective_access(layers: Sequence[Layer], plans: dict[PlanKey, _Plan] | None
     merged: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
     #: Every distinct allowed piece (addresses, allowing rules), numbered once: the
     #: sweep files cells under small integers instead of hashing address sets.
-    numbered: dict[tuple[tuple[int, ...], IntervalSet], int] = {}
+    numbered: dict[tuple[tuple[int, ...], Intervals], int] = {}
     pieces_of: list[Piece] = []
     verdicts: list[list[Piece] | None] = [None] * len(plan.verdicts)
     combined: list[list[int] | None] = [None] * len(plan.combos)
@@ -292,7 +293,9 @@ def effective_access(layers: Sequence[Layer], plans: dict[PlanKey, _Plan] | None
         access.regions.append(
             Region(
                 protocol=protocol,
-                ports=IntervalSet(dranges),
+                ports=IntervalSet.from_sorted(dranges)
+                if len(dranges) == 1
+                else IntervalSet(dranges),
                 source_ports=sports_of[protocol][sport],
                 addrs=addrs,
                 rules=allowing,
@@ -309,18 +312,20 @@ def effective_access(layers: Sequence[Layer], plans: dict[PlanKey, _Plan] | None
 
 
 #: What the evaluation reads of a rule: two rules alike in all of it decide alike.
-RuleContent = tuple[str, bool, str, IntervalSet, IntervalSet, IntervalSet, bool, int]
+RuleContent = tuple[str, bool, str, Intervals, Intervals, Intervals, bool, int]
 AccessKey = tuple[tuple[bool, tuple[RuleContent, ...]], ...]
 
 
 def _content(r: ResolvedRule) -> RuleContent:
+    # The sets' interval tuples: a key of plain tuples is hashed and compared in C
+    # (every VM's key, and on a hit every rule of it).
     return (
         r.rule.action,
         r.rule.disabled,
         r.protocol,
-        r.ports,
-        r.source_ports,
-        r.addrs,
+        r.ports.intervals,
+        r.source_ports.intervals,
+        r.addrs.intervals,
         r.synthetic,
         r.tier,
     )
@@ -370,11 +375,11 @@ def shared_access(layers: Sequence[Layer], memo: AccessMemo) -> Access:
 
 
 def _number(
-    piece: Piece, numbered: dict[tuple[tuple[int, ...], IntervalSet], int], pieces_of: list[Piece]
+    piece: Piece, numbered: dict[tuple[tuple[int, ...], Intervals], int], pieces_of: list[Piece]
 ) -> int:
     """The piece's number, the same for the same addresses allowed by the same rules."""
     addrs, allowing = piece
-    key = (tuple(map(id, allowing)), addrs)
+    key = (tuple(map(id, allowing)), addrs.intervals)
     found = numbered.get(key)
     if found is None:
         found = numbered[key] = len(pieces_of)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal, cast
 
 from policycheck.engine.access import Layer, ResolvedRule, effective_access
@@ -717,6 +717,17 @@ def gcp_implied_rules(
 ) -> FirewallObject:
     """Deny all ingress, allow all egress, for the address families the VM has: the
     IPv6 implied rules exist only where there is IPv6."""
+    # Each VM's differ only in provenance (the VM's): copies of one validated object.
+    template = _gcp_implied_template(direction, network, tuple(sorted(families)))
+    rule = template.rules[0].model_copy(update={"provenance": prov})
+    return template.model_copy(update={"rules": (rule,), "provenance": prov})
+
+
+@lru_cache(maxsize=1 << 10)
+def _gcp_implied_template(
+    direction: Direction, network: str, families: tuple[int, ...]
+) -> FirewallObject:
+    prov = Provenance(source="gcp")
     action = "deny" if direction == "inbound" else "allow"
     name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
     rule = Rule(
@@ -776,10 +787,17 @@ class _GcpScope:
     by_selector: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     #: Positions of every rule with a service-account target.
     by_account: list[int] = field(default_factory=list)
+    #: Per position: the rule's targets are network tags only, so a VM it is a
+    #: candidate for (by one of its tags) is selected.
+    tag_only: list[bool] = field(default_factory=list)
+    #: Per position: the rule's peers name VMs (tags, service accounts), which
+    #: leaves out the VM under evaluation; else it is resolved once (``resolved``).
+    by_member: list[bool] = field(default_factory=list)
+    resolved: dict[int, ResolvedRule] = field(default_factory=dict)
 
-    def candidates(self, tags: set[str], accounts: set[str]) -> list[GcpEntry]:
-        """Every rule whose targets may select a VM with ``tags`` and ``accounts``
-        (a superset: ``selects`` decides), in evaluation order."""
+    def candidates(self, tags: set[str], accounts: set[str]) -> list[int]:
+        """The positions of every rule whose targets may select a VM with ``tags``
+        and ``accounts`` (a superset: ``selects`` decides), in evaluation order."""
         positions = set(self.unselective)
         for tag in tags:
             positions.update(self.by_selector.get(("network_tag", tag), ()))
@@ -787,7 +805,7 @@ class _GcpScope:
             positions.update(self.by_account)  # any target account may be the VM's
         for account in accounts | ({UNKNOWN_SERVICE_ACCOUNT} if accounts else set()):
             positions.update(self.by_selector.get(("service_account", account), ()))
-        return [self.entries[i] for i in sorted(positions)]
+        return sorted(positions)
 
 
 def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int]:
@@ -853,6 +871,12 @@ def _build_gcp_scope(
     ]
     scope = _GcpScope(entries=sorted(unsorted, key=lambda e: e[0]))
     for position, (_, rule, _, _) in enumerate(scope.entries):
+        scope.tag_only.append(
+            bool(rule.targets) and all(t.kind == "network_tag" for t in rule.targets)
+        )
+        scope.by_member.append(
+            any(p.kind in ("network_tag", "service_account") for p in rule.peers)
+        )
         selectors = [t for t in rule.targets if t.kind != "cidr"]
         if not selectors or any(
             t.kind not in ("network_tag", "service_account") for t in selectors
@@ -941,20 +965,18 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     )
     families = address_families(vm)
     # Named by network name, as reports have always shown them.
-    implied: list[GcpEntry] = [
-        (_gcp_order(rule, fw, IMPLIED_TIER), rule, fw, True)
+    implied: list[tuple[GcpEntry, int]] = [
+        ((_gcp_order(rule, fw, IMPLIED_TIER), rule, fw, True), -1)
         for name in sorted({last_segment(n) for n in networks})
         for fw in [gcp_implied_rules(direction, name, vm.provenance, families)]
         for rule in fw.rules
     ]
-    # The VM's own implied rules: never shared with other VMs.
-    implied_of = {id(rule): fw for _, rule, fw, _ in implied}
-    # The shared entries are in order already; the implied rules go after equal keys.
-    entries = [
-        (entry, match)
-        for entry in sorted([*scope.candidates(tags, accounts), *implied], key=lambda e: e[0])
-        if (match := selects(entry[1])) != "no"
-    ]
+    # The shared entries are in order already; the implied rules (the VM's own, at
+    # no position of the scope) go after equal keys.
+    entries = sorted(
+        [*((scope.entries[i], i) for i in scope.candidates(tags, accounts)), *implied],
+        key=lambda e: e[0][0],
+    )
 
     def resolve(rule: Rule) -> Resolution:
         return ctx.resolve(rule.peers, special)
@@ -968,10 +990,17 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         )
 
     rules: list[ResolvedRule] = []
-    for (key, rule, fw, synthetic), match in entries:
-        if match == "yes" and fw is not implied_of.get(id(rule)) and not _by_member(rule):
+    for (key, rule, fw, synthetic), position in entries:
+        match = "yes" if position >= 0 and scope.tag_only[position] else selects(rule)
+        if match == "no":
+            continue
+        if match == "yes" and position >= 0 and not scope.by_member[position]:
             # A rule of the shared scope whose peers mean the same for every VM.
-            rr = _shared_resolved(ctx, rule, fw, resolve, synthetic=synthetic, tier=key[0])
+            rr = scope.resolved.get(position)
+            if rr is None:
+                rr = scope.resolved[position] = _resolved(
+                    rule, fw, resolve(rule), synthetic=synthetic, tier=key[0]
+                )
             rules.append(_collect(out, rr))
         elif (
             found := _applying(out, match, rule, fw, resolve, why, synthetic=synthetic, tier=key[0])
@@ -981,12 +1010,6 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         out.problems.append("the VM's network is unknown")
     out.layers.append(Layer(label="VPC firewall", ordered=True, rules=rules))
     return out
-
-
-def _by_member(rule: Rule) -> bool:
-    """Whether a GCP rule's peers name VMs (tags, service accounts): what they mean
-    leaves out the VM under evaluation."""
-    return any(p.kind in ("network_tag", "service_account") for p in rule.peers)
 
 
 def priority_of(rule: Rule) -> int:

@@ -38,7 +38,14 @@ from policycheck.engine.regions import (
     rule_region,
     summarize_peers,
 )
-from policycheck.expected import Expected, ExpectedFlow, Requirement
+from policycheck.expected import (
+    SLOTS,
+    Binding,
+    Expected,
+    ExpectedFlow,
+    FlowTemplate,
+    Requirement,
+)
 from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, Level, RegionPart, RuleRef
 from policycheck.model import VM, Direction, PortRange
 from policycheck.profile import Profile
@@ -95,12 +102,16 @@ def rule_ref(rr: ResolvedRule) -> RuleRef:
     )
 
 
-class _FlowSet:
-    """One direction's and protocol's expected flows, with what the comparison asks
-    of them for every region computed once: their ports, where the set of flows
-    changes, and per port the flows and the peers they allow."""
+class _FlowShape:
+    """One direction's and protocol's flows of a template, with what the comparison
+    asks of them for every region computed once per scan: their ports, where the
+    set of flows changes, and per port the rows of the flows there, the peers the
+    fixed ones allow and the slots the others take
+    (:class:`~policycheck.expected.FlowTemplate`)."""
 
-    def __init__(self, flows: Sequence[ExpectedFlow]) -> None:
+    def __init__(self, template: FlowTemplate, flows: Sequence[ExpectedFlow]) -> None:
+        #: Kept so the key of this shape (the template's id) stays its own.
+        self.template = template
         self.flows = list(flows)
         self.ports = [_ports(f.ports) for f in self.flows]
         self.documented = union_all(self.ports)
@@ -108,14 +119,63 @@ class _FlowSet:
         self.cuts: list[int] = sorted(
             {b for ps in self.ports for lo, hi in ps for b in (lo, hi + 1)}
         )
-        self._at: dict[int, tuple[list[ExpectedFlow], IntervalSet]] = {}
+        self._at: dict[int, tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]] = {}
 
-    def at(self, port: int) -> tuple[list[ExpectedFlow], IntervalSet]:
-        """The flows documenting ``port``, and the peers they allow together."""
+    def at(self, port: int) -> tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]:
         found = self._at.get(port)
         if found is None:
             here = [f for f, ps in zip(self.flows, self.ports, strict=True) if ps.contains(port)]
-            found = self._at[port] = (here, union_all(addr_set(f.peers) for f in here))
+            found = self._at[port] = (
+                frozenset(r for f in here for r in f.rows),
+                union_all(addr_set(f.peers) for f in here if f.peers not in SLOTS),
+                tuple(dict.fromkeys(f.peers for f in here if f.peers in SLOTS)),
+            )
+        return found
+
+
+class FlowShapes:
+    """The :class:`_FlowShape` of each template, direction and protocol, shared by
+    every VM of a scan whose flows come from that template."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[tuple[int, Direction, str], _FlowShape] = {}
+
+    def get(self, template: FlowTemplate, direction: Direction, protocol: str) -> _FlowShape:
+        key = (id(template), direction, protocol)
+        found = self.shapes.get(key)
+        if found is None:
+            flows = [
+                f
+                for f in template.expected.for_direction(direction)
+                if f.protocol in (protocol, "all")
+            ]
+            if protocol not in PORT_PROTOCOLS:
+                # A packet without ports matches only what covers every port, as in access.py.
+                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+            found = self.shapes[key] = _FlowShape(template, flows)
+        return found
+
+
+class _FlowSet:
+    """A shape with one VM's addresses in its slots: per port, the rows of the
+    flows documenting it and the peers they allow together."""
+
+    def __init__(self, shape: _FlowShape, binding: Binding) -> None:
+        self.shape = shape
+        self.binding = binding
+        self.documented = shape.documented
+        self.cuts = shape.cuts
+        self._at: dict[int, tuple[frozenset[str], IntervalSet]] = {}
+
+    def at(self, port: int) -> tuple[frozenset[str], IntervalSet]:
+        rows, allowed, slots = self.shape.at(port)
+        if not slots:
+            return rows, allowed
+        found = self._at.get(port)
+        if found is None:
+            for slot in slots:
+                allowed = allowed | addr_set(self.binding[slot])
+            found = self._at[port] = (rows, allowed)
         return found
 
 
@@ -129,7 +189,13 @@ class Comparer:
         profile: Profile,
         ctx: Context,
         layers: Mapping[Direction, VMLayers] | None = None,
+        *,
+        template: tuple[FlowTemplate, Binding] | None = None,
+        shapes: FlowShapes | None = None,
     ) -> None:
+        """``template``: the template ``expected`` was bound from and its slots'
+        addresses, with ``shapes`` shared by the VMs of a scan (the comparison
+        prepares each template's flows once)."""
         self.vm = vm
         self.layers = dict(layers or {})
         self.expected = expected
@@ -143,7 +209,9 @@ class Comparer:
         self.compared: list[RegionComparison] = []
         #: Per requirement (in the order of the expected flows), whether it is met.
         self.met: list[bool] = []
-        #: The expected flows per (direction, protocol), prepared once per VM.
+        self.template, self.binding = template or (FlowTemplate(expected), {})
+        self.shapes = shapes or FlowShapes()
+        #: The expected flows per (direction, protocol), with this VM's addresses.
         self.flow_sets: dict[tuple[Direction, str], _FlowSet] = {}
 
     # ------------------------------------------------------------- plumbing
@@ -165,13 +233,8 @@ class Comparer:
         key = (direction, protocol)
         found = self.flow_sets.get(key)
         if found is None:
-            flows = [
-                f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
-            ]
-            if protocol not in PORT_PROTOCOLS:
-                # A packet without ports matches only what covers every port, as in access.py.
-                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
-            found = self.flow_sets[key] = _FlowSet(flows)
+            shape = self.shapes.get(self.template, direction, protocol)
+            found = self.flow_sets[key] = _FlowSet(shape, self.binding)
         return found
 
     # --------------------------------------------------------------- checks
@@ -221,14 +284,13 @@ class Comparer:
             points = [lo, *inside, hi + 1]
             for a, b in itertools.pairwise(points):
                 cell = IntervalSet([(a, b - 1)])
-                here, allowed = flows.at(a)
+                rows, allowed = flows.at(a)
                 too_broad = addrs - allowed
                 if too_broad:
                     acc = self._acc(breadth_kind, direction, rules)
                     acc.region.add(protocol, cell, too_broad)
-                    acc.rows.update(r for f in here for r in f.rows)
+                    acc.rows.update(rows)
                     acc.documented = acc.documented | allowed
-                    rows = frozenset(r for f in here for r in f.rows)
                     broad.append(TooBroad(cell, too_broad, rows, allowed))
         return excess, broad
 

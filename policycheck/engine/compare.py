@@ -120,6 +120,7 @@ class _FlowShape:
             {b for ps in self.ports for lo, hi in ps for b in (lo, hi + 1)}
         )
         self._at: dict[int, tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]] = {}
+        self._cuts: dict[tuple[IntervalSet, IntervalSet], _Cut] = {}
 
     def at(self, port: int) -> tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]:
         found = self._at.get(port)
@@ -131,6 +132,44 @@ class _FlowShape:
                 tuple(dict.fromkeys(f.peers for f in here if f.peers in SLOTS)),
             )
         return found
+
+    def cut(self, ports: IntervalSet, addrs: IntervalSet) -> _Cut:
+        """The region's comparison with these flows, once per distinct region: VMs
+        behind alike firewalls share their regions' ports and addresses."""
+        key = (ports, addrs)
+        found = self._cuts.get(key)
+        if found is None:
+            found = self._cuts[key] = self._cut(ports, addrs)
+        return found
+
+    def _cut(self, ports: IntervalSet, addrs: IntervalSet) -> _Cut:
+        cells: list[tuple[IntervalSet, int, TooBroad | None]] = []
+        # Cut the covered ports where the set of documenting flows changes.
+        for lo, hi in ports & self.documented:
+            # The cuts inside (lo, hi], found by bisection rather than a walk of all.
+            inside = self.cuts[bisect_right(self.cuts, lo) : bisect_right(self.cuts, hi)]
+            for a, b in itertools.pairwise([lo, *inside, hi + 1]):
+                cell = IntervalSet([(a, b - 1)])
+                rows, allowed, slots = self.at(a)
+                if slots:
+                    cells.append((cell, a, None))
+                    continue
+                too_broad = addrs - allowed
+                if too_broad:
+                    cells.append((cell, a, TooBroad(cell, too_broad, rows, allowed)))
+        return _Cut(ports - self.documented, tuple(cells))
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """A region's ports and addresses against a shape's flows."""
+
+    #: Ports no flow documents.
+    excess: IntervalSet
+    #: (cell, its first port, what is too broad there) for the cells of the
+    #: documented ports that are too broad or whose flows allow a slot (None: it
+    #: depends on the VM's addresses).
+    cells: tuple[tuple[IntervalSet, int, TooBroad | None], ...]
 
 
 class FlowShapes:
@@ -164,7 +203,6 @@ class _FlowSet:
         self.shape = shape
         self.binding = binding
         self.documented = shape.documented
-        self.cuts = shape.cuts
         self._at: dict[int, tuple[frozenset[str], IntervalSet]] = {}
 
     def at(self, port: int) -> tuple[frozenset[str], IntervalSet]:
@@ -266,32 +304,28 @@ class Comparer:
     ) -> tuple[IntervalSet, list[TooBroad]]:
         """The undocumented ports and the too broad cells (also returned: the Rego
         input document carries them per region)."""
-        documented = flows.documented
-        excess = ports - documented
+        if breadth_kind is None:
+            excess = ports - flows.documented
+            if excess:
+                self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
+            return excess, []
+        cut = flows.shape.cut(ports, addrs)
+        excess = cut.excess
         if excess:
             self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
         broad: list[TooBroad] = []
-        if breadth_kind is None:
-            return excess, broad
-        covered = ports & documented
-        if not covered:
-            return excess, broad
-        # Cut the covered ports where the set of documenting flows changes.
-        cuts = flows.cuts
-        for lo, hi in covered:
-            # The cuts inside (lo, hi], found by bisection rather than a walk of all.
-            inside = cuts[bisect_right(cuts, lo) : bisect_right(cuts, hi)]
-            points = [lo, *inside, hi + 1]
-            for a, b in itertools.pairwise(points):
-                cell = IntervalSet([(a, b - 1)])
-                rows, allowed = flows.at(a)
+        for cell, port, found in cut.cells:
+            if found is None:  # a cell whose flows allow a slot: this VM's addresses
+                rows, allowed = flows.at(port)
                 too_broad = addrs - allowed
-                if too_broad:
-                    acc = self._acc(breadth_kind, direction, rules)
-                    acc.region.add(protocol, cell, too_broad)
-                    acc.rows.update(rows)
-                    acc.documented = acc.documented | allowed
-                    broad.append(TooBroad(cell, too_broad, rows, allowed))
+                if not too_broad:
+                    continue
+                found = TooBroad(cell, too_broad, rows, allowed)
+            acc = self._acc(breadth_kind, direction, rules)
+            acc.region.add(protocol, cell, found.addrs)
+            acc.rows.update(found.rows)
+            acc.documented = acc.documented | found.documented
+            broad.append(found)
         return excess, broad
 
     def outbound(self, access: Access) -> None:

@@ -46,7 +46,15 @@ from policycheck.expected import (
     FlowTemplate,
     Requirement,
 )
-from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, Level, RegionPart, RuleRef
+from policycheck.findings import (
+    PORT_PROTOCOLS,
+    RULES,
+    Finding,
+    Level,
+    PeerSummary,
+    RegionPart,
+    RuleRef,
+)
 from policycheck.model import VM, Direction, PortRange
 from policycheck.profile import Profile
 
@@ -452,6 +460,7 @@ class Comparer:
         catalog_rows: Sequence[str] = (),
         documented: IntervalSet | None = None,
         unresolved: Sequence[str] = (),
+        addrs: IntervalSet | None = None,
     ) -> None:
         self.findings.append(
             make_finding(
@@ -466,6 +475,7 @@ class Comparer:
                 catalog_rows=catalog_rows,
                 documented=documented,
                 unresolved=unresolved,
+                addrs=addrs,
             )
         )
 
@@ -478,6 +488,7 @@ class Comparer:
                 [rule_ref(r) for r in acc.rules],
                 catalog_rows=sorted(acc.rows),
                 documented=acc.documented if acc.kind == "SWYX002" else None,
+                addrs=acc.region.addrs(),
             )
         return merge_duplicates(self.findings, self.ctx.internal)
 
@@ -525,10 +536,12 @@ def _duplicate_key(f: Finding) -> tuple[object, ...]:
 
 def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
     first = group[0]
-    if len(group) == 1 and len({_ref_key(r) for r in first.rules}) == len(first.rules):
-        return first
-    group = sorted(group, key=Finding.sort_key)
-    first = group[0]
+    if len(group) == 1:
+        if len({_ref_key(r) for r in first.rules}) == len(first.rules):
+            return first
+    else:
+        group = sorted(group, key=Finding.sort_key)
+        first = group[0]
     refs: dict[tuple[str, str], RuleRef] = {}
     # Written rules first (the ones to change), then the platform's, each once.
     for ref in [r for f in group for r in f.rules if not r.default] + [
@@ -547,7 +560,7 @@ def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
         region = builder.parts(internal, excluding)
         update |= {
             "region": region,
-            "peers_summary": peers_summary(region, internal),
+            "peers_summary": _summary(builder.addrs(), internal),
             "catalog_rows": sorted({r for f in group for r in f.catalog_rows}),
         }
         if first.rule_id == "SWYX002":
@@ -574,9 +587,11 @@ def make_finding(
     requirement: str | None = None,
     alternatives: Sequence[Sequence[PortRange]] = (),
     unresolved: Sequence[str] = (),
+    addrs: IntervalSet | None = None,
 ) -> Finding:
     """A finding of the native rules, whoever decided it (this comparison or the
-    Rego policy): the one place their data is put together."""
+    Rego policy): the one place their data is put together. ``addrs``: the
+    region's addresses when the caller holds them (not parsed back from its parts)."""
     info = RULES[kind]
     return Finding(
         rule_id=info.id,
@@ -586,7 +601,9 @@ def make_finding(
         vm_name=vm.name,
         direction=direction,
         region=region,
-        peers_summary=peers_summary(region, internal),
+        peers_summary=peers_summary(region, internal)
+        if addrs is None
+        else _summary(addrs, internal),
         rules=refs,
         catalog_rows=list(catalog_rows),
         roles=list(roles),
@@ -597,6 +614,11 @@ def make_finding(
         unresolved=list(unresolved),
         remediation=info.remediation,
     )
+
+
+def _summary(addrs: IntervalSet, internal: IntervalSet) -> PeerSummary | None:
+    """:func:`peers_summary` of a region whose addresses are known."""
+    return summarize_peers(addrs, internal) if addrs else None
 
 
 def blocked_finding(vm: VM, req: Requirement, roles: Sequence[str], ctx: Context) -> Finding:

@@ -139,9 +139,10 @@ class _Shared(_Frozen):
         pool = info.context.get(SHARE) if isinstance(info.context, dict) else None
         if pool is None:
             return handler(value)
-        # The value's type is part of the key: ``true == 1`` and ``1.0 == 1`` in
-        # Python, but a strict field refuses what it accepted for the other.
-        key = (cls, *((k, type(v), v) for k, v in value.items()))
+        # The values' types are part of the key: ``true == 1`` and ``1.0 == 1`` in
+        # Python, but a strict field refuses what it accepted for the other. Built
+        # in C (no generator): this runs for every port range, peer and provenance.
+        key = (cls, *value.items(), *map(type, value.values()))
         try:
             hit: Self | None = pool.get(key)
         except TypeError:  # an unhashable (so malformed) value: validation names it

@@ -152,11 +152,13 @@ class _Shared(_Frozen):
         return hit
 
 
+@lru_cache(maxsize=1 << 10, typed=True)  # typed: ``True`` is no protocol, 1 is icmp
 def normalize_protocol(value: str | int) -> str:
     """Canonical protocol text: ``all``, a named protocol, or a protocol number.
 
     Providers spell "all protocols" as ``-1`` (AWS), ``*``/``Any`` (Azure) and
-    ``all`` (GCP); numbers of named protocols collapse to their names.
+    ``all`` (GCP); numbers of named protocols collapse to their names. Cached:
+    sources normalise each rule's protocol, and the model validates it again.
     """
     text = str(value).strip().lower()
     if text in ("-1", "*", "any", "all"):

@@ -152,14 +152,18 @@ class _Shared(_Frozen):
         return hit
 
 
-@lru_cache(maxsize=1 << 10, typed=True)  # typed: ``True`` is no protocol, 1 is icmp
 def normalize_protocol(value: str | int) -> str:
     """Canonical protocol text: ``all``, a named protocol, or a protocol number.
 
     Providers spell "all protocols" as ``-1`` (AWS), ``*``/``Any`` (Azure) and
-    ``all`` (GCP); numbers of named protocols collapse to their names. Cached:
-    sources normalise each rule's protocol, and the model validates it again.
+    ``all`` (GCP); numbers of named protocols collapse to their names.
     """
+    if type(value) is str:
+        return _normalized_text(value)
+    return _normalize_protocol(value)  # a number, or whatever a snapshot holds there
+
+
+def _normalize_protocol(value: str | int) -> str:
     text = str(value).strip().lower()
     if text in ("-1", "*", "any", "all"):
         return "all"
@@ -172,6 +176,10 @@ def normalize_protocol(value: str | int) -> str:
     if text.isdigit() and 0 <= int(text) <= 255:
         return str(int(text))
     raise ValueError(f"unknown protocol {value!r}")
+
+
+#: Each spelling once: sources normalise every rule's protocol, the model again.
+_normalized_text = lru_cache(maxsize=1 << 10)(_normalize_protocol)
 
 
 #: A GCP service account whose email is not known until apply, as a VM's account or

@@ -20,6 +20,7 @@ does not give) and ``uncertain`` rows (the document writes ``?``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -133,11 +134,58 @@ def expected_flows(
     IpPbxSrv flows fall back to the internal networks. ``memo`` (one per catalog
     and profile) shares the flows that do not depend on the VM between calls.
     """
+    template, binding = template_for(
+        catalog,
+        profile,
+        roles,
+        server_addresses=server_addresses,
+        role_addresses=role_addresses,
+        memo=memo,
+    )
+    return template.bind(binding)
+
+
+def template_for(
+    catalog: Catalog,
+    profile: Profile,
+    roles: Iterable[str],
+    *,
+    server_addresses: Sequence[str] = (),
+    role_addresses: Mapping[str, Sequence[str]] | None = None,
+    memo: FlowMemo | None = None,
+) -> tuple[FlowTemplate, Binding]:
+    """:func:`expected_flows` as a template shared through ``memo`` and the
+    addresses its slots take for this VM."""
     role_list = tuple(dict.fromkeys(roles))
     others = dict(role_addresses or {})
     others[SERVER_ROLE] = [*others.get(SERVER_ROLE, ()), *server_addresses]
     resolver = _PeerResolver(profile, role_list, others)
     memo = memo or FlowMemo()
+    # The servers' addresses are read by IpPbxSrv rows unless the VM is the server,
+    # the connectors' by the server's counterparts of RemoteConnector rows.
+    counterpart_rows = memo.get(
+        ("counterpart rows", role_list), lambda: _targeting(catalog, profile, role_list)
+    )
+    used = (
+        SERVER_ROLE not in role_list,
+        profile.server_counterparts and any(r.role == REMOTE_CONNECTOR for r in counterpart_rows),
+    )
+    shape, slotted, binding = resolver.slotted(used)
+    template = memo.get(
+        ("expected", role_list, shape),
+        lambda: FlowTemplate.build(catalog, profile, role_list, slotted, binding, memo),
+    )
+    return template, binding
+
+
+def _expected(
+    catalog: Catalog,
+    profile: Profile,
+    role_list: tuple[str, ...],
+    resolver: _PeerResolver,
+    covers: _Covers,
+    memo: FlowMemo,
+) -> Expected:
     flows: list[ExpectedFlow] = []
     for row in memo.get(("rows", role_list), lambda: catalog.rows_for(role_list)):
         flows.extend(
@@ -147,7 +195,7 @@ def expected_flows(
             )
         )
     if profile.server_counterparts:
-        flows.extend(_counterparts(catalog, profile, role_list, resolver, flows, memo))
+        flows.extend(_counterparts(catalog, profile, role_list, resolver, flows, memo, covers))
     for trunk in profile.sip_trunks:
         if trunk.role in role_list:
             flows.extend(_trunk_flows(trunk, catalog, profile))
@@ -158,6 +206,58 @@ def expected_flows(
         requirements=tuple(_requirements(catalog, profile, role_list, flows)),
         internal_networks=tuple(profile.internal_networks),
     )
+
+
+#: Stand-ins for one deployment's server and RemoteConnector addresses in a
+#: template (not prefixes, so never equal to a profile's peers).
+SERVER_SLOT = ("<IpPbxSrv>",)
+CONNECTOR_SLOT = ("<RemoteConnector>",)
+SLOTS = (SERVER_SLOT, CONNECTOR_SLOT)
+Binding = Mapping[tuple[str, ...], tuple[str, ...]]
+
+
+class FlowTemplate:
+    """A role set's expected flows with the server and RemoteConnector addresses
+    as slots, shared by every deployment whose addresses relate alike to the
+    other peers (:meth:`_PeerResolver.slotted`): what the flows are, and which
+    counterparts stay, depends on those relations only; a deployment's
+    ``Expected`` is the template with its own addresses put in."""
+
+    def __init__(self, expected: Expected) -> None:
+        self.expected = expected
+        #: (index, slot) of the flows and requirements whose peers are a slot.
+        self.flows = [(i, f.peers) for i, f in enumerate(expected.flows) if f.peers in SLOTS]
+        self.requirements = [
+            (i, r.peers) for i, r in enumerate(expected.requirements) if r.peers in SLOTS
+        ]
+
+    @classmethod
+    def build(
+        cls,
+        catalog: Catalog,
+        profile: Profile,
+        role_list: tuple[str, ...],
+        resolver: _PeerResolver,
+        binding: Binding,
+        memo: FlowMemo,
+    ) -> FlowTemplate:
+        # The covers answers that involve a slot are computed on the first
+        # deployment's addresses: the template's key holds every such answer.
+        return cls(_expected(catalog, profile, role_list, resolver, _Covers(binding), memo))
+
+    def bind(self, binding: Binding) -> Expected:
+        if not self.flows and not self.requirements:
+            return self.expected
+        # The template was validated: a copy with other peers needs no second check.
+        flows = list(self.expected.flows)
+        for i, slot in self.flows:
+            flows[i] = flows[i].model_copy(update={"peers": binding[slot]})
+        requirements = list(self.expected.requirements)
+        for i, slot in self.requirements:
+            requirements[i] = requirements[i].model_copy(update={"peers": binding[slot]})
+        return self.expected.model_copy(
+            update={"flows": tuple(flows), "requirements": tuple(requirements)}
+        )
 
 
 class FlowMemo:
@@ -190,6 +290,49 @@ class _PeerResolver:
         self.connectors = _cidrs(
             [*others.get(REMOTE_CONNECTOR, ()), *_group(profile, REMOTE_CONNECTOR_GROUP)]
         )
+
+    def slotted(
+        self, used: tuple[bool, bool]
+    ) -> tuple[tuple[object, ...], _PeerResolver, dict[tuple[str, ...], tuple[str, ...]]]:
+        """The template key of these addresses, a resolver with slots for them, and
+        the slots' values; ``used``: whether the flows read the servers' and the
+        connectors' addresses at all.
+
+        The key holds everything the flows' construction asks of the addresses it
+        reads: whether there are any, which of the other peer tuples they equal
+        (equal peers merge counterparts), and which of them they cover or are
+        covered by (which counterparts stay). A slot that equals an earlier peer
+        tuple is that tuple in the template.
+        """
+        values = [
+            v if u else None for v, u in zip((self.servers, self.connectors), used, strict=True)
+        ]
+        named = [INTERNET, self.internal, *(v for v in values if v is not None)]
+        sets = [addr_set(p) for p in named]
+        n = len(named)
+        shape = (
+            tuple(None if v is None else bool(v) for v in values),
+            tuple(a == b for i, a in enumerate(named) for b in named[i + 1 :]),
+            tuple(
+                sets[i].covers(sets[j])
+                for i in range(n)
+                for j in range(n)
+                if i != j and (i >= 2 or j >= 2)
+            ),
+        )
+        slotted = copy.copy(self)
+        binding: dict[tuple[str, ...], tuple[str, ...]] = {}
+        earlier = [(INTERNET, INTERNET), (self.internal, self.internal)]
+        for attr, slot, value in zip(("servers", "connectors"), SLOTS, values, strict=True):
+            if value is None:  # never read: a slot with no value fails loudly if it is
+                setattr(slotted, attr, slot)
+                continue
+            stand_in = next((t for c, t in earlier if c == value), slot) if value else ()
+            if stand_in is slot:
+                binding[slot] = value
+            setattr(slotted, attr, stand_in)
+            earlier.append((value, stand_in))
+        return shape, slotted, binding
 
     def resolve(self, row: CatalogRow) -> tuple[PeerClass, tuple[str, ...], str | None]:
         kind = row.peer.kind
@@ -443,6 +586,7 @@ def _counterparts(
     resolver: _PeerResolver,
     own: Sequence[ExpectedFlow],
     memo: FlowMemo,
+    covers: _Covers,
 ) -> list[ExpectedFlow]:
     """Inbound flows of the VM's roles that the document lists only from the other
     side: every outbound row whose target is this role (``IpPbxSrv IP``, or a
@@ -465,7 +609,6 @@ def _counterparts(
                 ),
             )
         )
-    covers = _Covers()
     merged: dict[tuple[object, ...], ExpectedFlow] = {}
     # What other flows allow, per protocol and peers: the counterparts from more
     # peers and the flows covering them depend only on a flow's peers.
@@ -505,9 +648,10 @@ def _counterparts(
 class _Covers:
     """Does one tuple of peers cover another? Asked for every pair of a VM's flows,
     but a VM's flows name only a few distinct peer tuples: each answer is computed
-    once."""
+    once. ``binding`` gives the addresses of a template's slots."""
 
-    def __init__(self) -> None:
+    def __init__(self, binding: Binding | None = None) -> None:
+        self.binding = binding or {}
         self.answers: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
         #: Each flow's ports as a set, by ``id()`` (the flows outlive this object).
         self.port_sets: dict[int, IntervalSet] = {}
@@ -518,15 +662,14 @@ class _Covers:
             found = self.port_sets[id(flow)] = port_set(flow.ports)
         return found
 
-    @staticmethod
-    def set(peers: tuple[str, ...]) -> IntervalSet:
-        return addr_set(peers)
+    def set(self, peers: tuple[str, ...]) -> IntervalSet:
+        return addr_set(self.binding.get(peers, peers))
 
     def __call__(self, wide: tuple[str, ...], narrow: tuple[str, ...]) -> bool:
         key = (wide, narrow)
         answer = self.answers.get(key)
         if answer is None:
-            answer = self.answers[key] = addr_set(wide).covers(addr_set(narrow))
+            answer = self.answers[key] = self.set(wide).covers(self.set(narrow))
         return answer
 
 

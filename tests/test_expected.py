@@ -8,11 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from policycheck.catalog import default_catalog
 from policycheck.engine.intervals import IntervalSet, addr_set
 from policycheck.errors import InputError
-from policycheck.expected import INTERNET, Expected, expected_flows
+from policycheck.expected import (
+    INTERNET,
+    Expected,
+    FlowMemo,
+    _Covers,
+    _expected,
+    _PeerResolver,
+    expected_flows,
+)
 from policycheck.model import PortRange
 from policycheck.profile import DEFAULT_INTERNAL_NETWORKS, Profile, load_profile
 
@@ -551,3 +561,63 @@ def test_sip_trunk_transports_and_role(tmp_path: Path) -> None:
     tin = {(f.protocol, (p.lo, p.hi)) for f in trunk if f.direction == "inbound" for p in f.ports}
     # Default transport udp: no tcp signalling.
     assert tin == {("udp", (65002, 65002)), ("udp", (55000, 56000))}
+
+
+# One deployment's server / RemoteConnector addresses: inside, outside and equal to
+# the internal networks, the internet, shared between the two roles, none.
+_ADDRESSES = [
+    "10.1.0.5",
+    "10.1.0.6",
+    "192.0.2.10",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "0.0.0.0/0",
+    "::/0",
+    "fc00::1",
+    "2001:db8::1",
+]
+_ROLE_SETS = [
+    ("remote-connector",),
+    ("swyxgate", "conference-manager"),
+    ("swyxware-server", "cds", "linkmanager", "remote-connector"),
+    ("swyxware-server", "cds"),
+    ("health-monitor", "swyxware-server"),
+]
+_deployment = st.tuples(
+    st.sampled_from(_ROLE_SETS),
+    st.lists(st.sampled_from(_ADDRESSES), max_size=3),
+    st.lists(st.sampled_from(_ADDRESSES), max_size=3),
+)
+
+
+@settings(max_examples=150, deadline=None)
+# The RemoteConnector's addresses equal to the internal networks, then only
+# covering the same addresses: its counterparts merge with theirs only in the first.
+@example(
+    deployments=[
+        (("swyxware-server", "cds"), [], ["10.0.0.0/8"]),
+        (("swyxware-server", "cds"), [], ["10.0.0.0/8", "10.1.0.5"]),
+    ],
+    internal=("10.0.0.0/8",),
+)
+@given(
+    deployments=st.lists(_deployment, min_size=1, max_size=8),
+    internal=st.sampled_from(
+        [tuple(DEFAULT_INTERNAL_NETWORKS), ("10.0.0.0/8",), ("10.0.0.0/8", "192.0.2.0/24")]
+    ),
+)
+def test_shared_templates_give_each_deployment_its_own_flows(
+    deployments: list[tuple[tuple[str, ...], list[str], list[str]]], internal: tuple[str, ...]
+) -> None:
+    """Flows built from a template another deployment's addresses chose, with this
+    deployment's put in, are exactly the flows computed from its own addresses."""
+    catalog = default_catalog()
+    prof = Profile(internal_networks=list(internal))
+    memo = FlowMemo()
+    for roles, servers, connectors in deployments:
+        others = {"swyxware-server": servers, "remote-connector": connectors}
+        shared = expected_flows(catalog, prof, roles, role_addresses=others, memo=memo)
+        direct = _expected(
+            catalog, prof, roles, _PeerResolver(prof, roles, others), _Covers(), FlowMemo()
+        )
+        assert shared == direct

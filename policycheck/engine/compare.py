@@ -38,8 +38,23 @@ from policycheck.engine.regions import (
     rule_region,
     summarize_peers,
 )
-from policycheck.expected import Expected, ExpectedFlow, Requirement
-from policycheck.findings import PORT_PROTOCOLS, RULES, Finding, Level, RegionPart, RuleRef
+from policycheck.expected import (
+    SLOTS,
+    Binding,
+    Expected,
+    ExpectedFlow,
+    FlowTemplate,
+    Requirement,
+)
+from policycheck.findings import (
+    PORT_PROTOCOLS,
+    RULES,
+    Finding,
+    Level,
+    PeerSummary,
+    RegionPart,
+    RuleRef,
+)
 from policycheck.model import VM, Direction, PortRange
 from policycheck.profile import Profile
 
@@ -95,12 +110,16 @@ def rule_ref(rr: ResolvedRule) -> RuleRef:
     )
 
 
-class _FlowSet:
-    """One direction's and protocol's expected flows, with what the comparison asks
-    of them for every region computed once: their ports, where the set of flows
-    changes, and per port the flows and the peers they allow."""
+class _FlowShape:
+    """One direction's and protocol's flows of a template, with what the comparison
+    asks of them for every region computed once per scan: their ports, where the
+    set of flows changes, and per port the rows of the flows there, the peers the
+    fixed ones allow and the slots the others take
+    (:class:`~policycheck.expected.FlowTemplate`)."""
 
-    def __init__(self, flows: Sequence[ExpectedFlow]) -> None:
+    def __init__(self, template: FlowTemplate, flows: Sequence[ExpectedFlow]) -> None:
+        #: Kept so the key of this shape (the template's id) stays its own.
+        self.template = template
         self.flows = list(flows)
         self.ports = [_ports(f.ports) for f in self.flows]
         self.documented = union_all(self.ports)
@@ -108,14 +127,101 @@ class _FlowSet:
         self.cuts: list[int] = sorted(
             {b for ps in self.ports for lo, hi in ps for b in (lo, hi + 1)}
         )
-        self._at: dict[int, tuple[list[ExpectedFlow], IntervalSet]] = {}
+        self._at: dict[int, tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]] = {}
+        self._cuts: dict[tuple[IntervalSet, IntervalSet], _Cut] = {}
 
-    def at(self, port: int) -> tuple[list[ExpectedFlow], IntervalSet]:
-        """The flows documenting ``port``, and the peers they allow together."""
+    def at(self, port: int) -> tuple[frozenset[str], IntervalSet, tuple[tuple[str, ...], ...]]:
         found = self._at.get(port)
         if found is None:
             here = [f for f, ps in zip(self.flows, self.ports, strict=True) if ps.contains(port)]
-            found = self._at[port] = (here, union_all(addr_set(f.peers) for f in here))
+            found = self._at[port] = (
+                frozenset(r for f in here for r in f.rows),
+                union_all(addr_set(f.peers) for f in here if f.peers not in SLOTS),
+                tuple(dict.fromkeys(f.peers for f in here if f.peers in SLOTS)),
+            )
+        return found
+
+    def cut(self, ports: IntervalSet, addrs: IntervalSet) -> _Cut:
+        """The region's comparison with these flows, once per distinct region: VMs
+        behind alike firewalls share their regions' ports and addresses."""
+        key = (ports, addrs)
+        found = self._cuts.get(key)
+        if found is None:
+            found = self._cuts[key] = self._cut(ports, addrs)
+        return found
+
+    def _cut(self, ports: IntervalSet, addrs: IntervalSet) -> _Cut:
+        cells: list[tuple[IntervalSet, int, TooBroad | None]] = []
+        # Cut the covered ports where the set of documenting flows changes.
+        for lo, hi in ports & self.documented:
+            # The cuts inside (lo, hi], found by bisection rather than a walk of all.
+            inside = self.cuts[bisect_right(self.cuts, lo) : bisect_right(self.cuts, hi)]
+            for a, b in itertools.pairwise([lo, *inside, hi + 1]):
+                cell = IntervalSet([(a, b - 1)])
+                rows, allowed, slots = self.at(a)
+                if slots:
+                    cells.append((cell, a, None))
+                    continue
+                too_broad = addrs - allowed
+                if too_broad:
+                    cells.append((cell, a, TooBroad(cell, too_broad, rows, allowed)))
+        return _Cut(ports - self.documented, tuple(cells))
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """A region's ports and addresses against a shape's flows."""
+
+    #: Ports no flow documents.
+    excess: IntervalSet
+    #: (cell, its first port, what is too broad there) for the cells of the
+    #: documented ports that are too broad or whose flows allow a slot (None: it
+    #: depends on the VM's addresses).
+    cells: tuple[tuple[IntervalSet, int, TooBroad | None], ...]
+
+
+class FlowShapes:
+    """The :class:`_FlowShape` of each template, direction and protocol, shared by
+    every VM of a scan whose flows come from that template."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[tuple[int, Direction, str], _FlowShape] = {}
+
+    def get(self, template: FlowTemplate, direction: Direction, protocol: str) -> _FlowShape:
+        key = (id(template), direction, protocol)
+        found = self.shapes.get(key)
+        if found is None:
+            flows = [
+                f
+                for f in template.expected.for_direction(direction)
+                if f.protocol in (protocol, "all")
+            ]
+            if protocol not in PORT_PROTOCOLS:
+                # A packet without ports matches only what covers every port, as in access.py.
+                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
+            found = self.shapes[key] = _FlowShape(template, flows)
+        return found
+
+
+class _FlowSet:
+    """A shape with one VM's addresses in its slots: per port, the rows of the
+    flows documenting it and the peers they allow together."""
+
+    def __init__(self, shape: _FlowShape, binding: Binding) -> None:
+        self.shape = shape
+        self.binding = binding
+        self.documented = shape.documented
+        self._at: dict[int, tuple[frozenset[str], IntervalSet]] = {}
+
+    def at(self, port: int) -> tuple[frozenset[str], IntervalSet]:
+        rows, allowed, slots = self.shape.at(port)
+        if not slots:
+            return rows, allowed
+        found = self._at.get(port)
+        if found is None:
+            for slot in slots:
+                allowed = allowed | addr_set(self.binding[slot])
+            found = self._at[port] = (rows, allowed)
         return found
 
 
@@ -129,7 +235,13 @@ class Comparer:
         profile: Profile,
         ctx: Context,
         layers: Mapping[Direction, VMLayers] | None = None,
+        *,
+        template: tuple[FlowTemplate, Binding] | None = None,
+        shapes: FlowShapes | None = None,
     ) -> None:
+        """``template``: the template ``expected`` was bound from and its slots'
+        addresses, with ``shapes`` shared by the VMs of a scan (the comparison
+        prepares each template's flows once)."""
         self.vm = vm
         self.layers = dict(layers or {})
         self.expected = expected
@@ -143,7 +255,9 @@ class Comparer:
         self.compared: list[RegionComparison] = []
         #: Per requirement (in the order of the expected flows), whether it is met.
         self.met: list[bool] = []
-        #: The expected flows per (direction, protocol), prepared once per VM.
+        self.template, self.binding = template or (FlowTemplate(expected), {})
+        self.shapes = shapes or FlowShapes()
+        #: The expected flows per (direction, protocol), with this VM's addresses.
         self.flow_sets: dict[tuple[Direction, str], _FlowSet] = {}
 
     # ------------------------------------------------------------- plumbing
@@ -165,13 +279,8 @@ class Comparer:
         key = (direction, protocol)
         found = self.flow_sets.get(key)
         if found is None:
-            flows = [
-                f for f in self.expected.for_direction(direction) if f.protocol in (protocol, "all")
-            ]
-            if protocol not in PORT_PROTOCOLS:
-                # A packet without ports matches only what covers every port, as in access.py.
-                flows = [f for f in flows if _ports(f.ports) == ALL_PORT_SET]
-            found = self.flow_sets[key] = _FlowSet(flows)
+            shape = self.shapes.get(self.template, direction, protocol)
+            found = self.flow_sets[key] = _FlowSet(shape, self.binding)
         return found
 
     # --------------------------------------------------------------- checks
@@ -203,33 +312,28 @@ class Comparer:
     ) -> tuple[IntervalSet, list[TooBroad]]:
         """The undocumented ports and the too broad cells (also returned: the Rego
         input document carries them per region)."""
-        documented = flows.documented
-        excess = ports - documented
+        if breadth_kind is None:
+            excess = ports - flows.documented
+            if excess:
+                self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
+            return excess, []
+        cut = flows.shape.cut(ports, addrs)
+        excess = cut.excess
         if excess:
             self._acc(excess_kind, direction, rules).region.add(protocol, excess, addrs)
         broad: list[TooBroad] = []
-        if breadth_kind is None:
-            return excess, broad
-        covered = ports & documented
-        if not covered:
-            return excess, broad
-        # Cut the covered ports where the set of documenting flows changes.
-        cuts = flows.cuts
-        for lo, hi in covered:
-            # The cuts inside (lo, hi], found by bisection rather than a walk of all.
-            inside = cuts[bisect_right(cuts, lo) : bisect_right(cuts, hi)]
-            points = [lo, *inside, hi + 1]
-            for a, b in itertools.pairwise(points):
-                cell = IntervalSet([(a, b - 1)])
-                here, allowed = flows.at(a)
+        for cell, port, found in cut.cells:
+            if found is None:  # a cell whose flows allow a slot: this VM's addresses
+                rows, allowed = flows.at(port)
                 too_broad = addrs - allowed
-                if too_broad:
-                    acc = self._acc(breadth_kind, direction, rules)
-                    acc.region.add(protocol, cell, too_broad)
-                    acc.rows.update(r for f in here for r in f.rows)
-                    acc.documented = acc.documented | allowed
-                    rows = frozenset(r for f in here for r in f.rows)
-                    broad.append(TooBroad(cell, too_broad, rows, allowed))
+                if not too_broad:
+                    continue
+                found = TooBroad(cell, too_broad, rows, allowed)
+            acc = self._acc(breadth_kind, direction, rules)
+            acc.region.add(protocol, cell, found.addrs)
+            acc.rows.update(found.rows)
+            acc.documented = acc.documented | found.documented
+            broad.append(found)
         return excess, broad
 
     def outbound(self, access: Access) -> None:
@@ -356,6 +460,7 @@ class Comparer:
         catalog_rows: Sequence[str] = (),
         documented: IntervalSet | None = None,
         unresolved: Sequence[str] = (),
+        addrs: IntervalSet | None = None,
     ) -> None:
         self.findings.append(
             make_finding(
@@ -370,6 +475,7 @@ class Comparer:
                 catalog_rows=catalog_rows,
                 documented=documented,
                 unresolved=unresolved,
+                addrs=addrs,
             )
         )
 
@@ -382,6 +488,7 @@ class Comparer:
                 [rule_ref(r) for r in acc.rules],
                 catalog_rows=sorted(acc.rows),
                 documented=acc.documented if acc.kind == "SWYX002" else None,
+                addrs=acc.region.addrs(),
             )
         return merge_duplicates(self.findings, self.ctx.internal)
 
@@ -429,10 +536,12 @@ def _duplicate_key(f: Finding) -> tuple[object, ...]:
 
 def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
     first = group[0]
-    if len(group) == 1 and len({_ref_key(r) for r in first.rules}) == len(first.rules):
-        return first
-    group = sorted(group, key=Finding.sort_key)
-    first = group[0]
+    if len(group) == 1:
+        if len({_ref_key(r) for r in first.rules}) == len(first.rules):
+            return first
+    else:
+        group = sorted(group, key=Finding.sort_key)
+        first = group[0]
     refs: dict[tuple[str, str], RuleRef] = {}
     # Written rules first (the ones to change), then the platform's, each once.
     for ref in [r for f in group for r in f.rules if not r.default] + [
@@ -451,7 +560,7 @@ def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
         region = builder.parts(internal, excluding)
         update |= {
             "region": region,
-            "peers_summary": peers_summary(region, internal),
+            "peers_summary": _summary(builder.addrs(), internal),
             "catalog_rows": sorted({r for f in group for r in f.catalog_rows}),
         }
         if first.rule_id == "SWYX002":
@@ -478,9 +587,11 @@ def make_finding(
     requirement: str | None = None,
     alternatives: Sequence[Sequence[PortRange]] = (),
     unresolved: Sequence[str] = (),
+    addrs: IntervalSet | None = None,
 ) -> Finding:
     """A finding of the native rules, whoever decided it (this comparison or the
-    Rego policy): the one place their data is put together."""
+    Rego policy): the one place their data is put together. ``addrs``: the
+    region's addresses when the caller holds them (not parsed back from its parts)."""
     info = RULES[kind]
     return Finding(
         rule_id=info.id,
@@ -490,7 +601,9 @@ def make_finding(
         vm_name=vm.name,
         direction=direction,
         region=region,
-        peers_summary=peers_summary(region, internal),
+        peers_summary=peers_summary(region, internal)
+        if addrs is None
+        else _summary(addrs, internal),
         rules=refs,
         catalog_rows=list(catalog_rows),
         roles=list(roles),
@@ -501,6 +614,11 @@ def make_finding(
         unresolved=list(unresolved),
         remediation=info.remediation,
     )
+
+
+def _summary(addrs: IntervalSet, internal: IntervalSet) -> PeerSummary | None:
+    """:func:`peers_summary` of a region whose addresses are known."""
+    return summarize_peers(addrs, internal) if addrs else None
 
 
 def blocked_finding(vm: VM, req: Requirement, roles: Sequence[str], ctx: Context) -> Finding:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from policycheck import __version__
 from policycheck.catalog import SERVER_ROLE, Catalog
 from policycheck.engine.access import Access, shared_access
-from policycheck.engine.compare import Comparer, rule_ref
+from policycheck.engine.compare import Comparer, FlowShapes, rule_ref
 from policycheck.engine.context import Context
 from policycheck.engine.deployments import Deployments
 from policycheck.engine.evidence import vm_evidence
@@ -23,7 +23,14 @@ from policycheck.engine.hints import with_hints
 from policycheck.engine.providers import PROVIDERS, VMLayers
 from policycheck.engine.roles import RoleAssignment, assign_roles
 from policycheck.engine.suppress import Suppressor
-from policycheck.expected import REMOTE_CONNECTOR, Expected, FlowMemo, expected_flows
+from policycheck.expected import (
+    REMOTE_CONNECTOR,
+    Binding,
+    Expected,
+    FlowMemo,
+    FlowTemplate,
+    template_for,
+)
 from policycheck.findings import RULES, CheckedVM, Finding, RuleRef, ScanResult, VMEvidence
 from policycheck.model import VM, Direction, Inventory
 from policycheck.profile import IPPBXSRV_GROUP, REMOTE_CONNECTOR_GROUP, Profile
@@ -61,18 +68,26 @@ class VMExpectations:
             inventory.vms, {k: r.roles for k, r in roles.items()}, ctx, PEER_ROLES
         )
         self.memo = FlowMemo()
+        #: The comparison's view of each template's flows, shared by its VMs.
+        self.shapes = FlowShapes()
         #: Expected flows depend on the roles and the peer roles' addresses only:
         #: VMs of one deployment with the same roles share them.
-        self.cache: dict[tuple[object, ...], Expected] = {}
+        self.cache: dict[tuple[object, ...], tuple[Expected, FlowTemplate, Binding]] = {}
 
     def expected(self, vm: VM, roles: list[str]) -> Expected:
+        return self.bound(vm, roles)[0]
+
+    def bound(self, vm: VM, roles: list[str]) -> tuple[Expected, FlowTemplate, Binding]:
+        """The VM's expected flows, the template they were bound from and its slots'
+        addresses (what :class:`Comparer` shares between VMs)."""
         others = self.deployments.addresses(vm, self.profile)
         key = (tuple(roles), tuple((role, tuple(addrs)) for role, addrs in sorted(others.items())))
         found = self.cache.get(key)
         if found is None:
-            found = self.cache[key] = expected_flows(
+            template, binding = template_for(
                 self.catalog, self.profile, roles, role_addresses=others, memo=self.memo
             )
+            found = self.cache[key] = (template.bind(binding), template, binding)
         return found
 
 
@@ -164,11 +179,17 @@ def compare_all(
                 _, unassigned_out = vm_access(vm, "outbound", ctx)
                 observe(VMEvaluation(vm, assignment, unassigned_in, unassigned_out), ctx)
             continue
-        expected = expectations.expected(vm, assignment.roles)
+        expected, template, binding = expectations.bound(vm, assignment.roles)
         layers_in, access_in = vm_access(vm, "inbound", ctx)
         layers_out, access_out = vm_access(vm, "outbound", ctx)
         comparer = Comparer(
-            vm, expected, profile, ctx, {"inbound": layers_in, "outbound": layers_out}
+            vm,
+            expected,
+            profile,
+            ctx,
+            {"inbound": layers_in, "outbound": layers_out},
+            template=(template, binding),
+            shapes=expectations.shapes,
         )
         comparer.inbound(access_in)
         comparer.outbound(access_out)

@@ -178,8 +178,12 @@ class Context:
 
     def vm_network_space(self, vm: VM) -> IntervalSet:
         """Address space of the VM's networks; empty when unknown."""
+        return self.shared(("network-space", vm.networks), lambda: self._space(vm.networks))
+
+    def _space(self, networks: Iterable[str]) -> IntervalSet:
+        # Once per distinct list of networks: a VNet's VMs all name it.
         out = IntervalSet()
-        for net_id in vm.networks:
+        for net_id in networks:
             net = self.network(net_id)
             if net:
                 out = out | addr_set(net.address_spaces)

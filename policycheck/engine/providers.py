@@ -820,8 +820,9 @@ def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int
 
 def _gcp_objects(
     ctx: Context, networks: tuple[str, ...], attached: frozenset[str], policies_first: bool
-) -> tuple[list[FirewallObject], dict[int, int]]:
-    """The firewall objects of the networks and policies, and their tiers."""
+) -> tuple[dict[Direction, list[tuple[Rule, FirewallObject]]], dict[int, int]]:
+    """The enabled rules of the firewall objects of the networks and policies per
+    direction, and the objects' tiers."""
     known: dict[str, bool] = {}  # the objects of a network name it alike
 
     def on_networks(network: str | None) -> bool:
@@ -842,7 +843,12 @@ def _gcp_objects(
 
     # The objects of the networks and policies (an index), not the whole estate's.
     objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
-    return objects, _gcp_tiers(objects, policies_first)
+    rules: dict[Direction, list[tuple[Rule, FirewallObject]]] = {"inbound": [], "outbound": []}
+    for fw in objects:
+        for rule in fw.rules:
+            if not rule.disabled:
+                rules[rule.direction].append((rule, fw))
+    return rules, _gcp_tiers(objects, policies_first)
 
 
 def _build_gcp_scope(
@@ -865,29 +871,29 @@ def _build_gcp_scope(
             # Predefined policy rules: nobody can fix or delete them.
             fw.kind == "firewall_policy" and priority_of(rule) >= PREDEFINED_POLICY_PRIORITY,
         )
-        for fw in objects
-        for rule in fw.rules
-        if rule.direction == direction and not rule.disabled
+        for rule, fw in objects[direction]
     ]
     scope = _GcpScope(entries=sorted(unsorted, key=lambda e: e[0]))
     for position, (_, rule, _, _) in enumerate(scope.entries):
-        scope.tag_only.append(
-            bool(rule.targets) and all(t.kind == "network_tag" for t in rule.targets)
-        )
-        scope.by_member.append(
-            any(p.kind in ("network_tag", "service_account") for p in rule.peers)
-        )
-        selectors = [t for t in rule.targets if t.kind != "cidr"]
-        if not selectors or any(
-            t.kind not in ("network_tag", "service_account") for t in selectors
-        ):
+        # Each rule's target and peer kinds looked at once (every rule of a network).
+        kinds = {t.kind for t in rule.targets}
+        scope.tag_only.append(kinds == _TAGS_ONLY)
+        scope.by_member.append(not _GCP_MEMBERS.isdisjoint([p.kind for p in rule.peers]))
+        kinds.discard("cidr")
+        if not kinds or not kinds <= _GCP_MEMBERS:
             scope.unselective.append(position)
             continue
-        for t in selectors:
-            scope.by_selector.setdefault((t.kind, t.value), []).append(position)
-        if any(t.kind == "service_account" for t in selectors):
+        for t in rule.targets:
+            if t.kind != "cidr":
+                scope.by_selector.setdefault((t.kind, t.value), []).append(position)
+        if "service_account" in kinds:
             scope.by_account.append(position)
     return scope
+
+
+#: Targets and peers naming VMs: network tags and service accounts.
+_GCP_MEMBERS = frozenset({"network_tag", "service_account"})
+_TAGS_ONLY = {"network_tag"}
 
 
 @dataclass

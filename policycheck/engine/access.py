@@ -391,8 +391,8 @@ def _decide(layer: Layer, matching: list[ResolvedRule], decided: set[ResolvedRul
     """What one layer allows in one cell, from the rules (in order) matching it."""
     decisions = decide(layer, matching)
     if layer.ordered:
-        decided.update(d.rule for d in decisions)
-    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.allows]
+        decided.update([d.rule for d in decisions])
+    return [(d.addrs, (d.rule,)) for d in decisions if d.rule.rule.action == "allow"]
 
 
 def layer_rules(layer: Layer, protocol: str) -> list[ResolvedRule]:
@@ -449,7 +449,7 @@ def decide(layer: Layer, matching: Sequence[ResolvedRule]) -> list[Decision]:
     no decision allows are denied by the layer.
     """
     if not layer.ordered:
-        return [Decision(r, r.addrs) for r in matching if r.allows and r.addrs]
+        return [Decision(r, r.addrs) for r in matching if r.rule.action == "allow" and r.addrs]
     out: list[Decision] = []
     remaining = ALL_ADDRS
     parked = _NOTHING  # addresses sent to the next level by goto_next
@@ -476,12 +476,21 @@ _NOTHING = IntervalSet()
 def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
     """The specific rule first, catch-all rules (all protocols, ports, addresses) last:
     with a subnet NSG that allows everything, the NIC rule is the one to fix."""
+    # Compared as interval tuples (in C): every combined piece of every sweep asks.
     return tuple(
         sorted(
             rules,
-            key=lambda r: r.protocol == "all" and r.ports == ALL_PORT_SET and r.addrs == ALL_ADDRS,
+            key=lambda r: (
+                r.protocol == "all"
+                and r.ports.intervals == _EVERY_PORT
+                and r.addrs.intervals == _EVERY_ADDRESS
+            ),
         )
     )
+
+
+_EVERY_PORT = ALL_PORT_SET.intervals
+_EVERY_ADDRESS = ALL_ADDRS.intervals
 
 
 def _combine(layer_pieces: Iterable[list[Piece]]) -> list[Piece]:

@@ -48,11 +48,16 @@ def evaluating() -> Iterator[None]:
     """No cyclic collection while the engine evaluates either: it builds no
     reference cycles, and what it keeps (each VM's access, expected flows and
     findings) only grows, so each collection walked more of it for nothing: 7.8 s
-    of the 19.7 s evaluation of a 10,000-VM snapshot (benchmarks/RESULTS.md)."""
+    of the 19.7 s evaluation of a 10,000-VM snapshot (benchmarks/RESULTS.md).
+
+    What it kept is frozen as it ends: the result lives until the process ends,
+    and collections while the reports are written walked all of it (3,000-VM
+    snapshot: SARIF written in 0.14 s instead of 0.23 s)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
+        gc.freeze()
     finally:
         if was_enabled:
             gc.enable()

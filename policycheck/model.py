@@ -139,9 +139,10 @@ class _Shared(_Frozen):
         pool = info.context.get(SHARE) if isinstance(info.context, dict) else None
         if pool is None:
             return handler(value)
-        # The value's type is part of the key: ``true == 1`` and ``1.0 == 1`` in
-        # Python, but a strict field refuses what it accepted for the other.
-        key = (cls, *((k, type(v), v) for k, v in value.items()))
+        # The values' types are part of the key: ``true == 1`` and ``1.0 == 1`` in
+        # Python, but a strict field refuses what it accepted for the other. Built
+        # in C (no generator): this runs for every port range, peer and provenance.
+        key = (cls, *value.items(), *map(type, value.values()))
         try:
             hit: Self | None = pool.get(key)
         except TypeError:  # an unhashable (so malformed) value: validation names it
@@ -157,6 +158,12 @@ def normalize_protocol(value: str | int) -> str:
     Providers spell "all protocols" as ``-1`` (AWS), ``*``/``Any`` (Azure) and
     ``all`` (GCP); numbers of named protocols collapse to their names.
     """
+    if type(value) is str:
+        return _normalized_text(value)
+    return _normalize_protocol(value)  # a number, or whatever a snapshot holds there
+
+
+def _normalize_protocol(value: str | int) -> str:
     text = str(value).strip().lower()
     if text in ("-1", "*", "any", "all"):
         return "all"
@@ -169,6 +176,10 @@ def normalize_protocol(value: str | int) -> str:
     if text.isdigit() and 0 <= int(text) <= 255:
         return str(int(text))
     raise ValueError(f"unknown protocol {value!r}")
+
+
+#: Each spelling once: sources normalise every rule's protocol, the model again.
+_normalized_text = lru_cache(maxsize=1 << 10)(_normalize_protocol)
 
 
 #: A GCP service account whose email is not known until apply, as a VM's account or

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import json_trees
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from policycheck.inputs import (
     check_depth,
     check_url,
     decode_text,
+    json_within,
     max_input_bytes,
     parse_json,
     parse_yaml,
@@ -155,6 +157,50 @@ def test_limits_are_exact(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     check_depth(json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH), "x")
     with pytest.raises(InputError, match=r"nested deeper than 128 levels at \[0\]\[0\]"):
         check_depth(json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)), "x")
+
+
+#: Strings and keys made of what a byte-level reading could mistake for structure.
+_TRICKY_TEXT = st.text(alphabet='[]{}"\\/ab\u00e9\n', max_size=8)
+_TRICKY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _TRICKY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(_TRICKY_TEXT, children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_TRICKY_JSON, limit=st.integers(min_value=1, max_value=8), spelling=st.integers(0, 2))
+def test_depth_from_the_bytes_is_the_depth_of_the_document(
+    doc: Any, limit: int, spelling: int
+) -> None:
+    """read_json decides the depth from the bytes (strings full of brackets, quotes
+    and backslashes, escaped as each writer escapes them), as check_depth does."""
+    raw = [
+        lambda: orjson.dumps(doc),
+        lambda: json.dumps(doc).encode(),  # \u00e9, \n as escapes
+        lambda: json.dumps(doc, ensure_ascii=False, indent=1).encode(),
+    ][spelling]()
+    assert json_within(raw, limit) == (_depth(doc) <= limit)
+
+
+def test_a_too_deep_plan_read_from_its_bytes_names_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    path.write_text(f'{{"a": "]]]]\\"", "b": {deep}}}')
+    with pytest.raises(InputError, match=r"nested deeper than 128 levels at b\[0\]"):
+        read_json(path, "plan")
+    path.write_text(f'{{"a": "[[[[\\"", "b": {deep[1:-1]}}}')
+    assert read_json(path, "plan")["a"] == '[[[["'
 
 
 @pytest.mark.parametrize(

@@ -28,3 +28,17 @@ def test_evaluating_leaves_a_paused_collector_paused() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_evaluation_kept_is_frozen_so_writing_reports_never_walks_it() -> None:
+    gc.unfreeze()
+    try:
+        with pytest.raises(RuntimeError), evaluating():
+            raise RuntimeError("a failed evaluation: nothing is frozen")
+        assert gc.get_freeze_count() == 0
+        kept: list[dict[str, int]] = []
+        with evaluating():
+            kept.extend({"finding": n} for n in range(1000))
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()

@@ -170,10 +170,21 @@ def template_for(
         SERVER_ROLE not in role_list,
         profile.server_counterparts and any(r.role == REMOTE_CONNECTOR for r in counterpart_rows),
     )
-    shape, slotted, binding = resolver.slotted(used)
+    # VMs of one deployment read the same addresses: their shape is computed once.
+    shape, stand_ins, binding = memo.get(
+        (
+            "slots",
+            used,
+            resolver.servers if used[0] else None,
+            resolver.connectors if used[1] else None,
+        ),
+        lambda: resolver.slotted(used),
+    )
     template = memo.get(
         ("expected", role_list, shape),
-        lambda: FlowTemplate.build(catalog, profile, role_list, slotted, binding, memo),
+        lambda: FlowTemplate.build(
+            catalog, profile, role_list, resolver.with_slots(stand_ins), binding, memo
+        ),
     )
     return template, binding
 
@@ -214,6 +225,8 @@ SERVER_SLOT = ("<IpPbxSrv>",)
 CONNECTOR_SLOT = ("<RemoteConnector>",)
 SLOTS = (SERVER_SLOT, CONNECTOR_SLOT)
 Binding = Mapping[tuple[str, ...], tuple[str, ...]]
+#: What a template holds for the servers' and the connectors' addresses.
+StandIns = tuple[tuple[str, ...], tuple[str, ...]]
 
 
 class FlowTemplate:
@@ -291,12 +304,10 @@ class _PeerResolver:
             [*others.get(REMOTE_CONNECTOR, ()), *_group(profile, REMOTE_CONNECTOR_GROUP)]
         )
 
-    def slotted(
-        self, used: tuple[bool, bool]
-    ) -> tuple[tuple[object, ...], _PeerResolver, dict[tuple[str, ...], tuple[str, ...]]]:
-        """The template key of these addresses, a resolver with slots for them, and
-        the slots' values; ``used``: whether the flows read the servers' and the
-        connectors' addresses at all.
+    def slotted(self, used: tuple[bool, bool]) -> tuple[tuple[object, ...], StandIns, Binding]:
+        """The template key of these addresses, what stands in for them in the
+        template, and the slots' values; ``used``: whether the flows read the
+        servers' and the connectors' addresses at all.
 
         The key holds everything the flows' construction asks of the addresses it
         reads: whether there are any, which of the other peer tuples they equal
@@ -320,19 +331,25 @@ class _PeerResolver:
                 if i != j and (i >= 2 or j >= 2)
             ),
         )
-        slotted = copy.copy(self)
         binding: dict[tuple[str, ...], tuple[str, ...]] = {}
+        stand_ins: list[tuple[str, ...]] = []
         earlier = [(INTERNET, INTERNET), (self.internal, self.internal)]
-        for attr, slot, value in zip(("servers", "connectors"), SLOTS, values, strict=True):
+        for slot, value in zip(SLOTS, values, strict=True):
             if value is None:  # never read: a slot with no value fails loudly if it is
-                setattr(slotted, attr, slot)
+                stand_ins.append(slot)
                 continue
             stand_in = next((t for c, t in earlier if c == value), slot) if value else ()
             if stand_in is slot:
                 binding[slot] = value
-            setattr(slotted, attr, stand_in)
+            stand_ins.append(stand_in)
             earlier.append((value, stand_in))
-        return shape, slotted, binding
+        return shape, (stand_ins[0], stand_ins[1]), binding
+
+    def with_slots(self, stand_ins: StandIns) -> _PeerResolver:
+        """This resolver with ``stand_ins`` for the servers' and connectors' addresses."""
+        slotted = copy.copy(self)
+        slotted.servers, slotted.connectors = stand_ins
+        return slotted
 
     def resolve(self, row: CatalogRow) -> tuple[PeerClass, tuple[str, ...], str | None]:
         kind = row.peer.kind

@@ -22,8 +22,9 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet
+from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, Intervals, IntervalSet
 from policycheck.findings import OTHER_PROTOCOLS, PORT_PROTOCOLS
 from policycheck.model import FirewallObject, Rule
 
@@ -68,9 +69,9 @@ class Layer:
     rules: list[ResolvedRule]
 
 
-@dataclass(frozen=True)
-class Region:
-    """Allowed traffic: protocol, destination ports, source ports, remote addresses."""
+class Region(NamedTuple):
+    """Allowed traffic: protocol, destination ports, source ports, remote addresses.
+    A named tuple: each VM's access holds a few dozen, built per VM."""
 
     protocol: str
     ports: IntervalSet
@@ -130,35 +131,61 @@ def _protocols(layers: Sequence[Layer]) -> list[str]:
 
 
 Piece = tuple[IntervalSet, tuple[ResolvedRule, ...]]
+#: The source-port axis as one cell (no rule restricts source ports).
+_WHOLE = [(0, 65535)]
 
 
-def effective_access(layers: Sequence[Layer]) -> Access:
-    """Exact allowed regions through every layer, with the rules that allow them."""
-    if not layers:
-        return Access()
-    decided: set[ResolvedRule] = set()
-    #: (protocol, piece, source-port cell) -> destination cells: a region each.
-    merged: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
-    #: Every distinct allowed piece (addresses, allowing rules), numbered once: the
-    #: sweep files cells under small integers instead of hashing address sets.
-    numbered: dict[tuple[tuple[int, ...], IntervalSet], int] = {}
-    pieces_of: list[Piece] = []
-    decided_by: dict[tuple[int, tuple[int, ...]], list[Piece]] = {}
-    combined: dict[tuple[tuple[int, tuple[int, ...]], ...], list[int]] = {}
+#: A destination cell of a plan: the cell, the combination (a number) each of its
+#: local source-port cells takes, and per source-port cell which local one it is in.
+PlanCell = tuple[tuple[int, int], list[int], list[int]]
+#: What the rules' protocols and ports alone make of a sweep (see :class:`_Plan`).
+PlanKey = tuple[tuple[tuple[str, Intervals, Intervals], ...], ...]
+
+
+@dataclass
+class _Plan:
+    """What a sweep does that depends only on the rules' protocols, ports and source
+    ports, not on their addresses or actions: the protocol cells, the port cells,
+    and per cell which rules of each layer match it. Tenants behind copies of one
+    template differ in addresses only: their sweeps share one plan, and each only
+    decides and combines."""
+
+    named: tuple[str, ...]
+    #: Per protocol swept: the protocol, its source-port cells, its destination cells.
+    protocols: list[tuple[str, list[IntervalSet], list[PlanCell]]]
+    #: Per verdict number: the layer and the positions (in it) of the rules matching.
+    verdicts: list[tuple[int, tuple[int, ...]]]
+    #: Per combination number: the verdict number of each layer.
+    combos: list[tuple[int, ...]]
+
+
+def _plan_key(layers: Sequence[Layer]) -> PlanKey:
+    return tuple(
+        tuple((r.protocol, r.ports.intervals, r.source_ports.intervals) for r in layer.rules)
+        for layer in layers
+    )
+
+
+def _make_plan(layers: Sequence[Layer]) -> _Plan:
     # Rules restricted to some source ports: only they tell source-port cells apart.
     restricted = {id(r) for layer in layers for r in layer.rules if r.source_ports != ALL_PORT_SET}
+    positions = [{id(r): i for i, r in enumerate(layer.rules)} for layer in layers]
     protocols = _protocols(layers)
-    sports_of: dict[str, list[IntervalSet]] = {}
+    plan = _Plan(
+        named=tuple(p for p in protocols if p != OTHER), protocols=[], verdicts=[], combos=[]
+    )
+    verdict_of: dict[tuple[int, tuple[int, ...]], int] = {}
+    combo_of: dict[tuple[int, ...], int] = {}
     for protocol in protocols:
         with_ports = protocol in PORT_PROTOCOLS
         per_layer = [layer_rules(layer, protocol) for layer in layers]
-        if any(not rules for rules, layer in zip(per_layer, layers, strict=True)):
+        if any(not rules for rules in per_layer):
             # A layer with no matching rule allows nothing on this protocol.
             continue
         all_rules = [r for rules in per_layer for r in rules]
         dcells = _cells(r.ports for r in all_rules) if with_ports else [(0, 65535)]
-        scells = _cells(r.source_ports for r in all_rules) if with_ports else [(0, 65535)]
-        sports_of[protocol] = [IntervalSet([cell]) for cell in scells]
+        # Without source-port restrictions every cell's source-port axis is one cell.
+        scells = _cells(r.source_ports for r in all_rules) if with_ports and restricted else _WHOLE
         # Per layer and destination cell, the rules matching it (in order): each rule
         # is placed in the cells its ports span, not tested against every cell.
         starts = [lo for lo, _ in dcells]
@@ -168,52 +195,107 @@ def effective_access(layers: Sequence[Layer]) -> Access:
                 for lo, hi in r.ports:
                     for at in range(bisect_left(starts, lo), bisect_right(starts, hi)):
                         cells_of[at].append(r)
+        cells: list[PlanCell] = []
         for at_cell, cell in enumerate(dcells):
             by_port = [cells_of[at_cell] for cells_of in in_cell]
             # Only the rules matching this destination cell can tell source ports
             # apart: evaluate once per cell of *their* source-port bounds, and give
             # the result to every source-port cell inside it (usually all of them).
-            local = _cells(
-                r.source_ports for rules in by_port for r in rules if id(r) in restricted
+            local = (
+                _cells(r.source_ports for rules in by_port for r in rules if id(r) in restricted)
+                if restricted
+                else _WHOLE
             )
-            evaluated: list[tuple[int, list[int]]] = []
-            for llo, lhi in local:
-                # Evaluate every layer (not lazily) so shadowing is tracked in all.
+            combos: list[int] = []
+            for llo, _ in local:
                 # A layer's verdict depends only on its matching rules, and cells
                 # repeat them: each distinct set is decided (and combined) once.
-                keys: list[tuple[int, tuple[int, ...]]] = []
-                verdicts: list[list[Piece]] = []
-                for index, (layer, rules) in enumerate(zip(layers, by_port, strict=True)):
+                keys: list[int] = []
+                for index, rules in enumerate(by_port):
                     matching = (
                         [r for r in rules if r.source_ports.contains(llo)]
                         if len(local) > 1
                         else rules
                     )
-                    key = (index, tuple(map(id, matching)))
-                    verdict = decided_by.get(key)
+                    key = (index, tuple(positions[index][id(r)] for r in matching))
+                    verdict = verdict_of.get(key)
                     if verdict is None:
-                        verdict = decided_by[key] = _decide(layer, matching, decided)
-                    keys.append(key)
-                    verdicts.append(verdict)
-                found = combined.get(tuple(keys))
-                if found is None:
-                    found = combined[tuple(keys)] = [
-                        _number(piece, numbered, pieces_of) for piece in _combine(verdicts)
-                    ]
-                evaluated.append((lhi, found))
+                        verdict = verdict_of[key] = len(plan.verdicts)
+                        plan.verdicts.append(key)
+                    keys.append(verdict)
+                combo = combo_of.get(tuple(keys))
+                if combo is None:
+                    combo = combo_of[tuple(keys)] = len(plan.combos)
+                    plan.combos.append(tuple(keys))
+                combos.append(combo)
+            take: list[int] = []
             at = 0
-            for sport, (slo, _) in enumerate(scells):
-                while evaluated[at][0] < slo:
+            for slo, _ in scells:
+                while local[at][1] < slo:
                     at += 1
-                for piece in evaluated[at][1]:
+                take.append(at)
+            cells.append((cell, combos, take))
+        plan.protocols.append((protocol, [IntervalSet([cell]) for cell in scells], cells))
+    return plan
+
+
+def effective_access(layers: Sequence[Layer], plans: dict[PlanKey, _Plan] | None = None) -> Access:
+    """Exact allowed regions through every layer, with the rules that allow them.
+    ``plans`` keeps the plans of a scan's sweeps (see :class:`_Plan`)."""
+    if not layers:
+        return Access()
+    if plans is None:
+        plan = _make_plan(layers)
+    else:
+        key = _plan_key(layers)
+        found_plan = plans.get(key)
+        if found_plan is None:
+            found_plan = plans[key] = _make_plan(layers)
+        plan = found_plan
+    decided: set[ResolvedRule] = set()
+    #: (protocol, piece, source-port cell) -> destination cells: a region each.
+    merged: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+    #: Every distinct allowed piece (addresses, allowing rules), numbered once: the
+    #: sweep files cells under small integers instead of hashing address sets.
+    numbered: dict[tuple[tuple[int, ...], Intervals], int] = {}
+    pieces_of: list[Piece] = []
+    verdicts: list[list[Piece] | None] = [None] * len(plan.verdicts)
+    combined: list[list[int] | None] = [None] * len(plan.combos)
+    sports_of: dict[str, list[IntervalSet]] = {}
+    for protocol, sports, cells in plan.protocols:
+        sports_of[protocol] = sports
+        for cell, combos, take in cells:
+            evaluated: list[list[int]] = []
+            for combo in combos:
+                found = combined[combo]
+                if found is None:
+                    # Every layer is decided (not lazily) so shadowing is tracked in all.
+                    pieces: list[list[Piece]] = []
+                    for number in plan.combos[combo]:
+                        verdict = verdicts[number]
+                        if verdict is None:
+                            index, at = plan.verdicts[number]
+                            layer = layers[index]
+                            verdict = verdicts[number] = _decide(
+                                layer, [layer.rules[i] for i in at], decided
+                            )
+                        pieces.append(verdict)
+                    found = combined[combo] = [
+                        _number(piece, numbered, pieces_of) for piece in _combine(pieces)
+                    ]
+                evaluated.append(found)
+            for sport, local in enumerate(take):
+                for piece in evaluated[local]:
                     merged[(protocol, piece, sport)].append(cell)
-    access = Access(named=tuple(p for p in protocols if p != OTHER))
+    access = Access(named=plan.named)
     for (protocol, piece, sport), dranges in merged.items():
         addrs, allowing = pieces_of[piece]
         access.regions.append(
             Region(
                 protocol=protocol,
-                ports=IntervalSet(dranges),
+                ports=IntervalSet.from_sorted(dranges)
+                if len(dranges) == 1
+                else IntervalSet(dranges),
                 source_ports=sports_of[protocol][sport],
                 addrs=addrs,
                 rules=allowing,
@@ -230,26 +312,35 @@ def effective_access(layers: Sequence[Layer]) -> Access:
 
 
 #: What the evaluation reads of a rule: two rules alike in all of it decide alike.
-RuleContent = tuple[str, bool, str, IntervalSet, IntervalSet, IntervalSet, bool, int]
+RuleContent = tuple[str, bool, str, Intervals, Intervals, Intervals, bool, int]
 AccessKey = tuple[tuple[bool, tuple[RuleContent, ...]], ...]
 
 
 def _content(r: ResolvedRule) -> RuleContent:
+    # The sets' interval tuples: a key of plain tuples is hashed and compared in C
+    # (every VM's key, and on a hit every rule of it).
     return (
         r.rule.action,
         r.rule.disabled,
         r.protocol,
-        r.ports,
-        r.source_ports,
-        r.addrs,
+        r.ports.intervals,
+        r.source_ports.intervals,
+        r.addrs.intervals,
         r.synthetic,
         r.tier,
     )
 
 
-def shared_access(
-    layers: Sequence[Layer], memo: dict[AccessKey, tuple[Access, list[ResolvedRule]]]
-) -> Access:
+@dataclass
+class AccessMemo:
+    """What a scan's sweeps share: the access per distinct content of the layers,
+    and the plans of the sweeps (see :class:`_Plan`)."""
+
+    accesses: dict[AccessKey, tuple[Access, list[ResolvedRule]]] = field(default_factory=dict)
+    plans: dict[PlanKey, _Plan] = field(default_factory=dict)
+
+
+def shared_access(layers: Sequence[Layer], memo: AccessMemo) -> Access:
     """:func:`effective_access`, computed once per distinct content of the layers.
 
     VMs behind the same firewalls (or behind copies of them, or per-VM firewalls with
@@ -260,21 +351,21 @@ def shared_access(
     """
     key = tuple((layer.ordered, tuple(map(_content, layer.rules))) for layer in layers)
     own = [r for layer in layers for r in layer.rules]
-    found = memo.get(key)
+    found = memo.accesses.get(key)
     if found is None:
-        access = effective_access(layers)
-        memo[key] = (access, own)
+        access = effective_access(layers, memo.plans)
+        memo.accesses[key] = (access, own)
         return access
     access, first = found
     mine = {id(theirs): r for theirs, r in zip(first, own, strict=True)}
     return Access(
         regions=[
             Region(
-                protocol=region.protocol,
-                ports=region.ports,
-                source_ports=region.source_ports,
-                addrs=region.addrs,
-                rules=tuple(mine[id(r)] for r in region.rules),
+                region.protocol,
+                region.ports,
+                region.source_ports,
+                region.addrs,
+                tuple([mine[id(r)] for r in region.rules]),
             )
             for region in access.regions
         ],
@@ -284,11 +375,11 @@ def shared_access(
 
 
 def _number(
-    piece: Piece, numbered: dict[tuple[tuple[int, ...], IntervalSet], int], pieces_of: list[Piece]
+    piece: Piece, numbered: dict[tuple[tuple[int, ...], Intervals], int], pieces_of: list[Piece]
 ) -> int:
     """The piece's number, the same for the same addresses allowed by the same rules."""
     addrs, allowing = piece
-    key = (tuple(map(id, allowing)), addrs)
+    key = (tuple(map(id, allowing)), addrs.intervals)
     found = numbered.get(key)
     if found is None:
         found = numbered[key] = len(pieces_of)
@@ -308,12 +399,15 @@ def layer_rules(layer: Layer, protocol: str) -> list[ResolvedRule]:
     """The layer's rules that can match a packet of ``protocol`` (a name, number or
     :data:`OTHER`), in evaluation order. A packet without ports (ICMP, GRE, ...)
     is matched only by rules that cover every port."""
-    with_ports = protocol in PORT_PROTOCOLS
+    # ``matches_protocol`` inlined: every sweep asks this of every rule per protocol.
+    if protocol in PORT_PROTOCOLS:
+        return [r for r in layer.rules if r.protocol == protocol or r.protocol == "all"]
     return [
         r
         for r in layer.rules
-        if r.matches_protocol(protocol)
-        and (with_ports or (r.ports == ALL_PORT_SET and r.source_ports == ALL_PORT_SET))
+        if (r.protocol == protocol or r.protocol == "all")
+        and r.ports == ALL_PORT_SET
+        and r.source_ports == ALL_PORT_SET
     ]
 
 
@@ -326,9 +420,9 @@ def source_port_cells(
     return _cells(r.source_ports for rules in per_layer for r in rules)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """A rule deciding (or, for ``goto_next``, handing on) ``addrs`` in its layer."""
+class Decision(NamedTuple):
+    """A rule deciding (or, for ``goto_next``, handing on) ``addrs`` in its layer.
+    A named tuple: every sweep makes tens of thousands."""
 
     rule: ResolvedRule
     addrs: IntervalSet
@@ -358,12 +452,13 @@ def decide(layer: Layer, matching: Sequence[ResolvedRule]) -> list[Decision]:
         return [Decision(r, r.addrs) for r in matching if r.allows and r.addrs]
     out: list[Decision] = []
     remaining = ALL_ADDRS
-    parked = IntervalSet()  # addresses sent to the next level by goto_next
+    parked = _NOTHING  # addresses sent to the next level by goto_next
     tier = None
     for r in matching:
         if r.tier != tier:
-            remaining, parked, tier = remaining | parked, IntervalSet(), r.tier
-        hit = r.addrs & remaining
+            remaining, parked, tier = remaining | parked, _NOTHING, r.tier
+        # Nothing taken yet (the usual first rule): the rule's own addresses.
+        hit = r.addrs if remaining is ALL_ADDRS else r.addrs & remaining
         if not hit:
             continue
         out.append(Decision(r, hit))
@@ -373,6 +468,9 @@ def decide(layer: Layer, matching: Sequence[ResolvedRule]) -> list[Decision]:
         if not remaining and not parked:
             break
     return out
+
+
+_NOTHING = IntervalSet()
 
 
 def _blame_order(rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:

@@ -267,7 +267,8 @@ class Comparer:
         health probe (see :func:`~policycheck.engine.providers.probe_exemption`)."""
         if self.profile.report_azure_load_balancer:
             return IntervalSet()
-        return region.addrs & probe_exemption(self.vm.provider, region.rules)
+        probe = probe_exemption(self.vm.provider, region.rules)
+        return region.addrs & probe if probe else probe
 
     def _acc(self, kind: str, direction: Direction, rules: tuple[ResolvedRule, ...]) -> _Acc:
         key = (kind, tuple(id(r) for r in rules))
@@ -555,7 +556,8 @@ def _merged(group: list[Finding], internal: IntervalSet) -> Finding:
         for f in group:
             for p in f.region:
                 ports = _ports(p.ports) if p.protocol in PORT_PROTOCOLS else ALL_PORT_SET
-                builder.add(p.protocol, ports, addr_set(p.peers))
+                # A tuple: parts of many VMs' findings name the same peers, parsed once.
+                builder.add(p.protocol, ports, addr_set(tuple(p.peers)))
                 excluding = excluding or tuple(p.excluding)
         region = builder.parts(internal, excluding)
         update |= {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar, cast
 
-from policycheck.engine.access import Access, AccessKey, ResolvedRule
+from policycheck.engine.access import AccessMemo
 from policycheck.engine.intervals import IntervalSet, addr_set, address_value, prefix_set
 from policycheck.model import (
     VM,
@@ -58,7 +58,7 @@ class Context:
         #: rules in evaluation order), keyed by everything it depends on.
         self.memo: dict[Hashable, object] = {}
         #: Effective access per distinct content of a VM's layers (``shared_access``).
-        self.accesses: dict[AccessKey, tuple[Access, list[ResolvedRule]]] = {}
+        self.accesses = AccessMemo()
         self.internal = addr_set(internal_networks)
         self.firewalls: dict[str, FirewallObject] = {}
         for fw in inventory.firewalls:
@@ -211,7 +211,10 @@ class Context:
         """Resolve peers; ``special`` handles the provider's symbolic kinds."""
         peers = tuple(peers)
         # Prefixes: one cached set per distinct tuple (every VM behind a rule asks).
-        res = Resolution(addrs=prefix_set(tuple(p.value for p in peers if p.kind == "cidr")))
+        cidrs = tuple([p.value for p in peers if p.kind == "cidr"])
+        res = Resolution(addrs=prefix_set(cidrs))
+        if len(cidrs) == len(peers):
+            return res  # prefixes only: most rules
         for peer in peers:
             if peer.kind == "cidr":
                 continue

@@ -14,6 +14,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from functools import lru_cache, reduce
 
+from policycheck.model import PortRange
+
 V4_SIZE = 1 << 32
 V6_OFFSET = V4_SIZE
 V6_SIZE = 1 << 128
@@ -67,6 +69,13 @@ class IntervalSet:
 
     def __and__(self, other: IntervalSet) -> IntervalSet:
         a, b = self._iv, other._iv
+        if not a or not b:
+            return _EMPTY
+        # One side a single interval spanning the other (e.g. every address): the other.
+        if len(a) == 1 and a[0][0] <= b[0][0] and b[-1][1] <= a[0][1]:
+            return other
+        if len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]:
+            return self
         if len(a) > _FEW * len(b):
             return IntervalSet._raw(_and_few(b, a))
         if len(b) > _FEW * len(a):
@@ -85,8 +94,11 @@ class IntervalSet:
         return IntervalSet._raw(tuple(out))
 
     def __sub__(self, other: IntervalSet) -> IntervalSet:
-        if not self._iv or not other._iv:
-            return self
+        a, b = self._iv, other._iv
+        if not a or not b or b[-1][1] < a[0][0] or a[-1][1] < b[0][0]:
+            return self  # nothing of ``other`` lies within ``self``'s bounds
+        if len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]:
+            return _EMPTY  # ``other`` spans all of it
         if len(self._iv) > _FEW * len(other._iv):
             return IntervalSet._raw(_sub_few(self._iv, other._iv))
         out: list[tuple[int, int]] = []
@@ -122,6 +134,8 @@ class IntervalSet:
     def size(self) -> int:
         return sum(hi - lo + 1 for lo, hi in self._iv)
 
+
+_EMPTY = IntervalSet._raw(())
 
 #: Where one side has this many times fewer intervals than the other, set operations
 #: find the few places it touches by bisection instead of walking the whole other
@@ -220,7 +234,25 @@ ALL_PORT_SET = IntervalSet([(0, 65535)])
 
 def port_set(ranges: Iterable[object]) -> IntervalSet:
     """From PortRange-like objects (``lo``/``hi`` attributes)."""
+    if type(ranges) is tuple and len(ranges) == 1 and type(ranges[0]) is PortRange:
+        # Most rules and flows name one range, and an estate's equal ranges are one
+        # frozen object (the model shares them): found by identity, no key built.
+        one = ranges[0]
+        found = _ONE_RANGE.get(id(one))
+        if found is not None:
+            return found[1]
+        if len(_ONE_RANGE) >= _ONE_RANGE_MAX:
+            _ONE_RANGE.clear()
+        made = _port_set(((one.lo, one.hi),))
+        _ONE_RANGE[id(one)] = (one, made)
+        return made
     return _port_set(tuple((int(r.lo), int(r.hi)) for r in ranges))  # type: ignore[attr-defined]
+
+
+#: ``port_set`` of one range, by the range object's id; each entry holds the object,
+#: so its id is not reused while the entry lives.
+_ONE_RANGE: dict[int, tuple[PortRange, IntervalSet]] = {}
+_ONE_RANGE_MAX = 1 << 12
 
 
 @lru_cache(maxsize=1 << 12)

@@ -22,13 +22,23 @@ peers on the way. Nothing here knows about Swyx.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cache, lru_cache
+from typing import Literal, cast
 
 from policycheck.engine.access import Layer, ResolvedRule, effective_access
 from policycheck.engine.context import Context, Resolution, host_set
-from policycheck.engine.intervals import ALL_ADDRS, ALL_PORT_SET, IntervalSet, addr_set, port_set
+from policycheck.engine.intervals import (
+    ALL_ADDRS,
+    ALL_PORT_SET,
+    V6_OFFSET,
+    IntervalSet,
+    addr_set,
+    cidr_interval,
+    port_set,
+)
+from policycheck.errors import safe_text
 from policycheck.findings import PORT_PROTOCOLS
 from policycheck.model import (
     ALL_PORTS,
@@ -114,12 +124,15 @@ def _resolved(
     synthetic: bool = False,
     tier: int = 0,
 ) -> ResolvedRule:
-    unresolved = list(res.unresolved)
-    # Unknown fields that a peer already explains (e.g. "cidr_blocks (known after
-    # apply)") are not repeated.
-    unresolved.extend(
-        f"{name} unknown" for name in rule.unknown if not any(name in u for u in unresolved)
-    )
+    unresolved: tuple[str, ...] = ()
+    if res.unresolved or rule.unknown:
+        found = list(res.unresolved)
+        # Unknown fields that a peer already explains (e.g. "cidr_blocks (known after
+        # apply)") are not repeated.
+        found.extend(
+            f"{name} unknown" for name in rule.unknown if not any(name in u for u in found)
+        )
+        unresolved = tuple(dict.fromkeys(found))
     return ResolvedRule(
         rule=rule,
         firewall=fw,
@@ -127,10 +140,31 @@ def _resolved(
         ports=port_set(rule.ports),
         source_ports=port_set(rule.source_ports),
         addrs=res.addrs,
-        unresolved=tuple(dict.fromkeys(unresolved)),
+        unresolved=unresolved,
         synthetic=synthetic,
         tier=tier,
     )
+
+
+def _shared_resolved(
+    ctx: Context,
+    rule: Rule,
+    fw: FirewallObject,
+    resolve: Callable[[Rule], Resolution],
+    *,
+    synthetic: bool = False,
+    tier: int = 0,
+    depends: Hashable = None,
+) -> ResolvedRule:
+    """:func:`_resolved` once per scan, for a rule whose resolution does not depend on
+    the VM (beyond ``depends``): every VM behind a shared firewall object gets the
+    same object, so its rules are resolved once, not once per VM. The entry holds
+    the rule and the object, so the ids in its key stay theirs."""
+    key = ("resolved", id(rule), id(fw), synthetic, tier, depends)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _resolved(rule, fw, resolve(rule), synthetic=synthetic, tier=tier)
+    return cast(ResolvedRule, found)
 
 
 def _collect(out: VMLayers, rr: ResolvedRule) -> ResolvedRule:
@@ -287,6 +321,11 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             "no security group is known for this VM"
             + (" (known after apply)" if vm.unknown else "")
         )
+
+    def resolve(rule: Rule) -> Resolution:
+        return ctx.resolve(rule.peers, special)
+
+    laid: set[int] = set()  # a group on two interfaces: its second copy is its own
     for att in groups:
         fw = ctx.firewall(att.firewall_id)
         if fw is None:
@@ -294,9 +333,16 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             continue
         if fw.kind != "security_group":
             continue
-        for rule in fw.rules:
-            if rule.direction == direction and not rule.disabled:
-                rules.append(_collect(out, _resolved(rule, fw, ctx.resolve(rule.peers, special))))
+        shared, entries = _sg_rules(ctx, fw, direction)
+        shared = shared and id(fw) not in laid
+        laid.add(id(fw))
+        for rule, by_vm in entries:
+            rr = (
+                _shared_resolved(ctx, rule, fw, resolve)
+                if shared and not by_vm
+                else _resolved(rule, fw, resolve(rule))
+            )
+            rules.append(_collect(out, rr))
     out.layers.append(Layer(label="security groups", ordered=False, rules=rules))
 
     acls = _network_acls(vm, ctx, out)
@@ -308,6 +354,29 @@ def aws_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         out.reply = [_nacl_layer(fw, reply, ctx, VMLayers()) for fw in acls]
         out.reply_ports = AWS_EPHEMERAL_PORTS
     return out
+
+
+def _sg_rules(
+    ctx: Context, fw: FirewallObject, direction: Direction
+) -> tuple[bool, list[tuple[Rule, bool]]]:
+    """Whether the group is attached to more than one VM, and its rules of one
+    direction, each with whether its peers depend on the VM (a group reference means
+    the *other* members): once per group."""
+
+    def build() -> tuple[bool, list[tuple[Rule, bool]]]:
+        return _attached_to_many(ctx, fw), [
+            (rule, any(p.kind == "security_group" for p in rule.peers))
+            for rule in fw.rules
+            if rule.direction == direction and not rule.disabled
+        ]
+
+    return ctx.shared(("sg-rules", id(fw), direction), build)
+
+
+def _attached_to_many(ctx: Context, fw: FirewallObject) -> bool:
+    """Whether VMs share the object: only then are its rules worth resolving once for
+    all of them (a per-VM object's rules are met once anyway)."""
+    return len(ctx.members.get(fw.id.lower(), ())) > 1
 
 
 def _network_acls(vm: VM, ctx: Context, out: VMLayers) -> list[FirewallObject]:
@@ -342,21 +411,22 @@ def _nacl_layer(fw: FirewallObject, direction: Direction, ctx: Context, out: VML
             key=lambda r: r.priority if r.priority is not None else NACL_DEFAULT_RULE,
         )
 
-    # Built once per ACL and direction, for every VM of its subnets.
-    ordered = ctx.shared(("nacl-order", id(fw), direction), build)
-    rules = [
-        _collect(
-            out,
+    def resolved() -> list[ResolvedRule]:
+        # Nothing of an ACL rule depends on the VM (its peers are prefixes).
+        return [
             _resolved(
                 r,
                 fw,
                 ctx.resolve(r.peers, lambda _peer: None),
                 synthetic=r.priority == NACL_DEFAULT_RULE,
-            ),
-        )
-        for r in ordered
-    ]
-    return Layer(label=f"network ACL {fw.name}", ordered=True, rules=rules)
+            )
+            for r in build()
+        ]
+
+    # Built and resolved once per ACL and direction, for every VM of its subnets.
+    rules = ctx.shared(("nacl-rules", id(fw), direction), resolved)
+    out.unresolved.extend(rr for rr in rules if rr.unresolved)
+    return Layer(label=f"network ACL {fw.name}", ordered=True, rules=list(rules))
 
 
 # ---------------------------------------------------------------------- Azure
@@ -382,9 +452,25 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
     if any(r.direction == direction and (r.priority or 0) >= AZURE_DEFAULT_FLOOR for r in fw.rules):
         return []
     prov = fw.provenance.model_copy(update={"address": fw.provenance.address})
+    # Every NSG's defaults differ only in id and provenance: copies of one validated
+    # rule each, not a validation per NSG.
     return [
+        rule.model_copy(
+            update={
+                "id": safe_text(f"{fw.id}/defaultSecurityRules/{rule.name}"),
+                "provenance": prov,
+            }
+        )
+        for rule in _azure_default_templates(direction)
+    ]
+
+
+@cache
+def _azure_default_templates(direction: Direction) -> tuple[Rule, ...]:
+    prov = Provenance(source="azure")
+    return tuple(
         Rule(
-            id=f"{fw.id}/defaultSecurityRules/{name}",
+            id=name,
             name=name,
             direction=direction,
             action=action,
@@ -397,21 +483,69 @@ def azure_default_rules(fw: FirewallObject, direction: Direction) -> list[Rule]:
             provenance=prov,
         )
         for name, priority, action, remote, local in _AZURE_DEFAULTS[direction]
-    ]
+    )
 
 
-def _nsg_order(ctx: Context, fw: FirewallObject, direction: Direction) -> list[Rule]:
-    """An NSG's rules of one direction with the platform defaults, by priority: built
-    once per NSG and direction, for every VM behind it."""
+#: How an NSG rule's peers resolve: the same for every VM, per VNet address space
+#: (``VirtualNetwork``/``Internet``), or per VM (application security groups).
+PeerScope = Literal["scan", "vnet", "vm"]
+#: An NSG rule in evaluation order: synthetic (a platform default), whether its
+#: targets select a VM whatever the VM (None: it depends on the VM), peer scope.
+NsgEntry = tuple[Rule, bool, "Match | None", PeerScope]
 
-    def build() -> list[Rule]:
+
+def _nsg_order(
+    ctx: Context, fw: FirewallObject, direction: Direction
+) -> tuple[bool, list[NsgEntry]]:
+    """Whether VMs share the NSG, and its rules of one direction with the platform
+    defaults, by priority, and what each depends on: built once per NSG and
+    direction, for every VM behind it."""
+
+    def build() -> tuple[bool, list[NsgEntry]]:
         candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-        return sorted(
+        ordered = sorted(
             [*candidates, *azure_default_rules(fw, direction)],
             key=lambda r: r.priority if r.priority is not None else 0,
         )
+        return _attached_to_many(ctx, fw), [
+            (
+                r,
+                (r.priority or 0) >= AZURE_DEFAULT_FLOOR,
+                _azure_static_match(r),
+                _azure_peer_scope(r),
+            )
+            for r in ordered
+        ]
 
     return ctx.shared(("nsg-order", id(fw), direction), build)
+
+
+def _azure_static_match(rule: Rule) -> Match | None:
+    """Whether the rule's targets select a VM when that needs nothing of the VM:
+    no targets, or only service tags (a VM is in its VNet); None otherwise."""
+    if any(t.kind in ("app_security_group", "cidr") for t in rule.targets):
+        return None
+    if not rule.targets:
+        return "yes"
+    return any_of(_azure_tag_target(t) for t in rule.targets)
+
+
+def _azure_tag_target(target: Peer) -> Match:
+    """A target that is no ASG and no prefix: service tag names are case-insensitive
+    in Azure, and the VM is in its VNet."""
+    if target.kind == "service_tag":
+        return "yes" if target.value.lower() in (AZURE_ANY, "virtualnetwork") else "no"
+    return "no"
+
+
+def _azure_peer_scope(rule: Rule) -> PeerScope:
+    scope: PeerScope = "scan"
+    for p in rule.peers:
+        if p.kind == "app_security_group":
+            return "vm"  # the other members of the group
+        if p.kind == "service_tag" and p.value.lower() in ("internet", "virtualnetwork"):
+            scope = "vnet"
+    return scope
 
 
 @provider("azure")
@@ -446,12 +580,9 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     def target_match(target: Peer) -> Match:
         if target.kind == "app_security_group":
             return "yes" if target.value.lower() in asgs else "no"
-        if target.kind == "service_tag":
-            # Service tag names are case-insensitive in Azure; the VM is in its VNet.
-            return "yes" if target.value.lower() in (AZURE_ANY, "virtualnetwork") else "no"
         if target.kind == "cidr":
             return vm_in(vm, addr_set([target.value]))
-        return "no"
+        return _azure_tag_target(target)
 
     def resolve(rule: Rule) -> Resolution:
         return ctx.resolve(rule.peers, special)
@@ -460,29 +591,33 @@ def azure_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
         targets = ", ".join(str(t) for t in rule.targets)
         return f"whether {targets} holds this VM's address ({_vm_address_text(vm)})"
 
+    def vnet_key(peers: PeerScope) -> IntervalSet | None:
+        return vnet if peers == "vnet" else None
+
     levels = ("subnet", "interface") if direction == "inbound" else ("interface", "subnet")
+    laid: set[int] = set()  # an NSG met twice: its second layer has rules of its own
     for level in levels:
         for att in (a for a in vm.attachments if a.level == level):
             fw = ctx.firewall(att.firewall_id)
             if fw is None:
                 out.problems.append(f"NSG {att.firewall_id} is not in the inventory")
                 continue
-            rules = [
-                rr
-                for r in _nsg_order(ctx, fw, direction)
-                if (
-                    rr := _applying(
-                        out,
-                        applies(r),
-                        r,
-                        fw,
-                        resolve,
-                        why,
-                        synthetic=(r.priority or 0) >= AZURE_DEFAULT_FLOOR,
+            shared, entries = _nsg_order(ctx, fw, direction)
+            shared = shared and id(fw) not in laid
+            laid.add(id(fw))
+            rules: list[ResolvedRule] = []
+            for r, synthetic, static, peers in entries:
+                match = applies(r) if static is None else static
+                if match == "yes" and peers != "vm" and shared:
+                    # What every VM (of this VNet) shares: resolved once per scan.
+                    rr = _shared_resolved(
+                        ctx, r, fw, resolve, synthetic=synthetic, depends=vnet_key(peers)
                     )
-                )
-                is not None
-            ]
+                    rules.append(_collect(out, rr))
+                elif (
+                    found := _applying(out, match, r, fw, resolve, why, synthetic=synthetic)
+                ) is not None:
+                    rules.append(found)
             out.layers.append(Layer(label=f"{level} NSG {fw.name}", ordered=True, rules=rules))
     if not out.layers:
         out.problems.append("no NSG on its NIC or subnet: Azure allows all traffic")
@@ -570,8 +705,9 @@ def _gcp_tiers(objects: list[FirewallObject], policies_first: bool) -> dict[int,
 def address_families(vm: VM) -> set[int]:
     """IP versions the VM has addresses of (known, or known to exist); both when its
     addresses are wholly unknown."""
+    # From the cached intervals (IPv6 lies above IPv4): each address parsed once.
     versions: set[int] = {
-        ipaddress.ip_network(a, strict=False).version for a in (*vm.addresses, *vm.address_ranges)
+        6 if cidr_interval(a)[0] >= V6_OFFSET else 4 for a in (*vm.addresses, *vm.address_ranges)
     }
     return versions or {4, 6}
 
@@ -581,6 +717,17 @@ def gcp_implied_rules(
 ) -> FirewallObject:
     """Deny all ingress, allow all egress, for the address families the VM has: the
     IPv6 implied rules exist only where there is IPv6."""
+    # Each VM's differ only in provenance (the VM's): copies of one validated object.
+    template = _gcp_implied_template(direction, network, tuple(sorted(families)))
+    rule = template.rules[0].model_copy(update={"provenance": prov})
+    return template.model_copy(update={"rules": (rule,), "provenance": prov})
+
+
+@lru_cache(maxsize=1 << 10)
+def _gcp_implied_template(
+    direction: Direction, network: str, families: tuple[int, ...]
+) -> FirewallObject:
+    prov = Provenance(source="gcp")
     action = "deny" if direction == "inbound" else "allow"
     name = "implied-deny-ingress" if direction == "inbound" else "implied-allow-egress"
     rule = Rule(
@@ -640,10 +787,17 @@ class _GcpScope:
     by_selector: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     #: Positions of every rule with a service-account target.
     by_account: list[int] = field(default_factory=list)
+    #: Per position: the rule's targets are network tags only, so a VM it is a
+    #: candidate for (by one of its tags) is selected.
+    tag_only: list[bool] = field(default_factory=list)
+    #: Per position: the rule's peers name VMs (tags, service accounts), which
+    #: leaves out the VM under evaluation; else it is resolved once (``resolved``).
+    by_member: list[bool] = field(default_factory=list)
+    resolved: dict[int, ResolvedRule] = field(default_factory=dict)
 
-    def candidates(self, tags: set[str], accounts: set[str]) -> list[GcpEntry]:
-        """Every rule whose targets may select a VM with ``tags`` and ``accounts``
-        (a superset: ``selects`` decides), in evaluation order."""
+    def candidates(self, tags: set[str], accounts: set[str]) -> list[int]:
+        """The positions of every rule whose targets may select a VM with ``tags``
+        and ``accounts`` (a superset: ``selects`` decides), in evaluation order."""
         positions = set(self.unselective)
         for tag in tags:
             positions.update(self.by_selector.get(("network_tag", tag), ()))
@@ -651,7 +805,7 @@ class _GcpScope:
             positions.update(self.by_account)  # any target account may be the VM's
         for account in accounts | ({UNKNOWN_SERVICE_ACCOUNT} if accounts else set()):
             positions.update(self.by_selector.get(("service_account", account), ()))
-        return [self.entries[i] for i in sorted(positions)]
+        return sorted(positions)
 
 
 def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int]:
@@ -664,15 +818,19 @@ def _gcp_order(rule: Rule, fw: FirewallObject, tier: int) -> tuple[int, int, int
     return (tier, priority, 0 if rule.action == "deny" else 1)
 
 
-def _build_gcp_scope(
-    ctx: Context,
-    networks: tuple[str, ...],
-    attached: frozenset[str],
-    direction: Direction,
-    policies_first: bool,
-) -> _GcpScope:
+def _gcp_objects(
+    ctx: Context, networks: tuple[str, ...], attached: frozenset[str], policies_first: bool
+) -> tuple[list[FirewallObject], dict[int, int]]:
+    """The firewall objects of the networks and policies, and their tiers."""
+    known: dict[str, bool] = {}  # the objects of a network name it alike
+
     def on_networks(network: str | None) -> bool:
-        return network is not None and any(ctx.same_network("gcp", network, n) for n in networks)
+        if network is None:
+            return False
+        found = known.get(network)
+        if found is None:
+            found = known[network] = any(ctx.same_network("gcp", network, n) for n in networks)
+        return found
 
     def in_scope(fw: FirewallObject) -> bool:
         if fw.kind == "vpc_firewall":
@@ -684,7 +842,21 @@ def _build_gcp_scope(
 
     # The objects of the networks and policies (an index), not the whole estate's.
     objects = [fw for fw in ctx.gcp_candidates(networks, attached) if in_scope(fw)]
-    tiers = _gcp_tiers(objects, policies_first)
+    return objects, _gcp_tiers(objects, policies_first)
+
+
+def _build_gcp_scope(
+    ctx: Context,
+    networks: tuple[str, ...],
+    attached: frozenset[str],
+    direction: Direction,
+    policies_first: bool,
+) -> _GcpScope:
+    # Both directions have the same objects and tiers: found once.
+    objects, tiers = ctx.shared(
+        ("gcp-objects", networks, attached, policies_first),
+        lambda: _gcp_objects(ctx, networks, attached, policies_first),
+    )
     unsorted: list[GcpEntry] = [
         (
             _gcp_order(rule, fw, tiers[id(fw)]),
@@ -699,6 +871,12 @@ def _build_gcp_scope(
     ]
     scope = _GcpScope(entries=sorted(unsorted, key=lambda e: e[0]))
     for position, (_, rule, _, _) in enumerate(scope.entries):
+        scope.tag_only.append(
+            bool(rule.targets) and all(t.kind == "network_tag" for t in rule.targets)
+        )
+        scope.by_member.append(
+            any(p.kind in ("network_tag", "service_account") for p in rule.peers)
+        )
         selectors = [t for t in rule.targets if t.kind != "cidr"]
         if not selectors or any(
             t.kind not in ("network_tag", "service_account") for t in selectors
@@ -787,18 +965,18 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
     )
     families = address_families(vm)
     # Named by network name, as reports have always shown them.
-    implied: list[GcpEntry] = [
-        (_gcp_order(rule, fw, IMPLIED_TIER), rule, fw, True)
+    implied: list[tuple[GcpEntry, int]] = [
+        ((_gcp_order(rule, fw, IMPLIED_TIER), rule, fw, True), -1)
         for name in sorted({last_segment(n) for n in networks})
         for fw in [gcp_implied_rules(direction, name, vm.provenance, families)]
         for rule in fw.rules
     ]
-    # The shared entries are in order already; the implied rules go after equal keys.
-    entries = [
-        (entry, match)
-        for entry in sorted([*scope.candidates(tags, accounts), *implied], key=lambda e: e[0])
-        if (match := selects(entry[1])) != "no"
-    ]
+    # The shared entries are in order already; the implied rules (the VM's own, at
+    # no position of the scope) go after equal keys.
+    entries = sorted(
+        [*((scope.entries[i], i) for i in scope.candidates(tags, accounts)), *implied],
+        key=lambda e: e[0][0],
+    )
 
     def resolve(rule: Rule) -> Resolution:
         return ctx.resolve(rule.peers, special)
@@ -811,12 +989,23 @@ def gcp_layers(vm: VM, direction: Direction, ctx: Context) -> VMLayers:
             f"(address {_vm_address_text(vm)}; service accounts {accounts})"
         )
 
-    rules = [
-        rr
-        for (key, rule, fw, synthetic), match in entries
-        if (rr := _applying(out, match, rule, fw, resolve, why, synthetic=synthetic, tier=key[0]))
-        is not None
-    ]
+    rules: list[ResolvedRule] = []
+    for (key, rule, fw, synthetic), position in entries:
+        match = "yes" if position >= 0 and scope.tag_only[position] else selects(rule)
+        if match == "no":
+            continue
+        if match == "yes" and position >= 0 and not scope.by_member[position]:
+            # A rule of the shared scope whose peers mean the same for every VM.
+            rr = scope.resolved.get(position)
+            if rr is None:
+                rr = scope.resolved[position] = _resolved(
+                    rule, fw, resolve(rule), synthetic=synthetic, tier=key[0]
+                )
+            rules.append(_collect(out, rr))
+        elif (
+            found := _applying(out, match, rule, fw, resolve, why, synthetic=synthetic, tier=key[0])
+        ) is not None:
+            rules.append(found)
     if not networks:
         out.problems.append("the VM's network is unknown")
     out.layers.append(Layer(label="VPC firewall", ordered=True, rules=rules))

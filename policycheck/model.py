@@ -519,7 +519,11 @@ def share_field_sets(item: BaseModel, pool: dict[Any, Any]) -> None:
     """
     for model in _held(item):
         names = model.__pydantic_fields_set__
-        shared = pool.setdefault(frozenset(names), names)
+        # Nearly always equal to what the last model of its class shares: compared
+        # in C, without a frozenset built per model to look it up.
+        shared = pool.get(type(model))
+        if shared is None or (shared is not names and shared != names):
+            shared = pool[type(model)] = pool.setdefault(frozenset(names), names)
         if shared is not names:
             object.__setattr__(model, "__pydantic_fields_set__", shared)
 

@@ -9,10 +9,11 @@ category in ``automationDetails.id``. See docs/sarif.md for the decisions.
 from __future__ import annotations
 
 import itertools
+import os
 import posixpath
 import re
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -410,7 +411,8 @@ def relative_uri(path: str) -> str:
     relative to it; other absolute paths lose their root, since GitHub resolves
     every URI against the repository root anyway.
     """
-    return _relative_uri(path, Path.cwd().as_posix().rstrip("/") + "/")
+    # os.getcwd, not Path.cwd(): a Path parsed per result cost more than the cached rest.
+    return _relative_uri(path, os.getcwd().replace(os.sep, "/").rstrip("/") + "/")
 
 
 # Every result names a file, nearly always one of a few (the plan, its .tf files).

@@ -22,9 +22,8 @@ import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from policycheck.baseline import Baseline
 from policycheck.catalog import Catalog, default_catalog
 from policycheck.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, InputError
 from policycheck.extras import MissingExtraError, require
@@ -34,11 +33,26 @@ from policycheck.profile import Profile
 from policycheck.report import FORMATS, Format
 from policycheck.shard import Shard
 
+if TYPE_CHECKING:
+    # Imported when asked for (module __getattr__ below): a scan without
+    # --baseline never builds its models.
+    from policycheck.baseline import Baseline
+
 PathLike = str | os.PathLike[str]
 #: Called by the live collectors with one line per region/subscription/project read.
 Progress = Callable[[str], None]
 RegoEngine = Literal["off", "embedded", "opa"]
 FailOn = Literal["error", "warning", "note", "never"]
+
+
+def __getattr__(name: str) -> Any:
+    """``api.Baseline``, imported on first use."""
+    if name == "Baseline":
+        from policycheck.baseline import Baseline
+
+        return Baseline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",

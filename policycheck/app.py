@@ -9,12 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import click
 
 from policycheck import api
-from policycheck.baseline import Baseline
 from policycheck.findings import ScanResult
 from policycheck.memory import evaluating, freeze_inputs
 from policycheck.model import Inventory
@@ -22,6 +21,9 @@ from policycheck.report import render, write_report
 from policycheck.report.common import suppression_status_text
 from policycheck.report.output import Destination, Produce, write_files
 from policycheck.shard import Part
+
+if TYPE_CHECKING:
+    from policycheck.baseline import Baseline  # only with --baseline, through api
 
 
 def run_report(

@@ -86,9 +86,13 @@ def read_bytes(path: Path, what: str) -> bytes:
         raise InputError(too_large)
     chunks: list[bytes] = []
     total = 0
+    # A regular file is read in one piece of its size (one more byte sees it grow):
+    # no chunks joined into a second copy (0.01-0.015 s of a 28 MiB plan).
+    size = min(info.st_size + 1, limit + 1) if stat.S_ISREG(mode) else _CHUNK
     try:
         with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
+            while chunk := handle.read(size):
+                size = _CHUNK
                 total += len(chunk)
                 if total > limit:
                     raise InputError(too_large)

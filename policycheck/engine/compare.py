@@ -266,7 +266,7 @@ class Comparer:
         """The part of an inbound region SWYX001/SWYX002 leave out: the platform's
         health probe (see :func:`~policycheck.engine.providers.probe_exemption`)."""
         if self.profile.report_azure_load_balancer:
-            return IntervalSet()
+            return _NOTHING
         probe = probe_exemption(self.vm.provider, region.rules)
         return region.addrs & probe if probe else probe
 
@@ -289,7 +289,8 @@ class Comparer:
     def inbound(self, access: Access) -> None:
         self.named["inbound"] = access.named
         for region in access.regions:
-            addrs = region.addrs - self.exempt(region)
+            exempt = self.exempt(region)
+            addrs = region.addrs - exempt if exempt else region.addrs
             if not addrs:
                 self.compared.append(RegionComparison(addrs, IntervalSet(), ()))
                 continue
@@ -664,3 +665,7 @@ def missing_rule_ref(vm: VM, direction: Direction, ctx: Context) -> RuleRef:
 
 def _ports(ranges: Iterable[PortRange]) -> IntervalSet:
     return port_set(ranges)
+
+
+#: Immutable: the exemption of most regions, handed out rather than built.
+_NOTHING = IntervalSet()

@@ -62,7 +62,7 @@ PLATFORM_ADDRESSES: dict[str, IntervalSet] = {"azure": addr_set([AZURE_PLATFORM]
 
 
 def platform_addresses(provider: str) -> IntervalSet:
-    return PLATFORM_ADDRESSES.get(provider, IntervalSet())
+    return PLATFORM_ADDRESSES.get(provider, _NO_ADDRESSES)
 
 
 def probe_exemption(provider: str, rules: Iterable[ResolvedRule]) -> IntervalSet:
@@ -75,7 +75,11 @@ def probe_exemption(provider: str, rules: Iterable[ResolvedRule]) -> IntervalSet
         for p in r.rule.peers
     ):
         return PLATFORM_ADDRESSES["azure"]
-    return IntervalSet()
+    return _NO_ADDRESSES
+
+
+#: Immutable: handed out, not built, for each of the ~130,000 regions of a large scan.
+_NO_ADDRESSES = IntervalSet()
 
 
 @dataclass
@@ -502,22 +506,35 @@ def _nsg_order(
     direction, for every VM behind it."""
 
     def build() -> tuple[bool, list[NsgEntry]]:
-        candidates = [r for r in fw.rules if r.direction == direction and not r.disabled]
-        ordered = sorted(
-            [*candidates, *azure_default_rules(fw, direction)],
-            key=lambda r: r.priority if r.priority is not None else 0,
-        )
-        return _attached_to_many(ctx, fw), [
-            (
-                r,
-                (r.priority or 0) >= AZURE_DEFAULT_FLOOR,
-                _azure_static_match(r),
-                _azure_peer_scope(r),
-            )
-            for r in ordered
+        entries = [
+            _nsg_entry(r, _azure_static_match(r), _azure_peer_scope(r))
+            for r in fw.rules
+            if r.direction == direction and not r.disabled
         ]
+        # The defaults' targets and peers are their template's: looked at once.
+        entries.extend(
+            _nsg_entry(r, static, peers)
+            for r, (static, peers) in zip(
+                azure_default_rules(fw, direction), _azure_default_traits(direction), strict=False
+            )
+        )
+        entries.sort(key=lambda e: e[0].priority if e[0].priority is not None else 0)
+        return _attached_to_many(ctx, fw), entries
 
     return ctx.shared(("nsg-order", id(fw), direction), build)
+
+
+def _nsg_entry(rule: Rule, static: Match | None, peers: PeerScope) -> NsgEntry:
+    return (rule, (rule.priority or 0) >= AZURE_DEFAULT_FLOOR, static, peers)
+
+
+@cache
+def _azure_default_traits(direction: Direction) -> tuple[tuple[Match | None, PeerScope], ...]:
+    """Of each default rule (in :func:`azure_default_rules` order): whether its targets
+    select a VM whatever the VM, and how its peers resolve."""
+    return tuple(
+        (_azure_static_match(r), _azure_peer_scope(r)) for r in _azure_default_templates(direction)
+    )
 
 
 def _azure_static_match(rule: Rule) -> Match | None:

@@ -105,6 +105,19 @@ def region_part(
 ) -> RegionPart:
     """One part; protocols without ports carry no port list (the engine holds them
     as every port)."""
+    return _region_part(protocol, ports, addrs, internal, tuple(excluding))
+
+
+# A part is frozen and a pure function of its arguments: the findings of VMs behind
+# alike firewalls name the same (protocol, ports, peers), built and validated once.
+@lru_cache(maxsize=1 << 14)
+def _region_part(
+    protocol: str,
+    ports: IntervalSet,
+    addrs: IntervalSet,
+    internal: IntervalSet,
+    excluding: tuple[str, ...],
+) -> RegionPart:
     return RegionPart(
         protocol=protocol,
         ports=port_ranges(ports) if protocol in PORT_PROTOCOLS else [],

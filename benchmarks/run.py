@@ -2,7 +2,8 @@
 
 Reproduce (from the repository root, after ``make setup``):
 
-    .venv/bin/python benchmarks/run.py --sizes 100,1000,2000,3000,10000 --rego-sizes 100,1000
+    .venv/bin/python benchmarks/run.py --sizes 100,1000,2000,3000,10000 \\
+        --rego-sizes 100,1000 --repeat 3
 
 For every size (VMs) it generates the estate of benchmarks/estates.py as a
 Terraform plan and as a snapshot (into benchmarks/out/, gitignored; generation is

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,8 @@ def test_runner_and_manifest_work_at_a_tiny_size(tmp_path: Path) -> None:
             "4",
             "--paths",
             "plan,snapshot",
+            "--repeat",
+            "2",
             "--out",
             str(tmp_path / "out"),
             "--results",
@@ -240,6 +243,8 @@ def test_runner_and_manifest_work_at_a_tiny_size(tmp_path: Path) -> None:
     # Two rows (plan, snapshot) measured, each with findings (the VMs' SWYX004 notes).
     assert len(rows) == 2 and all(row.endswith("| exit 0 |") for row in rows), text
     assert all(int(row.split("|")[-3]) > 0 for row in rows), text
+    # Two runs each: the median ratio and its range over the two pairs.
+    assert all(re.search(r"\| [\d.,]+x \([\d.,]+-[\d.,]+x\) \|", row) for row in rows), text
 
 
 def test_manifest_comparison_reports_every_kind_of_change() -> None:

@@ -27,14 +27,8 @@ from contextlib import contextmanager
 def bulk_load() -> Iterator[None]:
     """Pause cyclic garbage collection while a large input is read; what was read
     is exempt from collections afterwards (it lives until the process ends)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _paused_then_frozen():
         yield
-        gc.freeze()
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def freeze_inputs() -> None:
@@ -53,6 +47,14 @@ def evaluating() -> Iterator[None]:
     What it kept is frozen as it ends: the result lives until the process ends,
     and collections while the reports are written walked all of it (3,000-VM
     snapshot: SARIF written in 0.14 s instead of 0.23 s)."""
+    with _paused_then_frozen():
+        yield
+
+
+@contextmanager
+def _paused_then_frozen() -> Iterator[None]:
+    """No cyclic collection inside; what is alive when the block ends is frozen
+    (exempt from later collections); the collector's prior state is restored."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from cli_run import run_policycheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,15 +34,7 @@ SG = "aws_security_group.pbx"
 SCHEMA_PATH = ROOT / "policycheck/report/schemas/sarif-schema-2.1.0.json"
 
 
-def policycheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
+policycheck = run_policycheck
 
 
 def scan(plan: Path, *args: str) -> subprocess.CompletedProcess[str]:

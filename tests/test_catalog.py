@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import run_policycheck
 
 from policycheck import views
 from policycheck.catalog import CATALOG_PATH, Catalog, CatalogRow, load_catalog
@@ -725,15 +724,7 @@ def test_roles_view_text_and_json(catalog: Catalog) -> None:
 # ---------------------------------------------------------------------------- CLI
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+run_cli = run_policycheck
 
 
 def test_cli_catalog_json_lists_every_row_with_every_field() -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import run_policycheck
 
 from policycheck import api
 
@@ -40,13 +40,7 @@ SUPPRESS_RDP_AND_SSH = (
 
 
 def policycheck(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
+    return run_policycheck(*args, cwd=cwd)
 
 
 def scan_json(cwd: Path, *args: str) -> dict[str, Any]:

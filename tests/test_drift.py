@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_estate import build_estate
 from azure_fake import FakeArm, fake_arm  # noqa: F401
+from cli_run import run_policycheck
 from gcp_fake import FakeCompute, gcp_fake, isolated_env  # noqa: F401
 from test_cross_source import aws_cli_env, fresh_ec2, moto_server  # noqa: F401
 
@@ -33,16 +32,7 @@ TF = REPO / "fixtures" / "terraform"
 HAND = "198.51.100.0/24"
 
 
-def policycheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+policycheck = run_policycheck
 
 
 def drift_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]]]:

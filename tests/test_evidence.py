@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import run_policycheck
 from test_report_sarif import validator  # noqa: F401
 
 from policycheck.catalog import default_catalog
@@ -106,15 +105,7 @@ def test_failing_flows_name_the_findings_that_say_why() -> None:
     assert finding.rule_id == "SWYX003"
 
 
-def policycheck(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+policycheck = run_policycheck
 
 
 def test_cli_evidence_in_json_markdown_and_sarif(validator: Any) -> None:  # noqa: F811

@@ -14,11 +14,11 @@ import datetime as dt
 import ipaddress
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_run import run_policycheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import allowed as oracle_allowed
@@ -349,14 +349,7 @@ def test_explain_agrees_with_the_per_packet_oracle(case: Case) -> None:
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", "explain", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_policycheck("explain", *args, cwd=cwd)
 
 
 def test_cli_json_answers_with_the_documented_keys(tmp_path: Path) -> None:

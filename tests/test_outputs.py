@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import click
 import jsonschema
 import pytest
+from cli_run import run_policycheck
 
 from policycheck.cli import cli
 from policycheck.errors import InputError
@@ -30,15 +30,7 @@ SCHEMA = REPO / "policycheck" / "report" / "schemas" / "sarif-schema-2.1.0.json"
 
 def policycheck(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_policycheck(*args, cwd=cwd, env=env)
 
 
 def validate_sarif(log: object) -> None:

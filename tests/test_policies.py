@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import run_policycheck
 from opa_compatible_server import OpaCompatibleServer
 
 from policycheck.catalog import default_catalog
@@ -37,14 +38,7 @@ CATALOG = default_catalog()
 USER_RULES = {"NET001", "NET002", "NET003", "TAG001"}
 
 
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
+cli = run_policycheck
 
 
 def scan(plan: Path, fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:

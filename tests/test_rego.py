@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import run_policycheck
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_estates import estate, rule
@@ -357,14 +357,7 @@ def test_real_opa_server_agrees() -> None:
 # --------------------------------------------------------------------- CLI
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+cli = run_policycheck
 
 
 def scan(snapshot: Path, *extra: str) -> subprocess.CompletedProcess[str]:

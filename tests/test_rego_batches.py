@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import run_policycheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opa_compatible_server import OpaCompatibleServer
@@ -245,14 +246,7 @@ def test_the_time_limit_bounds_the_whole_evaluation(tmp_path: Path) -> None:
     )
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policycheck", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+cli = run_policycheck
 
 
 def _policy_scan(inventory: Inventory, tmp_path: Path) -> tuple[str, ...]:
